@@ -1,0 +1,36 @@
+# One command to run the service, one to run the tests. See README.md.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: setup run test test-sqlite test-postgresql lint bench-smoke
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+# A per-machine secret, written once, so web, worker and clock sign the same links.
+.env:
+	@printf 'SECRET_KEY=%s\nFLASK_DEBUG=1\n' "$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
+	@echo "wrote .env with a fresh SECRET_KEY"
+
+run: setup .env
+	$(BIN)/flask --app app db upgrade
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start
+
+test: setup test-sqlite test-postgresql
+
+test-sqlite:
+	TEND_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgresql:
+	TEND_TEST_DB=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .

@@ -1,0 +1,73 @@
+"""Composition root: `create_app()` wires config, extensions, blueprints and commands.
+
+`gunicorn app:app` and `flask --app app ...` both use the module-level `app`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask
+from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import settings
+from campaigns import sequence
+from models import db
+from signup import limits
+from signup import views as signup_views
+from workers import cli as worker_cli
+from workers import health
+from workers.queue import RQConveyor
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _database_url(url: str) -> str:
+    """Relative SQLite paths are taken from the project folder, which is created if needed."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        path = ROOT / url[len(prefix) :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return url
+
+
+def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
+    """Build the app from `env` (default: the process environment plus `.env`)."""
+    if env is None:
+        load_dotenv(ROOT / ".env", override=False)
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder="templates")
+    app.config.update(settings.load(env))
+    app.config.update(overrides)
+    app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    db.init_app(app)
+    Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    limits.init_app(app)
+    app.extensions["tend.sequence"] = sequence.load(app.config["SEQUENCE_PATH"] or None)
+    app.extensions["tend.conveyor"] = RQConveyor(app.config["REDIS_URL"], app.config["RQ_QUEUE"])
+
+    app.register_blueprint(signup_views.bp)
+    app.register_blueprint(health.bp)
+    app.cli.add_command(worker_cli.worker_command)
+    app.cli.add_command(worker_cli.drip)
+    return app
+
+
+def _main_app() -> Flask:
+    try:
+        return create_app()
+    except settings.ConfigError as err:
+        # One line naming the variable, not a traceback.
+        print(f"tend: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+app = _main_app()

@@ -1,0 +1,1 @@
+"""What to send and when: the sequence, due-date rules, delivery scheduling and rendering."""

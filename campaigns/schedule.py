@@ -1,0 +1,204 @@
+"""Writing the schedule: delivery rows for the worksheet and the drip, and moving them."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, update
+
+from campaigns.conveyor import Batch, batches_of
+from campaigns.sequence import Sequence
+from campaigns.timing import due_at, parse_offset
+from models import Delivery, DeliveryStatus, Setting, Status, Subscriber, UTCDateTime, db
+
+WORKSHEET = "worksheet"
+DRIP = "drip"
+
+
+def new_message_id(domain: str) -> str:
+    """A Message-ID fixed at the row's birth, so every retry of a delivery carries the same."""
+    return f"<{secrets.token_hex(12)}.tend@{domain}>"
+
+
+def add_worksheet(subscriber: Subscriber, *, now: datetime, domain: str) -> Delivery:
+    """A worksheet email due now, written in the caller's transaction."""
+    delivery = Delivery(
+        subscriber=subscriber,
+        step=WORKSHEET,
+        kind=WORKSHEET,
+        status=DeliveryStatus.SCHEDULED,
+        due_at=now,
+        message_id=new_message_id(domain),
+    )
+    db.session.add(delivery)
+    subscriber.worksheet_sent_at = now
+    return delivery
+
+
+def claim(
+    deliveries: list[Delivery], *, now: datetime, lease: timedelta, batch_size: int
+) -> list[Batch]:
+    """Mark rows queued under fresh job ids (in the caller's transaction) and return the batches."""
+    batches = batches_of([d.id for d in deliveries], batch_size)
+    by_id = {d.id: d for d in deliveries}
+    for job_id, ids in batches:
+        for i in ids:
+            row = by_id[i]
+            row.status, row.job_id, row.lease_until = DeliveryStatus.QUEUED, job_id, now + lease
+    return batches
+
+
+def schedule_drip(subscriber: Subscriber, sequence: Sequence, *, domain: str) -> None:
+    """Give an active subscriber one row per step; steps already sent are never touched.
+
+    Rows that were cancelled (the subscriber left and came back) are scheduled again.
+    """
+    assert subscriber.anchor_at is not None
+    existing = {d.step: d for d in subscriber.deliveries if d.kind == DRIP}
+    for step in sequence.steps:
+        due = due_at(subscriber.anchor_at, step.offset)
+        row = existing.get(step.key)
+        if row is None:
+            db.session.add(
+                Delivery(
+                    subscriber=subscriber,
+                    step=step.key,
+                    kind=DRIP,
+                    status=DeliveryStatus.SCHEDULED,
+                    due_at=due,
+                    message_id=new_message_id(domain),
+                )
+            )
+        elif row.status in (DeliveryStatus.SCHEDULED, DeliveryStatus.CANCELLED):
+            row.status, row.due_at, row.lease_until, row.job_id = (
+                DeliveryStatus.SCHEDULED,
+                due,
+                None,
+                None,
+            )
+
+
+def move_anchor(subscriber: Subscriber, anchor: datetime, sequence: Sequence) -> None:
+    """Time the rest of the drip from a new anchor: unsent steps move, sent ones stay sent."""
+    subscriber.anchor_at = anchor
+    for row in subscriber.deliveries:
+        step = sequence.step(row.step)
+        if row.kind == DRIP and step and row.status == DeliveryStatus.SCHEDULED:
+            row.due_at = due_at(anchor, step.offset)
+
+
+def cancel_open(subscriber: Subscriber) -> None:
+    """Nothing more goes to this subscriber: every unsent delivery is cancelled."""
+    db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.subscriber_id == subscriber.id,
+            Delivery.status.in_(DeliveryStatus.OPEN),
+        )
+        .values(status=DeliveryStatus.CANCELLED, lease_until=None)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+SYNC_KEY = "sequence.offsets"
+
+
+def sync(sequence: Sequence, *, now: datetime, domain: str, chunk: int = 5000) -> dict[str, int]:
+    """Reconcile the schedule with the sequence file; a no-op when the file has not changed.
+
+    A new step is scheduled for active subscribers for whom it is still ahead; a removed
+    step cancels its unsent rows; a changed offset moves unsent rows. Sent rows never change.
+    """
+    counts = {"added": 0, "cancelled": 0, "moved": 0}
+    state = db.session.get(Setting, SYNC_KEY)
+    current = sequence.offsets()
+    previous: dict[str, str] | None = json.loads(state.value) if state else None
+    if previous == current:
+        return counts
+    if previous is None:
+        # First sync of this database: the rows were written from this very file.
+        db.session.add(Setting(key=SYNC_KEY, value=json.dumps(current)))
+        db.session.commit()
+        return counts
+
+    removed = [k for k in previous if k not in current]
+    if removed:
+        result = db.session.execute(
+            update(Delivery)
+            .where(
+                Delivery.kind == DRIP,
+                Delivery.step.in_(removed),
+                Delivery.status == DeliveryStatus.SCHEDULED,
+            )
+            .values(status=DeliveryStatus.CANCELLED)
+        )
+        counts["cancelled"] = result.rowcount or 0
+
+    for step in sequence.steps:
+        offset = parse_offset(step.offset_text)
+        if step.key not in previous:
+            counts["added"] += _add_step(step.key, offset, now=now, domain=domain, chunk=chunk)
+        elif previous[step.key] != step.offset_text:
+            counts["moved"] += _move_step(step.key, offset, chunk=chunk)
+
+    state.value = json.dumps(current)
+    db.session.commit()
+    return counts
+
+
+def _add_step(key: str, offset, *, now: datetime, domain: str, chunk: int) -> int:
+    have = select(Delivery.subscriber_id).where(Delivery.kind == DRIP, Delivery.step == key)
+    query = (
+        select(Subscriber.id, Subscriber.anchor_at)
+        .where(
+            Subscriber.status == Status.ACTIVE,
+            Subscriber.anchor_at.is_not(None),
+            Subscriber.id.not_in(have),
+        )
+        .order_by(Subscriber.id)
+    )
+    added = 0
+    for rows in db.session.execute(query).partitions(chunk):
+        fresh = [
+            {
+                "subscriber_id": sid,
+                "step": key,
+                "kind": DRIP,
+                "status": DeliveryStatus.SCHEDULED,
+                "due_at": due_at(anchor, offset),
+                "message_id": new_message_id(domain),
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for sid, anchor in rows
+            if due_at(anchor, offset) >= now
+        ]
+        if fresh:
+            db.session.execute(Delivery.__table__.insert(), fresh)
+            added += len(fresh)
+    return added
+
+
+def _move_step(key: str, offset, *, chunk: int) -> int:
+    query = (
+        select(Delivery.id, Subscriber.anchor_at)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(
+            Delivery.kind == DRIP, Delivery.step == key, Delivery.status == DeliveryStatus.SCHEDULED
+        )
+    )
+    moved = 0
+    for rows in db.session.execute(query).partitions(chunk):
+        params = [{"b_id": did, "b_due": due_at(anchor, offset)} for did, anchor in rows if anchor]
+        if params:
+            db.session.execute(
+                Delivery.__table__.update()
+                .where(Delivery.__table__.c.id == bindparam("b_id"))
+                .values(due_at=bindparam("b_due", type_=UTCDateTime())),
+                params,
+            )
+            moved += len(params)
+    return moved

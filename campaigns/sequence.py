@@ -1,0 +1,79 @@
+"""The drip sequence as data: a TOML file of steps, read with tomllib."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from dateutil.relativedelta import relativedelta
+
+from campaigns.timing import parse_offset
+
+DEFAULT_PATH = Path(__file__).with_name("sequence.toml")
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    offset_text: str
+    subject: str
+    preheader: str
+    template: str
+
+    @property
+    def offset(self) -> relativedelta:
+        return parse_offset(self.offset_text)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    steps: tuple[Step, ...]
+
+    def step(self, key: str) -> Step | None:
+        return next((s for s in self.steps if s.key == key), None)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever a step is added, removed or retimed."""
+        data = [(s.key, s.offset_text) for s in self.steps]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+
+    def offsets(self) -> dict[str, str]:
+        return {s.key: s.offset_text for s in self.steps}
+
+
+def parse(text: str) -> Sequence:
+    """Parse and validate a sequence file; a bad file fails with a message naming the step."""
+    data = tomllib.loads(text)
+    steps = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data.get("step", []), start=1):
+        missing = {"key", "offset", "subject", "template"} - raw.keys()
+        if missing:
+            raise ValueError(f"step {i} lacks {', '.join(sorted(missing))}")
+        key = str(raw["key"])
+        if key in seen or key == "worksheet":
+            raise ValueError(f"step {i}: key {key!r} is used twice or reserved")
+        seen.add(key)
+        step = Step(
+            key=key,
+            offset_text=str(raw["offset"]),
+            subject=str(raw["subject"]),
+            preheader=str(raw.get("preheader", "")),
+            template=str(raw["template"]),
+        )
+        step.offset  # noqa: B018 - validates the offset now, not at send time
+        for ext in ("txt", "html"):
+            if not (TEMPLATES / f"{step.template}.{ext}").is_file():
+                raise ValueError(f"step {key!r}: templates/emails/{step.template}.{ext} is missing")
+        steps.append(step)
+    return Sequence(tuple(steps))
+
+
+def load(path: str | Path | None = None) -> Sequence:
+    """Read the sequence file (the shipped one unless a path is given)."""
+    return parse(Path(path or DEFAULT_PATH).read_text(encoding="utf-8"))

@@ -1,0 +1,206 @@
+"""The schema, in one place: subscribers, their consent, and every email as a delivery row.
+
+All datetimes are stored as naive UTC and handed to Python as aware UTC, so SQLite and
+PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in Python, naive UTC in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Status:
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class DeliveryStatus:
+    SCHEDULED = "scheduled"  # waits for due_at
+    QUEUED = "queued"  # handed to Redis under job_id; lease_until guards it
+    SENDING = "sending"  # a worker holds it until lease_until
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    OPEN = (SCHEDULED, QUEUED, SENDING)
+
+
+class Subscriber(db.Model):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    email: Mapped[str] = mapped_column(String(320))
+    # The address folded to lower case: one subscriber per address whatever its case.
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_job_on: Mapped[str | None] = mapped_column(String(10))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_drip_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    worksheet_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    consents: Mapped[list[Consent]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", order_by="Consent.id"
+    )
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", order_by="Delivery.id"
+    )
+
+    __table_args__ = (Index("ix_subscribers_status_created", "status", "created_at"),)
+
+
+class Consent(db.Model):
+    """What the subscriber agreed to, where and when; confirmation is added on confirm."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    page_url: Mapped[str | None] = mapped_column(String(2048))
+    form_version: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16), default="form")
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_ip: Mapped[str | None] = mapped_column(String(45))
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="consents")
+
+
+class Delivery(db.Model):
+    """One email to one subscriber: it exists here before it ever reaches Redis."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # "worksheet" or "drip"
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.SCHEDULED)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="deliveries")
+
+    __table_args__ = (
+        Index("ix_deliveries_subscriber", "subscriber_id", "kind"),
+        # The dispatcher reads only these two slices, so their cost follows what is due.
+        Index(
+            "ix_deliveries_scheduled_due",
+            "due_at",
+            postgresql_where=text("status = 'scheduled'"),
+            sqlite_where=text("status = 'scheduled'"),
+        ),
+        Index(
+            "ix_deliveries_leased",
+            "lease_until",
+            postgresql_where=text("status IN ('queued', 'sending')"),
+            sqlite_where=text("status IN ('queued', 'sending')"),
+        ),
+        # A drip step reaches a subscriber once; worksheet emails may be resent.
+        Index(
+            "uq_deliveries_drip_step",
+            "subscriber_id",
+            "step",
+            unique=True,
+            postgresql_where=text("kind = 'drip'"),
+            sqlite_where=text("kind = 'drip'"),
+        ),
+    )
+
+
+class Setting(db.Model):
+    """Small facts the service keeps about itself (e.g. the synced sequence)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Suppression(db.Model):
+    """Addresses that asked to be forgotten or bounced hard, kept only as a hash."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("email_hash", name="uq_suppressions_email_hash"),)

@@ -1,0 +1,107 @@
+"""Configuration from the environment: the contract in the README, read once per app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from campaigns.timing import parse_window
+
+# Values that must never sign anything outside debug.
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev", "secret", "default"}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unusable; the message names the variable."""
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
+    """Build the Flask config from environment variables, validating each one."""
+    env = os.environ if env is None else env
+    debug = debug or _flag(env.get("FLASK_DEBUG", ""))
+
+    secret = env.get("SECRET_KEY", "")
+    if secret.strip().lower() in PLACEHOLDER_SECRETS:
+        if not debug:
+            raise ConfigError(
+                "SECRET_KEY is missing or a placeholder: set SECRET_KEY to a long random value"
+            )
+        secret = secrets.token_hex(32)
+
+    timezone = env.get("DEFAULT_TIMEZONE", "UTC").strip() or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"DEFAULT_TIMEZONE is not an IANA time zone: {timezone!r}") from None
+
+    window = env.get("DRIP_WINDOW", "09:00-17:00").strip()
+    try:
+        parse_window(window)
+    except ValueError:
+        raise ConfigError(f"DRIP_WINDOW must look like 09:00-17:00, got {window!r}") from None
+
+    security = env.get("SMTP_SECURITY", "none").strip().lower()
+    if security not in {"none", "starttls", "ssl"}:
+        raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {security!r}")
+    backend = env.get("MAIL_BACKEND", "outbox").strip().lower()
+    if backend not in {"smtp", "outbox"}:
+        raise ConfigError(f"MAIL_BACKEND must be smtp or outbox, got {backend!r}")
+
+    origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]
+    public_base = env.get("PUBLIC_BASE_URL", "http://localhost:5000").strip().rstrip("/")
+
+    return {
+        "DEBUG": debug,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL", "").strip()
+        or "sqlite:///instance/tend.db",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": env.get("REDIS_URL", "redis://localhost:6379/0").strip(),
+        "PUBLIC_BASE_URL": public_base,
+        "MAIL_BACKEND": backend,
+        "SMTP_HOST": env.get("SMTP_HOST", "localhost").strip(),
+        "SMTP_PORT": _int(env, "SMTP_PORT", 25),
+        "SMTP_USERNAME": env.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
+        "SMTP_SECURITY": security,
+        "SMTP_TIMEOUT": _int(env, "SMTP_TIMEOUT", 20),
+        "MAIL_FROM": env.get("MAIL_FROM", "Tend <hello@localhost>").strip(),
+        "LIST_UNSUBSCRIBE_MAILTO": env.get("LIST_UNSUBSCRIBE_MAILTO", "").strip(),
+        "POSTAL_ADDRESS": env.get("POSTAL_ADDRESS", "").strip(),
+        "EMBED_ALLOWED_ORIGINS": [o for o in origins if o],
+        "DOUBLE_OPT_IN": _flag(env.get("DOUBLE_OPT_IN", "1")),
+        "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD", ""),
+        "DEFAULT_TIMEZONE": timezone,
+        "DRIP_WINDOW": window,
+        "DRIP_MIN_GAP_DAYS": _int(env, "DRIP_MIN_GAP_DAYS", 7),
+        "SIGNUP_RATE_LIMIT": env.get("SIGNUP_RATE_LIMIT", "5/minute;50/day").strip(),
+        "SIGNUP_MIN_SECONDS": _int(env, "SIGNUP_MIN_SECONDS", 2),
+        "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
+        "WORKSHEET_PATH": env.get("WORKSHEET_PATH", "").strip(),
+        "SEQUENCE_PATH": env.get("SEQUENCE_PATH", "").strip(),
+        "RQ_QUEUE": env.get("RQ_QUEUE", "tend").strip(),
+        "SEND_BATCH_SIZE": _int(env, "SEND_BATCH_SIZE", 100),
+        "SEND_LEASE_SECONDS": _int(env, "SEND_LEASE_SECONDS", 600),
+        "MAX_SEND_ATTEMPTS": _int(env, "MAX_SEND_ATTEMPTS", 8),
+        "RESEND_MINUTES": _int(env, "RESEND_MINUTES", 10),
+        "SESSION_COOKIE_SECURE": public_base.startswith("https://"),
+        "SESSION_COOKIE_SAMESITE": "None" if public_base.startswith("https://") else "Lax",
+        "WTF_CSRF_TIME_LIMIT": 3600 * 6,
+        "MAX_FORM_BYTES": _int(env, "MAX_FORM_BYTES", 16 * 1024),
+    }

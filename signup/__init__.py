@@ -1,0 +1,1 @@
+"""Capture: the form, hosted page, embed script, JSON API and the subscriber lifecycle."""

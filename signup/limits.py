@@ -1,0 +1,26 @@
+"""Signup rate limits (Flask-Limiter on Redis, in memory while Redis is down)."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+limiter = Limiter(
+    key_func=get_remote_address,
+    in_memory_fallback_enabled=True,
+    key_prefix="tend",
+    headers_enabled=True,
+)
+
+
+def signup_limit() -> str:
+    return current_app.config["SIGNUP_RATE_LIMIT"]
+
+
+def init_app(app) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    )
+    limiter.init_app(app)

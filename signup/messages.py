@@ -1,0 +1,12 @@
+"""The words a reader sees when a signup is rejected, to the letter."""
+
+NAME = "Please enter your name."
+EMAIL = "Please enter a valid email address."
+BANNER = "Something went wrong. Please check your entries and try again."
+
+# Bumped whenever the sentence beside the form changes; stored with every consent.
+FORM_VERSION = "worksheet-2026-11"
+CONSENT_TEXT = (
+    "We'll email you the worksheet, then three short notes at 1, 3 and 6 months "
+    "after you start your new job. Unsubscribe any time."
+)

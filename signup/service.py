@@ -1,0 +1,226 @@
+"""The subscriber lifecycle: subscribe, confirm, unsubscribe, and the job-start anchor.
+
+Each function runs one transaction, takes `now`, and hands fresh deliveries to the
+conveyor only after commit. Every signup gets the same answer, whoever it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from campaigns import schedule
+from campaigns.conveyor import Batch, send_after_commit
+from campaigns.render import Sender
+from campaigns.sequence import Sequence
+from campaigns.timing import zone_or_default
+from models import Consent, Delivery, Status, Subscriber, Suppression, db
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A signup that passed validation: clean name, normalized email, known zone."""
+
+    name: str
+    email: str
+    email_key: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the signup came from, for the consent record."""
+
+    ip: str | None
+    user_agent: str | None
+    page_url: str | None
+    form_version: str
+    source: str = "form"
+
+
+def sender() -> Sender:
+    return Sender.from_config(current_app.config)
+
+
+def sequence() -> Sequence:
+    return current_app.extensions["tend.sequence"]
+
+
+def suppression_hash(email_key: str) -> str:
+    return hashlib.sha256(email_key.encode("utf-8")).hexdigest()
+
+
+def is_suppressed(email_key: str) -> bool:
+    return (
+        db.session.scalar(
+            select(Suppression.id).where(Suppression.email_hash == suppression_hash(email_key))
+        )
+        is not None
+    )
+
+
+def _hand_over(deliveries: list[Delivery], now: datetime) -> list[Batch]:
+    cfg = current_app.config
+    db.session.flush()
+    return schedule.claim(
+        deliveries,
+        now=now,
+        lease=timedelta(seconds=cfg["SEND_LEASE_SECONDS"]),
+        batch_size=cfg["SEND_BATCH_SIZE"],
+    )
+
+
+def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
+    subscriber.status = Status.ACTIVE
+    subscriber.confirmed_at = now
+    if subscriber.anchor_at is None:
+        subscriber.anchor_at = now
+    if subscriber.consents:
+        consent = subscriber.consents[-1]
+        consent.confirmed_at, consent.confirmed_ip = now, ip
+    schedule.schedule_drip(subscriber, sequence(), domain=sender().domain)
+
+
+def _claim_resend(subscriber_id: int, now: datetime) -> bool:
+    """Atomically take the right to send one more worksheet email (one per window per address)."""
+    window = timedelta(minutes=current_app.config["RESEND_MINUTES"])
+    result = db.session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber_id,
+            or_(
+                Subscriber.worksheet_sent_at.is_(None), Subscriber.worksheet_sent_at <= now - window
+            ),
+        )
+        .values(worksheet_sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
+    """Store a signup and queue its worksheet email; the same outcome is reported for all.
+
+    New address: subscriber, consent and worksheet delivery in one transaction. An address
+    already pending or active gets the worksheet email again, at most once per window. One
+    that unsubscribed, or asked to be forgotten, must confirm again. A bounced one gets nothing.
+    """
+    batches: list[Batch] = []
+    existing = db.session.scalar(select(Subscriber).where(Subscriber.email_key == entry.email_key))
+    if existing is None:
+        try:
+            batches = _create(entry, context, now=now)
+            db.session.commit()
+        except IntegrityError:
+            # A parallel signup of the same address won the unique index; continue as theirs.
+            db.session.rollback()
+            existing = db.session.scalar(
+                select(Subscriber).where(Subscriber.email_key == entry.email_key)
+            )
+            if existing is None:
+                raise
+    if existing is not None:
+        batches = _again(existing, entry, context, now=now)
+        db.session.commit()
+    send_after_commit(batches)
+
+
+def _create(entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
+    double_opt_in = current_app.config["DOUBLE_OPT_IN"] or is_suppressed(entry.email_key)
+    subscriber = Subscriber(
+        email=entry.email,
+        email_key=entry.email_key,
+        name=entry.name,
+        timezone=entry.timezone,
+        status=Status.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(subscriber)
+    subscriber.consents.append(_consent(context, now))
+    db.session.flush()  # the unique index speaks here, before anything else is written
+    if not double_opt_in:
+        _activate(subscriber, now, context.ip)
+    delivery = schedule.add_worksheet(subscriber, now=now, domain=sender().domain)
+    return _hand_over([delivery], now)
+
+
+def _consent(context: Context, now: datetime) -> Consent:
+    return Consent(
+        created_at=now,
+        ip=context.ip,
+        user_agent=(context.user_agent or "")[:512] or None,
+        page_url=context.page_url,
+        form_version=context.form_version,
+        source=context.source,
+    )
+
+
+def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
+    if subscriber.status == Status.BOUNCED:
+        return []
+    if subscriber.status == Status.UNSUBSCRIBED:
+        # Coming back is a new consent; it must be confirmed unless opt-in is single.
+        if not _claim_resend(subscriber.id, now):
+            return []
+        subscriber.status = Status.PENDING
+        subscriber.unsubscribed_at = None
+        subscriber.consents.append(_consent(context, now))
+        if not current_app.config["DOUBLE_OPT_IN"]:
+            _activate(subscriber, now, context.ip)
+    elif not _claim_resend(subscriber.id, now):
+        return []
+    delivery = schedule.add_worksheet(subscriber, now=now, domain=sender().domain)
+    return _hand_over([delivery], now)
+
+
+def find(public_id: str | None) -> Subscriber | None:
+    if not public_id:
+        return None
+    return db.session.scalar(select(Subscriber).where(Subscriber.public_id == public_id))
+
+
+def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
+    """Confirm a pending subscriber (idempotent): active, consent confirmed, drip scheduled."""
+    if subscriber.status == Status.PENDING:
+        _activate(subscriber, now, ip)
+    db.session.commit()
+
+
+def unsubscribe(subscriber: Subscriber, *, now: datetime) -> None:
+    """Stop everything for this subscriber (idempotent): status and every unsent delivery."""
+    if subscriber.status in (Status.PENDING, Status.ACTIVE):
+        subscriber.status = Status.UNSUBSCRIBED
+        subscriber.unsubscribed_at = now
+    schedule.cancel_open(subscriber)
+    db.session.commit()
+
+
+def parse_start_date(raw: object, *, today: date) -> date | None:
+    """A job start date from the form: ISO `YYYY-MM-DD`, within two years back and one ahead."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = date.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    if not (today - timedelta(days=730) <= value <= today + timedelta(days=366)):
+        return None
+    return value
+
+
+def set_started(subscriber: Subscriber, started: date) -> None:
+    """Time the drip from the day the subscriber started the new job (midnight, their zone)."""
+    zone = zone_or_default(subscriber.timezone, current_app.config["DEFAULT_TIMEZONE"])
+    anchor = datetime.combine(started, datetime.min.time(), tzinfo=zone)
+    subscriber.started_job_on = started.isoformat()
+    if subscriber.status == Status.ACTIVE:
+        schedule.move_anchor(subscriber, anchor, sequence())
+    else:
+        subscriber.anchor_at = anchor
+    db.session.commit()

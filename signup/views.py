@@ -1,0 +1,353 @@
+"""Public pages and the API: hosted form, embed script, JSON signup, confirm, unsubscribe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import MultiDict
+
+from campaigns.links import read_token
+from models import db, utcnow
+from signup import messages, service
+from signup.forms import SignupForm
+from signup.limits import limiter, signup_limit
+from signup.traps import is_bot, render_stamp
+from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone, email_key
+
+bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
+
+SHIPPED_WORKSHEET = (
+    Path(__file__).resolve().parent.parent / "campaigns" / "worksheet" / "worksheet.pdf"
+)
+FRAMEABLE = {"signup.form", "signup.thanks"}
+
+
+class Unavailable(Exception):
+    """The database did not answer; the reader sees the banner and a 503."""
+
+
+# ---- doors: headers, body caps, error pages ---------------------------------------------
+
+
+def allowed_origins() -> set[str]:
+    """Origins that may embed the form and post to the API: the configured ones and our own."""
+    own = {request.host_url.rstrip("/"), _origin(current_app.config["PUBLIC_BASE_URL"])}
+    return own | set(current_app.config["EMBED_ALLOWED_ORIGINS"])
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@bp.before_app_request
+def cap_body() -> None:
+    if request.endpoint in ("signup.form", "signup.api_subscribe"):
+        request.max_content_length = current_app.config["MAX_FORM_BYTES"]
+
+
+@bp.after_app_request
+def security_headers(response: Response) -> Response:
+    ancestors = "'none'"
+    if request.endpoint in FRAMEABLE:
+        ancestors = " ".join(["'self'", *current_app.config["EMBED_ALLOWED_ORIGINS"]])
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        f"script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        f"frame-ancestors {ancestors}",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _rejected(status: int, errors: dict | None = None):
+    """The one shape of a refusal: the banner, on the page or in JSON."""
+    if _wants_json():
+        body = jsonify(errors=errors or {}, message=messages.BANNER)
+        return _cors(make_response(body, status))
+    # Keep what the reader typed, unless the body itself was the problem.
+    form = SignupForm(formdata=None) if status == 413 else SignupForm()
+    return render_template("signup.html", form=form, banner=True, **_form_extras()), status
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(_err):
+    return _rejected(400)
+
+
+@bp.app_errorhandler(413)
+def too_large(_err):
+    if request.endpoint in ("signup.form", "signup.api_subscribe"):
+        return _rejected(413)
+    return render_template(
+        "error.html", title="Too large", message="That request was too large."
+    ), 413
+
+
+@bp.app_errorhandler(429)
+def too_many(_err):
+    return _rejected(429)
+
+
+@bp.app_errorhandler(Unavailable)
+def unavailable(_err):
+    db.session.rollback()
+    return _rejected(503)
+
+
+@bp.app_errorhandler(404)
+def not_found(_err):
+    return render_template(
+        "error.html", title="Page not found", message="This link is not valid or has expired."
+    ), 404
+
+
+@bp.app_errorhandler(405)
+def not_allowed(_err):
+    return render_template(
+        "error.html", title="Not allowed", message="That page can't be used that way."
+    ), 405
+
+
+@bp.app_errorhandler(500)
+def server_error(_err):
+    db.session.rollback()
+    if request.endpoint in ("signup.form", "signup.api_subscribe"):
+        return _rejected(500)
+    return render_template(
+        "error.html", title="Something went wrong", message="Please try again in a moment."
+    ), 500
+
+
+# ---- the hosted form -------------------------------------------------------------------
+
+
+def _form_extras() -> dict:
+    return {
+        "consent_text": messages.CONSENT_TEXT,
+        "banner_text": messages.BANNER,
+        "stamp": render_stamp(current_app.config["SECRET_KEY"], utcnow()),
+    }
+
+
+def _client_ip() -> str | None:
+    return (request.remote_addr or "")[:45] or None
+
+
+def _store(name: str, email: str, timezone: object, page: object, source: str) -> None:
+    entry = service.Entry(
+        name=name,
+        email=email,
+        email_key=email_key(email),
+        timezone=clean_timezone(timezone, current_app.config["DEFAULT_TIMEZONE"]),
+    )
+    context = service.Context(
+        ip=_client_ip(),
+        user_agent=request.user_agent.string[:512] or None,
+        page_url=clean_page_url(page) or clean_page_url(request.referrer),
+        form_version=messages.FORM_VERSION,
+        source=source,
+    )
+    try:
+        service.subscribe(entry, context, now=utcnow())
+    except SQLAlchemyError as err:
+        current_app.logger.exception("signup not stored: database unavailable")
+        raise Unavailable() from err
+
+
+def _trapped(values) -> bool:
+    return is_bot(
+        honeypot=values.get("website"),
+        stamp=values.get("rendered"),
+        now=utcnow(),
+        min_seconds=current_app.config["SIGNUP_MIN_SECONDS"],
+        secret_key=current_app.config["SECRET_KEY"],
+    )
+
+
+@bp.route("/signup", methods=["GET", "POST"], endpoint="form")
+@limiter.limit(signup_limit, methods=["POST"])
+def signup_form():
+    form = SignupForm()
+    if request.method == "GET":
+        return render_template("signup.html", form=form, banner=False, **_form_extras())
+    if not form.validate_on_submit():
+        return render_template("signup.html", form=form, banner=True, **_form_extras()), 400
+    if not _trapped(request.form):
+        _store(
+            clean_name(form.name.data),
+            clean_email(form.email.data),
+            form.timezone.data,
+            form.page.data,
+            "form",
+        )
+    return redirect(url_for("signup.thanks"), code=303)
+
+
+@bp.get("/signup/thanks", endpoint="thanks")
+def thanks():
+    return render_template("thanks.html")
+
+
+# ---- the API and the embed -------------------------------------------------------------
+
+
+def _cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    if origin and origin in allowed_origins():
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+    response.headers.add("Vary", "Origin")
+    return response
+
+
+def _api_values() -> MultiDict | dict | None:
+    """The submitted fields as one mapping of strings; None for a body we cannot read."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        return data if isinstance(data, dict) else None
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return request.form
+    return None
+
+
+@bp.route("/api/subscribe", methods=["POST", "OPTIONS"], endpoint="api_subscribe")
+@limiter.limit(signup_limit, methods=["POST"])
+def api_subscribe():
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in allowed_origins():
+        return _rejected(403)
+    if request.method == "OPTIONS":
+        return _cors(make_response("", 204))
+    values = _api_values()
+    if values is None:
+        return _rejected(400, {})
+    name, email = clean_name(values.get("name")), clean_email(values.get("email"))
+    errors = {}
+    if name is None:
+        errors["name"] = [messages.NAME]
+    if email is None:
+        errors["email"] = [messages.EMAIL]
+    if errors:
+        return _rejected(400, errors)
+    if not _trapped(values):
+        _store(
+            name, email, values.get("timezone"), values.get("page"), "embed" if origin else "api"
+        )
+    return _cors(make_response(jsonify(status="ok"), 202))
+
+
+@bp.get("/api/form-stamp")
+def form_stamp():
+    """A fresh signed render time for the embed (it renders the form in the reader's page)."""
+    response = make_response(
+        jsonify(rendered=render_stamp(current_app.config["SECRET_KEY"], utcnow()))
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return _cors(response)
+
+
+@bp.get("/embed.js")
+def embed_js():
+    body = render_template(
+        "embed.js",
+        messages={"name": messages.NAME, "email": messages.EMAIL, "banner": messages.BANNER},
+        consent_text=messages.CONSENT_TEXT,
+    )
+    response = make_response(body)
+    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+# ---- links in emails -------------------------------------------------------------------
+
+
+def _subscriber_for(purpose: str, token: str):
+    public_id = read_token(current_app.config["SECRET_KEY"], purpose, token)
+    subscriber = service.find(public_id)
+    if subscriber is None:
+        abort(404)
+    return subscriber
+
+
+def worksheet_file() -> Response:
+    path = current_app.config["WORKSHEET_PATH"] or str(SHIPPED_WORKSHEET)
+    response = send_file(path, mimetype="application/pdf", download_name="worksheet.pdf", max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    subscriber = _subscriber_for("confirm", token)
+    if request.method == "GET":
+        return render_template("confirm.html", token=token)
+    service.confirm(subscriber, now=utcnow(), ip=_client_ip())
+    return worksheet_file()
+
+
+@bp.get("/worksheet/<token>")
+def worksheet(token: str):
+    _subscriber_for("worksheet", token)
+    return worksheet_file()
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str):
+    subscriber = _subscriber_for("unsubscribe", token)
+    if request.method == "GET":
+        return render_template("unsubscribe.html", token=token, done=False)
+    service.unsubscribe(subscriber, now=utcnow())
+    return render_template("unsubscribe.html", token=token, done=True)
+
+
+@bp.route("/started/<token>", methods=["GET", "POST"])
+def started(token: str):
+    subscriber = _subscriber_for("started", token)
+    today = utcnow().date()
+    if request.method == "GET":
+        return render_template(
+            "started.html", token=token, subscriber=subscriber, error=None, done=False, today=today
+        )
+    started_on = service.parse_start_date(request.form.get("started_on"), today=today)
+    if started_on is None:
+        return render_template(
+            "started.html",
+            token=token,
+            subscriber=subscriber,
+            error="Please enter the date you started, within the last two years.",
+            done=False,
+            today=today,
+        ), 400
+    service.set_started(subscriber, started_on)
+    return render_template(
+        "started.html", token=token, subscriber=subscriber, error=None, done=True, today=today
+    )

@@ -1,0 +1,135 @@
+/* Tend signup embed: paste
+ *   <div data-tend-signup><a href="https://YOUR-TEND/signup">Get the worksheet</a></div>
+ *   <script src="https://YOUR-TEND/embed.js" async></script>
+ * The link stays for readers without JavaScript; with it, the form renders in place. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script) return;
+  var base = new URL(script.src, window.location.href).origin;
+  var MSG = {{ messages | tojson }};
+  var CONSENT = {{ consent_text | tojson }};
+  var CSS = [
+    ":host{all:initial;display:block;max-width:34rem;font:16px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:#23302a}",
+    "*{box-sizing:border-box}",
+    "form,.done{display:block;margin:0;padding:1.25rem;background:#fbfaf6;border:1px solid #dfe4df;border-radius:8px}",
+    "h2{all:unset;display:block;font:400 1.35rem/1.3 Georgia,serif;margin:0 0 .5rem}",
+    "p{margin:0 0 .9rem}",
+    ".field{margin:0 0 1rem}",
+    "label{display:block;font-weight:600;font-size:.95rem;margin:0 0 .3rem}",
+    "input{all:unset;display:block;box-sizing:border-box;width:100%;padding:.65rem .75rem;font:1rem/1.3 system-ui,sans-serif;color:#23302a;background:#fff;border:2px solid #cfd6d0;border-radius:6px}",
+    "input[aria-invalid=true]{border-color:#a1261b}",
+    "input:focus-visible,button:focus-visible{outline:3px solid #e0a800;outline-offset:2px}",
+    ".error{color:#a1261b;font-weight:600;font-size:.9rem;margin:.3rem 0 0}",
+    ".banner{border-left:4px solid #a1261b;background:#fdeeec;color:#a1261b;font-weight:600;padding:.7rem .9rem;margin:0 0 1rem;border-radius:4px}",
+    "button{all:unset;display:inline-block;cursor:pointer;background:#2f6b4f;color:#fff;font:700 1rem/1.2 system-ui,sans-serif;padding:.8rem 1.3rem;border-radius:6px;min-height:44px;box-sizing:border-box}",
+    "button[disabled]{opacity:.6;cursor:progress}",
+    ".fine{color:#5d6b63;font-size:.85rem}",
+    ".trap{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}",
+    "[hidden]{display:none!important}"
+  ].join("\n");
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function field(name, label, type, autocomplete, max) {
+    var wrap = el("div", { "class": "field" });
+    wrap.appendChild(el("label", { "for": "tend-" + name }, label));
+    var input = el("input", { id: "tend-" + name, name: name, type: type, autocomplete: autocomplete, maxlength: String(max), required: "" });
+    var error = el("p", { "class": "error", id: "tend-" + name + "-error", hidden: "" });
+    wrap.appendChild(input);
+    wrap.appendChild(error);
+    return { wrap: wrap, input: input, error: error };
+  }
+
+  function mount(container) {
+    var root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
+    root.appendChild(el("style", {}, CSS));
+    var form = el("form", { novalidate: "" });
+    var banner = el("div", { "class": "banner", role: "alert", tabindex: "-1", hidden: "" }, MSG.banner);
+    var name = field("name", "Your name", "text", "name", 100);
+    var email = field("email", "Your email", "email", "email", 254);
+    var trap = el("div", { "class": "trap", "aria-hidden": "true" });
+    var website = el("input", { name: "website", type: "text", tabindex: "-1", autocomplete: "off" });
+    trap.appendChild(website);
+    var button = el("button", { type: "submit" }, "Send me the worksheet");
+    form.appendChild(banner);
+    form.appendChild(name.wrap);
+    form.appendChild(email.wrap);
+    form.appendChild(trap);
+    form.appendChild(button);
+    form.appendChild(el("p", { "class": "fine" }, CONSENT));
+    var done = el("div", { "class": "done", role: "status", tabindex: "-1", hidden: "" });
+    done.appendChild(el("h2", {}, "Check your inbox for the worksheet"));
+    done.appendChild(el("p", {}, "We've sent it to the address you gave. If it isn't there in a few minutes, look in your spam or promotions folder."));
+    while (container.firstChild && container.shadowRoot) container.removeChild(container.firstChild);
+    root.appendChild(form);
+    root.appendChild(done);
+
+    var stamp = "";
+    fetch(base + "/api/form-stamp", { credentials: "omit" })
+      .then(function (r) { return r.ok ? r.json() : {}; })
+      .then(function (j) { stamp = j.rendered || ""; })
+      .catch(function () { /* untimed: the API accepts it */ });
+
+    function show(f, message) {
+      f.error.textContent = message || "";
+      f.error.hidden = !message;
+      if (message) {
+        f.input.setAttribute("aria-invalid", "true");
+        f.input.setAttribute("aria-describedby", f.error.id);
+      } else {
+        f.input.removeAttribute("aria-invalid");
+        f.input.removeAttribute("aria-describedby");
+      }
+    }
+
+    function fail(errors) {
+      errors = errors || {};
+      show(name, (errors.name || [])[0]);
+      show(email, (errors.email || [])[0]);
+      banner.hidden = false;
+      banner.focus();
+      button.disabled = false;
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      button.disabled = true;
+      var zone = "";
+      try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+      var body = {
+        name: name.input.value, email: email.input.value, website: website.value,
+        timezone: zone, page: window.location.href, rendered: stamp
+      };
+      fetch(base + "/api/subscribe", {
+        method: "POST", credentials: "omit", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body)
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (j) {
+          if (r.status === 202) {
+            form.hidden = true;
+            done.hidden = false;
+            done.focus();
+          } else {
+            fail(j.errors);
+          }
+        });
+      }).catch(function () { fail({}); });
+    });
+  }
+
+  var targets = document.querySelectorAll("[data-tend-signup]");
+  if (!targets.length) {
+    var holder = document.createElement("div");
+    script.parentNode.insertBefore(holder, script);
+    targets = [holder];
+  }
+  Array.prototype.forEach.call(targets, function (t) {
+    if (!t.getAttribute("data-tend-mounted")) { t.setAttribute("data-tend-mounted", "1"); mount(t); }
+  });
+})();

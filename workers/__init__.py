@@ -1,0 +1,1 @@
+"""How it leaves: the RQ queue, the send job, the dispatcher and the mail transports."""

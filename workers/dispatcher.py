@@ -1,0 +1,169 @@
+"""The dispatcher: one pass claims what is due and hands it to the conveyor in batches.
+
+The database holds the schedule; Redis holds only what a pass queued. Rows whose job is
+gone from Redis (a flush, a crash before enqueue) or whose lease ran out (a killed worker)
+are claimed again, so nothing is lost. Claims are conditional updates, and on PostgreSQL
+the candidate rows are read with FOR UPDATE SKIP LOCKED, so two dispatchers never claim
+one row twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import bindparam, select, update
+
+from campaigns import schedule
+from campaigns.conveyor import Batch, batches_of, current, send_after_commit
+from campaigns.timing import parse_window, send_time, zone_or_default
+from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db
+
+
+@dataclass
+class TickResult:
+    queued: int = 0
+    deferred: int = 0
+    reclaimed: int = 0
+    batches: list[Batch] = field(default_factory=list)
+    sync: dict[str, int] = field(default_factory=dict)
+    handed_over: bool = True
+
+
+def _lost_job_ids(now: datetime) -> list[str]:
+    """Job ids of queued rows whose job no longer exists on the conveyor."""
+    job_ids = db.session.scalars(
+        select(Delivery.job_id)
+        .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.lease_until > now)
+        .distinct()
+    ).all()
+    if not job_ids:
+        return []
+    try:
+        present = current().existing([j for j in job_ids if j])
+    except Exception:
+        current_app.logger.warning("conveyor unavailable; cannot check queued jobs", exc_info=True)
+        return []
+    return [j for j in job_ids if j and j not in present]
+
+
+def _candidates(query, limit: int):
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Delivery)
+    return db.session.execute(query.limit(limit)).all()
+
+
+def tick(now: datetime, *, limit: int | None = None) -> TickResult:
+    """One pass at `now`: sync the sequence, reclaim lost work, claim and queue what is due."""
+    cfg = current_app.config
+    limit = limit or cfg.get("DISPATCH_LIMIT", 10000)
+    domain = schedule_domain()
+    result = TickResult()
+    result.sync = schedule.sync(current_app.extensions["tend.sequence"], now=now, domain=domain)
+
+    lost = _lost_job_ids(now)
+    columns = (
+        Delivery.id,
+        Delivery.kind,
+        Delivery.subscriber_id,
+        Delivery.due_at,
+        Delivery.status,
+        Subscriber.timezone,
+        Subscriber.last_drip_at,
+    )
+    base = select(*columns).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+    stale = _candidates(
+        base.where(
+            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+            Delivery.lease_until <= now,
+        ).order_by(Delivery.lease_until),
+        limit,
+    )
+    if lost:
+        stale += _candidates(
+            base.where(Delivery.status == DeliveryStatus.QUEUED, Delivery.job_id.in_(lost)),
+            limit,
+        )
+    due = _candidates(
+        base.where(Delivery.status == DeliveryStatus.SCHEDULED, Delivery.due_at <= now).order_by(
+            Delivery.due_at
+        ),
+        limit,
+    )
+
+    window = parse_window(cfg["DRIP_WINDOW"])
+    gap = timedelta(days=cfg["DRIP_MIN_GAP_DAYS"])
+    default_zone = cfg["DEFAULT_TIMEZONE"]
+    take: list[tuple[int, str]] = [(row.id, row.status) for row in stale]
+    deferred: list[dict] = []
+    dripped: dict[int, datetime] = {}
+    for row in due:
+        if row.kind == schedule.DRIP:
+            last = dripped.get(row.subscriber_id, row.last_drip_at)
+            when = send_time(
+                row.due_at,
+                now=now,
+                zone=zone_or_default(row.timezone, default_zone),
+                window=window,
+                last_drip_at=last,
+                min_gap=gap,
+            )
+            if when > now:
+                deferred.append({"b_id": row.id, "b_due": when})
+                continue
+            dripped[row.subscriber_id] = now
+        take.append((row.id, row.status))
+
+    if deferred:
+        db.session.execute(
+            update(Delivery.__table__)
+            .where(
+                Delivery.__table__.c.id == bindparam("b_id"),
+                Delivery.__table__.c.status == DeliveryStatus.SCHEDULED,
+            )
+            .values(due_at=bindparam("b_due", type_=UTCDateTime())),
+            deferred,
+        )
+    result.deferred = len(deferred)
+
+    lease = now + timedelta(seconds=cfg["SEND_LEASE_SECONDS"])
+    claimed: list[int] = []
+    for job_id, ids in batches_of([i for i, _ in take], cfg["SEND_BATCH_SIZE"]):
+        got = db.session.scalars(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(ids),
+                # Conditional: only rows still in the state we read them in are ours.
+                (Delivery.status == DeliveryStatus.SCHEDULED)
+                | (
+                    Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING))
+                    & ((Delivery.lease_until <= now) | Delivery.job_id.in_(lost or [""]))
+                ),
+            )
+            .values(status=DeliveryStatus.QUEUED, job_id=job_id, lease_until=lease)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if got:
+            result.batches.append((job_id, sorted(got)))
+            claimed.extend(got)
+    if dripped:
+        db.session.execute(
+            update(Subscriber.__table__)
+            .where(Subscriber.__table__.c.id == bindparam("b_id"))
+            .values(last_drip_at=bindparam("b_at", type_=UTCDateTime())),
+            [{"b_id": sid, "b_at": at} for sid, at in dripped.items()],
+        )
+    db.session.commit()
+    stale_ids = {row.id for row in stale}
+    result.reclaimed = sum(1 for i in claimed if i in stale_ids)
+    result.queued = len(claimed)
+    result.handed_over = send_after_commit(result.batches)
+    return result
+
+
+def schedule_domain() -> str:
+    from campaigns.render import Sender
+
+    return Sender.from_config(current_app.config).domain

@@ -1,0 +1,166 @@
+"""How an email leaves: SMTP (one connection per batch) or a Maildir outbox for development."""
+
+from __future__ import annotations
+
+import mailbox
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+
+class TemporaryFailure(Exception):
+    """Try again later: 4xx, a refused or dropped connection, a timeout."""
+
+
+class ConnectionLost(TemporaryFailure):
+    """The server could not be reached or went away: the rest of the batch waits too."""
+
+
+class PermanentFailure(Exception):
+    """The recipient was rejected for good (5xx): the address bounces."""
+
+
+class Undeliverable(Exception):
+    """This message cannot go through this server at all (e.g. it lacks SMTPUTF8)."""
+
+
+def _needs_smtputf8(address: str) -> bool:
+    return not address.isascii()
+
+
+@dataclass
+class SMTPSettings:
+    host: str
+    port: int
+    username: str = ""
+    password: str = ""
+    security: str = "none"  # none | starttls | ssl
+    timeout: float = 20.0
+
+
+class SMTPTransport:
+    """Sends over one SMTP connection, reconnecting once when the server drops it."""
+
+    def __init__(self, settings: SMTPSettings):
+        self.settings = settings
+        self._conn: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SMTPTransport:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        try:
+            if s.security == "ssl":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                )
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            conn.ehlo()
+            if s.security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+                conn.ehlo()
+            if s.username:
+                conn.login(s.username, s.password)
+        except smtplib.SMTPAuthenticationError as err:
+            raise TemporaryFailure(
+                f"SMTP login refused: {err.smtp_code} {err.smtp_error!r}"
+            ) from err
+        except (OSError, smtplib.SMTPException) as err:
+            raise ConnectionLost(f"cannot reach SMTP server {s.host}:{s.port}: {err}") from err
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (OSError, smtplib.SMTPException):
+                self._conn.close()
+            self._conn = None
+
+    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        """Send one message to one recipient, or raise one of the three failures."""
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._connect()
+            try:
+                self._send_once(message, sender, recipient)
+                return
+            except smtplib.SMTPServerDisconnected as err:
+                self._conn = None
+                if attempt == 2:
+                    raise ConnectionLost(f"SMTP server disconnected: {err}") from err
+            except OSError as err:
+                self._drop()
+                raise ConnectionLost(f"SMTP connection failed: {err}") from err
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _send_once(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        conn = self._conn
+        assert conn is not None
+        if _needs_smtputf8(recipient) and not conn.has_extn("smtputf8"):
+            raise Undeliverable("the SMTP server does not offer SMTPUTF8, needed for this address")
+        try:
+            # smtplib adds SMTPUTF8 itself when an address needs it.
+            refused = conn.send_message(message, from_addr=sender, to_addrs=[recipient])
+        except smtplib.SMTPNotSupportedError as err:
+            raise Undeliverable(str(err)) from err
+        except smtplib.SMTPRecipientsRefused as err:
+            code, reason = err.recipients.get(recipient, (550, b"refused"))
+            self._raise_for(code, reason)
+        except smtplib.SMTPResponseException as err:
+            if isinstance(err, smtplib.SMTPServerDisconnected):
+                raise
+            self._reset()
+            self._raise_for(err.smtp_code, err.smtp_error)
+        else:
+            if refused:
+                code, reason = refused.get(recipient, (550, b"refused"))
+                self._raise_for(code, reason)
+
+    def _reset(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    @staticmethod
+    def _raise_for(code: int, reason: bytes | str) -> None:
+        text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        if 500 <= code < 600:
+            raise PermanentFailure(f"{code} {text}")
+        raise TemporaryFailure(f"{code} {text}")
+
+
+class OutboxTransport:
+    """Writes each message into a Maildir (`instance/outbox`) so a newcomer can read it."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> OutboxTransport:
+        self._box = mailbox.Maildir(str(self.path), create=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._box.close()
+
+    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        try:
+            self._box.add(message.as_bytes(policy=message.policy.clone(utf8=True)))
+        except OSError as err:
+            raise TemporaryFailure(f"cannot write to outbox {self.path}: {err}") from err
+
+    def close(self) -> None:
+        pass
