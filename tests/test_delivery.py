@@ -1,0 +1,340 @@
+"""The worksheet email and everything after: real RQ worker, real Redis, real SMTP server."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import ROOT, tick, work
+from sqlalchemy import select
+
+from campaigns.links import make_token
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
+from workers.jobs import send_batch
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def signup(client, email="ann@example.com", name="Ann Lee", **extra):
+    response = client.post("/api/subscribe", json={"name": name, "email": email, **extra})
+    assert response.status_code == 202, response.get_data(as_text=True)
+
+
+def the_subscriber(app, email="ann@example.com") -> Subscriber:
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber).where(Subscriber.email_key == email.lower()))
+        db.session.expunge_all()
+        return sub
+
+
+def deliveries(app):
+    with app.app_context():
+        rows = db.session.scalars(select(Delivery).order_by(Delivery.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def token(purpose, sub):
+    return make_token(SECRET, purpose, sub.public_id)
+
+
+def link_in(text: str, path: str) -> str:
+    return re.search(rf"https://tend\.example/{path}/[\w.\-]+", text).group(0)
+
+
+def test_signup_sends_one_worksheet_email_that_inboxes_accept(app, client, smtp):
+    signup(client)
+    work(app)
+    (received,) = smtp.received
+    assert received.rcpt_tos == ["ann@example.com"]
+    assert received.mail_from == "coach@tend.example"
+    msg = received.message
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in msg.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    (row,) = deliveries(app)
+    assert msg["Message-ID"] == row.message_id
+    assert row.status == DeliveryStatus.SENT and row.sent_at is not None and row.attempts == 1
+    assert msg["Date"] and msg["List-Id"].endswith("<staying-connected.tend.example>")
+    assert msg["To"] == "Ann Lee <ann@example.com>"
+    assert "List-Unsubscribe" not in msg  # the worksheet email is transactional
+    assert len(received.data) < 102 * 1024
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "Hi Ann," in text and link_in(text, "confirm") in html
+    assert '<html lang="en">' in html and 'role="presentation"' in html
+    assert "<style" not in html and 'style="' in html  # CSS inlined
+    assert "One click and it" in html  # preheader
+    assert "12 Garden Lane" in html and "12 Garden Lane" in text
+
+
+def test_confirm_get_changes_nothing_post_confirms_and_hands_over_pdf(app, client, smtp):
+    signup(client)
+    work(app)
+    url = link_in(smtp.received[0].message.get_body(("plain",)).get_content(), "confirm")
+    path = url.removeprefix("https://tend.example")
+    page = client.get(path)
+    assert page.status_code == 200 and "Get my worksheet" in page.get_data(as_text=True)
+    assert the_subscriber(app).status == Status.PENDING
+
+    fresh = app.test_client()  # no cookies: the button works from any browser
+    response = fresh.post(path)
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
+    sub = the_subscriber(app)
+    assert sub.status == Status.ACTIVE and sub.confirmed_at and sub.anchor_at == sub.confirmed_at
+    with app.app_context():
+        consent = db.session.scalars(select(Consent)).one()
+        assert consent.confirmed_at == sub.confirmed_at and consent.confirmed_ip == "127.0.0.1"
+    drip = [d for d in deliveries(app) if d.kind == "drip"]
+    assert [d.step for d in drip] == ["month-1", "month-3", "month-6"]
+    assert fresh.post(path).status_code == 200  # confirming twice is harmless
+    assert len([d for d in deliveries(app) if d.kind == "drip"]) == 3
+
+
+def test_single_opt_in_links_worksheet_directly(make_app, smtp):
+    app = make_app(DOUBLE_OPT_IN="0")
+    client = app.test_client()
+    signup(client)
+    work(app)
+    assert the_subscriber(app).status == Status.ACTIVE
+    text = smtp.received[0].message.get_body(("plain",)).get_content()
+    assert "/confirm/" not in text
+    pdf = client.get(link_in(text, "worksheet").removeprefix("https://tend.example"))
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert client.get("/worksheet/forged-token").status_code == 404
+
+
+def test_signing_up_again_resends_at_most_once_per_ten_minutes(app, client, smtp):
+    from signup import service
+
+    signup(client)
+    signup(client)
+    work(app)
+    assert len(smtp.received) == 1
+    entry = service.Entry("Ann Lee", "ann@example.com", "ann@example.com", "UTC")
+    context = service.Context(None, None, None, "test")
+    with app.test_request_context():
+        service.subscribe(entry, context, now=utcnow() + timedelta(minutes=11))
+    work(app)
+    assert len(smtp.received) == 2
+    assert smtp.received[0].message["Message-ID"] != smtp.received[1].message["Message-ID"]
+
+
+def test_one_click_unsubscribe_without_cookies_cancels_everything(make_app, smtp):
+    app = make_app(DOUBLE_OPT_IN="0")
+    signup(app.test_client())
+    work(app)
+    sub = the_subscriber(app)
+    path = f"/unsubscribe/{token('unsubscribe', sub)}"
+    page = app.test_client().get(path)
+    assert page.status_code == 200 and "Unsubscribe?" in page.get_data(as_text=True)
+    assert the_subscriber(app).status == Status.ACTIVE
+
+    response = app.test_client().post(
+        path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200 and "unsubscribed" in response.get_data(as_text=True)
+    assert the_subscriber(app).status == Status.UNSUBSCRIBED
+    statuses = {d.step: d.status for d in deliveries(app)}
+    assert statuses == {
+        "worksheet": "sent",
+        "month-1": "cancelled",
+        "month-3": "cancelled",
+        "month-6": "cancelled",
+    }
+    again = app.test_client().post(
+        path, data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data"
+    )
+    assert again.status_code == 200  # idempotent, multipart too
+
+
+def test_tampered_tokens_get_404_and_change_nothing(app, client, smtp):
+    signup(client)
+    sub = the_subscriber(app)
+    good = token("unsubscribe", sub)
+    wrong_purpose = token("confirm", sub)
+    for path in [
+        f"/unsubscribe/{good[:-2]}xx",
+        f"/unsubscribe/{wrong_purpose}",
+        "/confirm/abc",
+        f"/confirm/{good}",
+    ]:
+        assert client.post(path).status_code == 404
+        page = client.get(path)
+        assert page.status_code == 404 and "This link is not valid" in page.get_data(as_text=True)
+    assert the_subscriber(app).status == Status.PENDING
+
+
+def test_smtp_down_then_up_delivers_exactly_once(app, client, smtp):
+    smtp.stop()
+    signup(client)
+    work(app)
+    (row,) = deliveries(app)
+    assert (
+        row.status == DeliveryStatus.SCHEDULED
+        and row.attempts == 1
+        and "cannot reach" in row.last_error
+    )
+    smtp.start()
+    assert tick(app, utcnow()).queued == 0  # backoff: not yet
+    result = tick(app, utcnow() + timedelta(minutes=5))
+    assert result.queued == 1
+    work(app)
+    tick(app, utcnow() + timedelta(hours=1))
+    work(app)
+    assert len(smtp.received) == 1
+    assert deliveries(app)[0].status == DeliveryStatus.SENT
+
+
+def test_temporary_failures_retry_until_attempts_are_used(make_app, smtp):
+    app = make_app(MAX_SEND_ATTEMPTS="3")
+    smtp.reject["ann@example.com"] = "451 4.7.1 try later"
+    signup(app.test_client())
+    work(app)
+    later = utcnow()
+    for attempt in (2, 3):
+        assert deliveries(app)[0].status == DeliveryStatus.SCHEDULED
+        later += timedelta(hours=7)
+        assert tick(app, later).queued == 1
+        work(app)
+        assert deliveries(app)[0].attempts == attempt
+    row = deliveries(app)[0]
+    assert row.status == DeliveryStatus.FAILED and "451" in row.last_error
+    assert the_subscriber(app).status == Status.PENDING
+
+
+def test_permanent_rejection_marks_bounced(app, client, smtp):
+    smtp.reject["gone@example.com"] = "550 5.1.1 no such user"
+    signup(client, email="gone@example.com")
+    work(app)
+    row = deliveries(app)[0]
+    assert row.status == DeliveryStatus.FAILED and row.last_error.startswith("550")
+    assert the_subscriber(app, "gone@example.com").status == Status.BOUNCED
+    assert smtp.received == []
+
+
+def test_a_job_executed_twice_sends_once(app, client, smtp):
+    signup(client)
+    (row,) = deliveries(app)
+    with app.app_context():
+        first = send_batch(row.job_id, [row.id])
+        second = send_batch(row.job_id, [row.id])
+    assert first["sent"] == 1 and second == {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    work(app)  # the queued copy of the same job finds nothing to do
+    assert len(smtp.received) == 1
+
+
+def test_crlf_in_a_stored_name_never_adds_a_recipient(app, smtp):
+    with app.app_context():
+        sub = Subscriber(
+            email="ann@example.com",
+            email_key="ann@example.com",
+            name="Ann\r\nBcc: evil@example.com",
+            status=Status.ACTIVE,
+        )
+        db.session.add(sub)
+        db.session.add(
+            Delivery(
+                subscriber=sub,
+                step="worksheet",
+                kind="worksheet",
+                status=DeliveryStatus.QUEUED,
+                due_at=utcnow(),
+                job_id="job-1",
+                message_id="<x@tend.example>",
+            )
+        )
+        db.session.commit()
+        send_batch("job-1", [1])
+    (received,) = smtp.received
+    assert received.rcpt_tos == ["ann@example.com"]
+    headers = received.data.split(b"\r\n\r\n")[0]
+    assert not re.search(rb"(^|\r\n)Bcc:", headers)  # no header line was added
+    assert received.message["To"].addresses[0].addr_spec == "ann@example.com"
+    assert received.message["Bcc"] is None
+
+
+def test_internationalized_address_uses_smtputf8(app, client, smtp):
+    signup(client, email="jösé@exämple.com", name="José Müller")
+    work(app)
+    (received,) = smtp.received
+    assert received.smtputf8 and received.rcpt_tos == ["jösé@exämple.com"]
+    assert "José Müller" in str(received.message["To"])
+
+
+def test_internationalized_address_fails_clearly_without_smtputf8(app, client, smtp):
+    smtp.stop()
+    smtp.enable_smtputf8 = False
+    smtp.start()
+    signup(client, email="jösé@exämple.com")
+    work(app)
+    row = deliveries(app)[0]
+    assert row.status == DeliveryStatus.FAILED and "SMTPUTF8" in row.last_error
+    assert smtp.received == []
+
+
+def test_drip_emails_carry_one_click_unsubscribe_and_postal_address(make_app, smtp):
+    app = make_app(DOUBLE_OPT_IN="0", DRIP_WINDOW="00:00-23:59")
+    signup(app.test_client())
+    work(app)
+    tick(app, utcnow() + timedelta(days=32))
+    work(app)
+    drip = smtp.received[-1].message
+    assert drip["Subject"] == "A month in: who helped you get here?"
+    sub = the_subscriber(app)
+    assert (
+        drip["List-Unsubscribe"]
+        == f"<https://tend.example/unsubscribe/{token('unsubscribe', sub)}>"
+    )
+    assert drip["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    html = drip.get_body(("html",)).get_content()
+    text = drip.get_body(("plain",)).get_content()
+    assert "Unsubscribe</a>" in html and "12 Garden Lane" in html
+    assert "I started my new job on" in html and link_in(text, "started")
+
+
+def test_outbox_transport_writes_a_maildir(make_app, tmp_path):
+    app = make_app(MAIL_BACKEND="outbox")
+    app.config["OUTBOX_PATH"] = str(tmp_path / "outbox")
+    signup(app.test_client())
+    work(app)
+    (message,) = list(mailbox.Maildir(str(tmp_path / "outbox"), create=False))
+    assert message["To"] == "Ann Lee <ann@example.com>"
+
+
+def test_worker_command_drains_the_queue(app, client, smtp, database_url, redis_url):
+    signup(client)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "RQ_QUEUE": app.config["RQ_QUEUE"],
+        "MAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        "SECRET_KEY": SECRET,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "worker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(smtp.received) == 1
+
+
+def test_shipped_worksheet_is_a_short_pdf():
+    pdf = (Path(ROOT) / "campaigns" / "worksheet" / "worksheet.pdf").read_bytes()
+    assert (
+        pdf.startswith(b"%PDF")
+        and 1 <= pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page>") <= 2
+    )
