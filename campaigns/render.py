@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import SMTPUTF8, compat32
+from email.utils import format_datetime, formataddr, parseaddr, quote
 from functools import lru_cache
 from pathlib import Path
 
@@ -115,6 +118,29 @@ def header_safe(value: str) -> str:
     return " ".join(value.translate(_CONTROL).split())[:100]
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message ready for the wire: its bytes and whether it needs SMTPUTF8."""
+
+    data: bytes
+    smtputf8: bool
+
+
+_QP = Charset("utf-8")
+_QP.body_encoding = QP  # every line 7-bit, whatever the server's 8BITMIME support
+_WIRE = compat32.clone(linesep="\r\n", max_line_length=998)
+_WIRE_UTF8 = SMTPUTF8.clone(linesep="\r\n", max_line_length=998)
+
+
+def _mailbox(name: str, address: str) -> str:
+    name = header_safe(name)
+    if address.isascii():
+        return formataddr((name, address))
+    # Internationalized address: goes out under SMTPUTF8, so the header may carry UTF-8.
+    display = Header(name, "utf-8").encode() if not name.isascii() else f'"{quote(name)}"'
+    return f"{display} <{address}>" if name else address
+
+
 def build_message(
     email: RenderedEmail,
     *,
@@ -125,13 +151,18 @@ def build_message(
     sender: Sender,
     transactional: bool,
     date,
-) -> EmailMessage:
-    """A multipart/alternative message (text, then HTML) with the headers inboxes expect."""
-    msg = EmailMessage()
-    msg["Subject"] = header_safe(email.subject)
+) -> Outgoing:
+    """A multipart/alternative message (text, then HTML) with the headers inboxes expect.
+
+    Built with the stdlib's compat32 MIME classes, which are several times faster than
+    EmailMessage's header parsing; every value that came from a person is sanitized here.
+    """
+    international = not to_address.isascii()
+    msg = MIMEMultipart("alternative")
+    subject = header_safe(email.subject)
+    msg["Subject"] = subject if subject.isascii() or international else Header(subject, "utf-8")
     msg["From"] = sender.mail_from
-    local, _, domain = to_address.rpartition("@")
-    msg["To"] = Address(display_name=header_safe(to_name), username=local, domain=domain)
+    msg["To"] = _mailbox(to_name, to_address)
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
     msg["List-Id"] = f"{LIST_NAME} <staying-connected.{sender.domain}>"
@@ -142,7 +173,6 @@ def build_message(
             targets.append(f"<mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>")
         msg["List-Unsubscribe"] = ", ".join(targets)
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    # Quoted-printable keeps every line 7-bit, whatever the server's 8BITMIME support.
-    msg.set_content(email.text, cte="quoted-printable")
-    msg.add_alternative(email.html, subtype="html", cte="quoted-printable")
-    return msg
+    msg.attach(MIMEText(email.text, "plain", _QP))
+    msg.attach(MIMEText(email.html, "html", _QP))
+    return Outgoing(msg.as_bytes(policy=_WIRE_UTF8 if international else _WIRE), international)

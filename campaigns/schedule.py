@@ -7,6 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 
 from campaigns.conveyor import Batch, batches_of
 from campaigns.sequence import Sequence
@@ -112,7 +113,19 @@ def sync(sequence: Sequence, *, now: datetime, domain: str, chunk: int = 5000) -
     step cancels its unsent rows; a changed offset moves unsent rows. Sent rows never change.
     """
     counts = {"added": 0, "cancelled": 0, "moved": 0}
-    state = db.session.get(Setting, SYNC_KEY)
+    try:
+        return _sync(sequence, now=now, domain=domain, chunk=chunk, counts=counts)
+    except IntegrityError:
+        # Another dispatcher synced the same change at the same moment; theirs stands.
+        db.session.rollback()
+        return counts
+
+
+def _sync(
+    sequence: Sequence, *, now: datetime, domain: str, chunk: int, counts: dict
+) -> dict[str, int]:
+    # FOR UPDATE (PostgreSQL) makes a second dispatcher wait, then see the work done.
+    state = db.session.scalar(select(Setting).where(Setting.key == SYNC_KEY).with_for_update())
     current = sequence.offsets()
     previous: dict[str, str] | None = json.loads(state.value) if state else None
     if previous == current:

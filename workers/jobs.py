@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import idna
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from campaigns import render as rendering
 from campaigns.schedule import WORKSHEET, cancel_open
@@ -73,48 +73,46 @@ def _claim(job_id: str, ids: list[int], now: datetime) -> list[int]:
     return sorted(claimed)
 
 
-def _may_receive(delivery: Delivery, subscriber: Subscriber) -> bool:
-    if delivery.kind == WORKSHEET:
-        return subscriber.status in (Status.PENDING, Status.ACTIVE)
-    return subscriber.status == Status.ACTIVE
+def _may_receive(kind: str, status: str) -> bool:
+    if kind == WORKSHEET:
+        return status in (Status.PENDING, Status.ACTIVE)
+    return status == Status.ACTIVE
 
 
-def _compose(delivery: Delivery, subscriber: Subscriber, sender: rendering.Sender, now: datetime):
-    sequence = current_app.extensions["tend.sequence"]
-    if delivery.kind == WORKSHEET:
-        transactional = True
+def _compose(row, sender: rendering.Sender, now: datetime):
+    """The message for one claimed row, or None when its step left the sequence."""
+    if row.kind == WORKSHEET:
         email = rendering.render(
             "worksheet",
             subject="Your worksheet: what you need from your next company",
             preheader="One click and it's yours.",
-            name=subscriber.name,
-            public_id=subscriber.public_id,
+            name=row.name,
+            public_id=row.public_id,
             sender=sender,
             transactional=True,
-            extra={"confirm": subscriber.status == Status.PENDING},
+            extra={"confirm": row.sub_status == Status.PENDING},
         )
     else:
-        step = sequence.step(delivery.step)
+        step = current_app.extensions["tend.sequence"].step(row.step)
         if step is None:
             return None
-        transactional = False
         email = rendering.render(
             step.template,
             subject=step.subject,
             preheader=step.preheader,
-            name=subscriber.name,
-            public_id=subscriber.public_id,
+            name=row.name,
+            public_id=row.public_id,
             sender=sender,
             transactional=False,
         )
     return rendering.build_message(
         email,
-        to_name=subscriber.name,
-        to_address=subscriber.email,
-        public_id=subscriber.public_id,
-        message_id=delivery.message_id,
+        to_name=row.name,
+        to_address=row.email,
+        public_id=row.public_id,
+        message_id=row.message_id,
         sender=sender,
-        transactional=transactional,
+        transactional=row.kind == WORKSHEET,
         date=now,
     )
 
@@ -134,84 +132,118 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     if not claimed:
         return counts
     sender = rendering.Sender.from_config(current_app.config)
-    envelope_from = sender.envelope_from
     rows = db.session.execute(
-        select(Delivery, Subscriber)
+        select(
+            Delivery.id,
+            Delivery.step,
+            Delivery.kind,
+            Delivery.message_id,
+            Delivery.attempts,
+            Subscriber.id.label("subscriber_id"),
+            Subscriber.name,
+            Subscriber.email,
+            Subscriber.public_id,
+            Subscriber.status.label("sub_status"),
+        )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(claimed))
         .order_by(Delivery.id)
     ).all()
+    db.session.commit()
     transport_down: str | None = None
+    bounced: set[int] = set()
     with open_transport() as transport:
-        for delivery, subscriber in rows:
+        for row in rows:
             now = clock()
-            if not _may_receive(delivery, subscriber):
-                delivery.status, delivery.lease_until = DeliveryStatus.CANCELLED, None
+            if not _may_receive(row.kind, row.sub_status) or row.subscriber_id in bounced:
+                _record(row, now, DeliveryStatus.CANCELLED, attempts=row.attempts)
                 counts["skipped"] += 1
-                db.session.commit()
-                continue
-            if transport_down:
-                # The server is gone for this batch: put the rest back without spending attempts.
-                _retry(delivery, now, transport_down, spend=False)
-                counts["retry"] += 1
-                db.session.commit()
-                continue
-            message = _compose(delivery, subscriber, sender, now)
-            if message is None:
-                delivery.status, delivery.last_error = (
-                    DeliveryStatus.CANCELLED,
-                    "step no longer in the sequence",
-                )
-                counts["skipped"] += 1
-                db.session.commit()
-                continue
-            delivery.attempts += 1
-            try:
-                transport.send(message, envelope_from, envelope_address(subscriber.email))
-            except ConnectionLost as err:
-                counts["failed" if _retry(delivery, now, str(err)) else "retry"] += 1
-                transport_down = str(err)
-            except TemporaryFailure as err:
-                counts["failed" if _retry(delivery, now, str(err)) else "retry"] += 1
-            except PermanentFailure as err:
-                _fail(delivery, str(err))
-                subscriber.status = Status.BOUNCED
-                cancel_open(subscriber)
-                counts["failed"] += 1
-            except Undeliverable as err:
-                _fail(delivery, str(err))
-                counts["failed"] += 1
-            else:
-                delivery.status, delivery.sent_at, delivery.lease_until = (
-                    DeliveryStatus.SENT,
+            elif transport_down:
+                # The server is gone for this batch: the rest waits without spending attempts.
+                counts[_retry(row, now, transport_down, attempts=row.attempts)] += 1
+            elif (message := _compose(row, sender, now)) is None:
+                _record(
+                    row,
                     now,
-                    None,
+                    DeliveryStatus.CANCELLED,
+                    attempts=row.attempts,
+                    error="step left the sequence",
                 )
-                delivery.last_error = None
-                if delivery.kind != WORKSHEET:
-                    subscriber.last_drip_at = max(filter(None, [subscriber.last_drip_at, now]))
-                counts["sent"] += 1
+                counts["skipped"] += 1
+            else:
+                attempts = row.attempts + 1
+                try:
+                    transport.send(message, sender.envelope_from, envelope_address(row.email))
+                except ConnectionLost as err:
+                    transport_down = str(err)
+                    counts[_retry(row, now, transport_down, attempts=attempts)] += 1
+                except TemporaryFailure as err:
+                    counts[_retry(row, now, str(err), attempts=attempts)] += 1
+                except PermanentFailure as err:
+                    _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=str(err))
+                    _bounce(row.subscriber_id)
+                    bounced.add(row.subscriber_id)
+                    counts["failed"] += 1
+                except Undeliverable as err:
+                    _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=str(err))
+                    counts["failed"] += 1
+                else:
+                    _record(row, now, DeliveryStatus.SENT, attempts=attempts, sent_at=now)
+                    if row.kind != WORKSHEET:
+                        _note_drip(row.subscriber_id, now)
+                    counts["sent"] += 1
             # One commit per email: a worker killed mid-batch re-sends at most the one in flight.
             db.session.commit()
     log.info("batch %s: %s", job_id, counts)
     return counts
 
 
-def _retry(delivery: Delivery, now: datetime, error: str, *, spend: bool = True) -> bool:
-    """Back on the schedule with backoff; True when its attempts are used up (now failed)."""
-    delivery.last_error = error[:2000]
-    delivery.lease_until = None
-    if spend and delivery.attempts >= current_app.config["MAX_SEND_ATTEMPTS"]:
-        delivery.status = DeliveryStatus.FAILED
-        return True
-    delivery.status = DeliveryStatus.SCHEDULED
-    delivery.due_at = now + backoff(max(delivery.attempts, 1))
-    return False
+def _record(
+    row,
+    now: datetime,
+    status: str,
+    *,
+    attempts: int,
+    error: str | None = None,
+    sent_at=None,
+    due=None,
+):
+    values = {
+        "status": status,
+        "attempts": attempts,
+        "lease_until": None,
+        "last_error": error,
+        "updated_at": now,
+    }
+    if sent_at is not None:
+        values["sent_at"] = sent_at
+    if due is not None:
+        values["due_at"] = due
+    db.session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
 
 
-def _fail(delivery: Delivery, error: str) -> None:
-    delivery.status, delivery.lease_until, delivery.last_error = (
-        DeliveryStatus.FAILED,
-        None,
-        error[:2000],
+def _retry(row, now: datetime, error: str, *, attempts: int) -> str:
+    """Back on the schedule with backoff, or failed once its attempts are used up."""
+    if attempts >= current_app.config["MAX_SEND_ATTEMPTS"]:
+        _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=error[:2000])
+        return "failed"
+    due = now + backoff(max(attempts, 1))
+    _record(row, now, DeliveryStatus.SCHEDULED, attempts=attempts, error=error[:2000], due=due)
+    return "retry"
+
+
+def _bounce(subscriber_id: int) -> None:
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    subscriber.status = Status.BOUNCED
+    cancel_open(subscriber)
+
+
+def _note_drip(subscriber_id: int, now: datetime) -> None:
+    db.session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber_id,
+            or_(Subscriber.last_drip_at.is_(None), Subscriber.last_drip_at < now),
+        )
+        .values(last_drip_at=now)
     )

@@ -6,8 +6,9 @@ import mailbox
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
+
+from campaigns.render import Outgoing
 
 
 class TemporaryFailure(Exception):
@@ -24,10 +25,6 @@ class PermanentFailure(Exception):
 
 class Undeliverable(Exception):
     """This message cannot go through this server at all (e.g. it lacks SMTPUTF8)."""
-
-
-def _needs_smtputf8(address: str) -> bool:
-    return not address.isascii()
 
 
 @dataclass
@@ -84,7 +81,7 @@ class SMTPTransport:
                 self._conn.close()
             self._conn = None
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def send(self, message: Outgoing, sender: str, recipient: str) -> None:
         """Send one message to one recipient, or raise one of the three failures."""
         for attempt in (1, 2):
             if self._conn is None:
@@ -105,14 +102,18 @@ class SMTPTransport:
             self._conn.close()
             self._conn = None
 
-    def _send_once(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def _send_once(self, message: Outgoing, sender: str, recipient: str) -> None:
         conn = self._conn
         assert conn is not None
-        if _needs_smtputf8(recipient) and not conn.has_extn("smtputf8"):
-            raise Undeliverable("the SMTP server does not offer SMTPUTF8, needed for this address")
+        options: list[str] = []
+        if message.smtputf8 or not recipient.isascii():
+            if not conn.has_extn("smtputf8"):
+                raise Undeliverable(
+                    "the SMTP server does not offer SMTPUTF8, needed for this address"
+                )
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
         try:
-            # smtplib adds SMTPUTF8 itself when an address needs it.
-            refused = conn.send_message(message, from_addr=sender, to_addrs=[recipient])
+            refused = conn.sendmail(sender, [recipient], message.data, mail_options=options)
         except smtplib.SMTPNotSupportedError as err:
             raise Undeliverable(str(err)) from err
         except smtplib.SMTPRecipientsRefused as err:
@@ -156,9 +157,9 @@ class OutboxTransport:
     def __exit__(self, *exc) -> None:
         self._box.close()
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def send(self, message: Outgoing, sender: str, recipient: str) -> None:
         try:
-            self._box.add(message.as_bytes(policy=message.policy.clone(utf8=True)))
+            self._box.add(message.data)
         except OSError as err:
             raise TemporaryFailure(f"cannot write to outbox {self.path}: {err}") from err
 
