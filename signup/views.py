@@ -190,7 +190,7 @@ def _trapped(values) -> bool:
 
 
 @bp.route("/signup", methods=["GET", "POST"], endpoint="form")
-@limiter.limit(signup_limit, methods=["POST"])
+@limiter.shared_limit(signup_limit, scope="signup", methods=["POST"])
 def signup_form():
     form = SignupForm()
     if request.method == "GET":
@@ -238,7 +238,7 @@ def _api_values() -> MultiDict | dict | None:
 
 
 @bp.route("/api/subscribe", methods=["POST", "OPTIONS"], endpoint="api_subscribe")
-@limiter.limit(signup_limit, methods=["POST"])
+@limiter.shared_limit(signup_limit, scope="signup", methods=["POST"])
 def api_subscribe():
     origin = request.headers.get("Origin")
     if origin is not None and origin not in allowed_origins():

@@ -1,0 +1,173 @@
+"""Abuse controls and doors: rate limits, bot traps, headers, body caps, no enumeration."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from models import Consent, Delivery, Subscriber, db, utcnow
+from signup.traps import render_stamp
+
+BANNER = "Something went wrong. Please check your entries and try again."
+
+
+def count(app, model=Subscriber):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def form_fields(client):
+    html = client.get("/signup").get_data(as_text=True)
+    return dict(
+        re.findall(r'name="(csrf_token|rendered)" (?:type="hidden" )?value="([^"]*)"', html)
+    )
+
+
+def test_rate_limit_answers_429_with_the_banner(make_app):
+    app = make_app(SIGNUP_RATE_LIMIT="3/minute")
+    client = app.test_client()
+    codes = [
+        client.post("/api/subscribe", json={"name": "A", "email": f"a{i}@example.com"}).status_code
+        for i in range(4)
+    ]
+    assert codes == [202, 202, 202, 429]
+    limited = client.post("/api/subscribe", json={"name": "A", "email": "z@example.com"})
+    assert limited.status_code == 429 and limited.get_json()["message"] == BANNER
+    page = client.post(
+        "/signup", data={"name": "A", "email": "y@example.com", **form_fields(client)}
+    )
+    assert page.status_code == 429 and BANNER in page.get_data(as_text=True)
+    assert 'value="y@example.com"' in page.get_data(as_text=True)
+    assert count(app) == 3
+
+
+def test_rate_limit_holds_in_memory_when_redis_is_down(make_app):
+    app = make_app(SIGNUP_RATE_LIMIT="3/minute", REDIS_URL="redis://127.0.0.1:1/0")
+    client = app.test_client()
+    codes = [
+        client.post("/api/subscribe", json={"name": "A", "email": f"a{i}@example.com"}).status_code
+        for i in range(5)
+    ]
+    assert codes == [202, 202, 202, 429, 429]  # never a 500, never unlimited
+    assert count(app) == 3
+
+
+def test_proxy_fix_trusts_forwarded_for_only_when_configured(make_app):
+    behind = make_app(PROXY_FIX_HOPS="1", SIGNUP_RATE_LIMIT="2/minute").test_client()
+    for ip in ("203.0.113.9", "198.51.100.7"):
+        for i in range(2):
+            response = behind.post(
+                "/api/subscribe",
+                json={"name": "A", "email": f"{ip}.{i}@example.com"},
+                headers={"X-Forwarded-For": ip},
+            )
+            assert response.status_code == 202  # each client has its own bucket
+    app = behind.application
+    with app.app_context():
+        assert {c.ip for c in db.session.scalars(select(Consent))} == {
+            "203.0.113.9",
+            "198.51.100.7",
+        }
+    direct = make_app(SIGNUP_RATE_LIMIT="2/minute").test_client()
+    codes = [
+        direct.post(
+            "/api/subscribe",
+            json={"name": "A", "email": f"d{i}@example.com"},
+            headers={"X-Forwarded-For": f"10.0.0.{i}"},
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [202, 202, 429]  # a spoofed header buys nothing without a proxy
+
+
+def test_many_signups_of_one_address_send_one_confirmation(app, client, smtp):
+    from conftest import work
+
+    for _ in range(6):
+        assert (
+            client.post(
+                "/api/subscribe", json={"name": "Ann", "email": "ann@example.com"}
+            ).status_code
+            == 202
+        )
+    work(app)
+    assert len(smtp.received) == 1
+
+
+def test_time_trap_on_the_hosted_form(make_app):
+    app = make_app(SIGNUP_MIN_SECONDS="2")
+    client = app.test_client()
+    fields = form_fields(client)
+    fast = client.post("/signup", data={"name": "Bot", "email": "bot@example.com", **fields})
+    assert fast.status_code == 303  # answered as a success...
+    assert count(app) == 0  # ...and nothing stored
+    fields["rendered"] = render_stamp(app.config["SECRET_KEY"], utcnow() - timedelta(seconds=5))
+    human = client.post("/signup", data={"name": "Ann", "email": "ann@example.com", **fields})
+    assert human.status_code == 303 and count(app) == 1
+    forged = client.post(
+        "/signup",
+        data={"name": "Eve", "email": "eve@example.com", **fields | {"rendered": "1234.forged"}},
+    )
+    assert forged.status_code == 303 and count(app) == 1
+
+
+def test_time_trap_on_the_api(make_app):
+    app = make_app(SIGNUP_MIN_SECONDS="2")
+    client = app.test_client()
+    stamp = client.get("/api/form-stamp").get_json()["rendered"]
+    assert (
+        client.post(
+            "/api/subscribe", json={"name": "B", "email": "b@example.com", "rendered": stamp}
+        ).status_code
+        == 202
+    )
+    assert count(app) == 0
+    untimed = client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    assert untimed.status_code == 202 and count(app) == 1  # a server-side call carries no stamp
+
+
+def test_security_headers_on_every_page(client):
+    for path in ["/signup", "/signup/thanks", "/embed.js", "/healthz", "/nope", "/unsubscribe/bad"]:
+        headers = client.get(path).headers
+        assert "default-src 'self'" in headers["Content-Security-Policy"], path
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_session_cookie_is_secure_over_https(make_app):
+    https = make_app(PUBLIC_BASE_URL="https://tend.example").test_client()
+    cookie = https.get("/signup").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=None" in cookie
+    plain = make_app(PUBLIC_BASE_URL="http://localhost:5000").test_client()
+    cookie = plain.get("/signup").headers["Set-Cookie"]
+    assert "Secure" not in cookie and "SameSite=Lax" in cookie
+
+
+def test_large_bodies_are_refused_with_413_and_the_banner(app, client):
+    huge = "x" * (20 * 1024)
+    api = client.post("/api/subscribe", json={"name": huge, "email": "ann@example.com"})
+    assert api.status_code == 413 and api.get_json()["message"] == BANNER
+    form = client.post(
+        "/signup", data={"name": huge, "email": "ann@example.com", **form_fields(client)}
+    )
+    assert form.status_code == 413 and BANNER in form.get_data(as_text=True)
+    assert count(app) == 0
+
+
+def test_responses_never_tell_whether_an_address_is_listed(app, client):
+    from conftest import work
+
+    client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    work(app)
+    known = client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    unknown = client.post("/api/subscribe", json={"name": "Ann", "email": "new@example.com"})
+    assert (known.status_code, known.data) == (unknown.status_code, unknown.data)
+    fields = form_fields(client)
+    a = client.post("/signup", data={"name": "Ann", "email": "ann@example.com", **fields})
+    b = client.post(
+        "/signup", data={"name": "Ann", "email": "other@example.com", **form_fields(client)}
+    )
+    assert (a.status_code, a.headers["Location"]) == (b.status_code, b.headers["Location"])
+    assert count(app, Delivery) == 3  # ann once (not again within 10 minutes), new, other
