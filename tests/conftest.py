@@ -6,10 +6,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,6 +119,7 @@ class SMTPSink:
     lock: threading.Lock = field(default_factory=threading.Lock)
     controller: Controller | None = None
     enable_smtputf8: bool = True
+    delay: float = 0.0  # seconds before accepting each message (a slow server)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
@@ -119,6 +128,8 @@ class SMTPSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             self.received.append(
                 Received(
@@ -150,6 +161,13 @@ class SMTPSink:
     def messages_to(self, address: str):
         return [r.message for r in self.received if address in r.rcpt_tos]
 
+    def per_recipient(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.received:
+            for rcpt in r.rcpt_tos:
+                counts[rcpt] = counts.get(rcpt, 0) + 1
+        return counts
+
 
 @pytest.fixture
 def smtp():
@@ -160,14 +178,23 @@ def smtp():
 
 
 @pytest.fixture
+def app_env(database_url, redis_url, smtp):
+    """The environment a test app (or a worker process beside it) runs with."""
+
+    def build(**extra):
+        return _env(database_url, redis_url, SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, **extra)
+
+    return build
+
+
+@pytest.fixture
 def make_app(database_url, redis_url, smtp):
     """Build an app on the test database, Redis and SMTP sink; keyword args are env variables."""
     made = []
 
     def build(**env):
-        app = create_app(
-            _env(database_url, redis_url, SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, **env)
-        )
+        smtp_env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port}
+        app = create_app(_env(database_url, redis_url, **(smtp_env | env)))
         app.config["TESTING"] = True
         made.append(app)
         return app
@@ -230,3 +257,205 @@ def tick(app, now: datetime):
 def tmpdir_path():
     with tempfile.TemporaryDirectory() as d:
         yield Path(d)
+
+
+def add_due_drip_rows(app, count: int, due: datetime) -> None:
+    """Bulk-insert `count` active subscribers, each with a month-1 drip email due at `due`."""
+    from datetime import timedelta
+
+    from campaigns.schedule import new_message_id
+    from models import Delivery, Subscriber
+
+    with app.app_context():
+        start = db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber))
+        db.session.execute(
+            Subscriber.__table__.insert(),
+            [
+                {
+                    "public_id": f"pub{start + i}",
+                    "email": f"r{start + i}@example.com",
+                    "email_key": f"r{start + i}@example.com",
+                    "name": f"Reader {start + i}",
+                    "status": "active",
+                    "timezone": "UTC",
+                    "soft_bounces": 0,
+                    "created_at": due,
+                    "updated_at": due,
+                    "anchor_at": due - timedelta(days=31),
+                }
+                for i in range(count)
+            ],
+        )
+        ids = db.session.scalars(
+            sa.select(Subscriber.id).order_by(Subscriber.id).offset(start)
+        ).all()
+        db.session.execute(
+            Delivery.__table__.insert(),
+            [
+                {
+                    "subscriber_id": sid,
+                    "step": "month-1",
+                    "kind": "drip",
+                    "status": "scheduled",
+                    "due_at": due,
+                    "attempts": 0,
+                    "message_id": new_message_id("tend.example"),
+                    "created_at": due,
+                    "updated_at": due,
+                }
+                for sid in ids
+            ],
+        )
+        db.session.commit()
+        db.session.remove()
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    """`flask --app app worker` as its own process, as the Procfile runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "worker"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def reliability():
+    """Record a scenario's figures (in / sent / lost / duplicated) for RELIABILITY.md."""
+    out = ROOT / "artifacts" / "reliability.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(scenario: str, sent_to: dict[str, int], expected: list[str]) -> dict:
+        figures = {
+            "scenario": scenario,
+            "backend": BACKEND,
+            "in": len(expected),
+            "sent": sum(1 for e in expected if sent_to.get(e)),
+            "lost": sum(1 for e in expected if not sent_to.get(e)),
+            "duplicated": sum(1 for e in expected if sent_to.get(e, 0) > 1),
+        }
+        with out.open("a") as f:
+            f.write(json.dumps(figures) + "\n")
+        print("RELIABILITY", json.dumps(figures))
+        return figures
+
+    return record
+
+
+class RedisServer:
+    """A private redis-server process on its own port, to stop and start at will."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        assert wait_for(lambda: self._ping(), timeout=10)
+
+    def _ping(self) -> bool:
+        try:
+            return redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster in a temporary folder, to restart at will."""
+
+    def __init__(self, root: Path, port: int):
+        bindir = Path("/usr/lib/postgresql") / sorted(os.listdir("/usr/lib/postgresql"))[-1] / "bin"
+        self.pg_ctl, self.initdb = str(bindir / "pg_ctl"), str(bindir / "initdb")
+        self.root, self.port = root, port
+        self.data = root / "data"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _as_postgres(self, *args: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._as_postgres(self.initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+        self._as_postgres(
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._as_postgres(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def postgres_server():
+    if not Path("/usr/lib/postgresql").is_dir():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    root = Path(tempfile.mkdtemp(prefix="tend-pg-"))
+    root.chmod(0o755)
+    server = PostgresServer(root, free_port())
+    server.init()
+    server.start()
+    yield server
+    with contextlib.suppress(subprocess.CalledProcessError):
+        server.stop()
+    shutil.rmtree(root, ignore_errors=True)
