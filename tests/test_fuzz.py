@@ -1,0 +1,185 @@
+"""Generated bad input against the form, the API and the token URLs.
+
+Whatever arrives: never a 5xx, never a traceback, never an invalid row, never a broken header.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from email import message_from_string, policy
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from campaigns.render import Sender, build_message, render
+from models import Subscriber, db
+from signup.validation import _zones, clean_email, clean_name
+
+pytestmark = pytest.mark.slow
+
+FUZZ = settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# Lone surrogates cannot travel as text over HTTP; invalid UTF-8 is covered by the bytes test.
+nasty_text = st.one_of(
+    st.text(alphabet=st.characters(exclude_categories=("Cs",))),
+    st.text(
+        alphabet=st.sampled_from(
+            ["\x00", "\r", "\n", "\u202e", "\u200f", "\u0301", "😀", "<", '"', "@", " ", "a"]
+        )
+    ),
+    st.sampled_from(
+        ["", " ", "a@b.co", "Ann\r\nBcc: x@y.z", "ann@exämple.com", "x" * 100_000, "\x00" * 50]
+    ),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | nasty_text,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def assert_sane(response) -> None:
+    assert response.status_code < 500, response.status_code
+    assert b"Traceback" not in response.data
+
+
+def assert_rows_valid(app) -> None:
+    """Every stored subscriber is one the form would accept, and mails without broken headers."""
+    sender = Sender.from_config(app.config)
+    with app.app_context():
+        for sub in db.session.scalars(select(Subscriber)):
+            assert clean_name(sub.name) == sub.name
+            assert clean_email(sub.email) == sub.email
+            assert sub.timezone in _zones()
+            email = render(
+                "drip_month_1",
+                subject="s",
+                preheader="p",
+                name=sub.name,
+                public_id=sub.public_id,
+                sender=sender,
+                transactional=False,
+            )
+            out = build_message(
+                email,
+                to_name=sub.name,
+                to_address=sub.email,
+                public_id=sub.public_id,
+                message_id="<m@tend.example>",
+                sender=sender,
+                transactional=False,
+                date=datetime.now(UTC),
+            )
+            head = out.data.split(b"\r\n\r\n", 1)[0]
+            names = [
+                line.split(b":", 1)[0]
+                for line in head.split(b"\r\n")
+                if line and line[:1] not in b" \t"
+            ]
+            assert len(names) == len(set(names)), names  # no header was injected or doubled
+            parsed = message_from_string(out.data.decode("utf-8"), policy=policy.default)
+            assert [a.addr_spec for a in parsed["To"].addresses] == [sub.email]
+        db.session.remove()
+
+
+@pytest.fixture
+def fuzz_app(make_app):
+    return make_app(SIGNUP_MIN_SECONDS="0")
+
+
+@FUZZ
+@given(
+    name=nasty_text,
+    email=nasty_text,
+    timezone=nasty_text,
+    page=nasty_text,
+    website=st.sampled_from(["", "x"]),
+)
+def test_hosted_form_survives_anything(fuzz_app, name, email, timezone, page, website):
+    client = fuzz_app.test_client()
+    html = client.get("/signup").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    data = {
+        "csrf_token": token,
+        "name": name,
+        "email": email,
+        "timezone": timezone,
+        "page": page,
+        "website": website,
+    }
+    assert_sane(client.post("/signup", data=data))
+    assert_rows_valid(fuzz_app)
+
+
+@FUZZ
+@given(body=json_values)
+def test_api_survives_any_json(fuzz_app, body):
+    client = fuzz_app.test_client()
+    assert_sane(
+        client.post("/api/subscribe", data=json.dumps(body), content_type="application/json")
+    )
+    if isinstance(body, dict):
+        assert_sane(client.post("/api/subscribe", data={k: str(v) for k, v in body.items()}))
+    assert_rows_valid(fuzz_app)
+
+
+@FUZZ
+@given(
+    raw=st.binary(max_size=2000),
+    ctype=st.sampled_from(
+        [
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "text/plain",
+            "application/xml",
+            "",
+            "multipart/form-data; boundary=x",
+            "application/json; charset=latin-1",
+        ]
+    ),
+)
+def test_api_survives_any_bytes_and_content_type(fuzz_app, raw, ctype):
+    client = fuzz_app.test_client()
+    assert_sane(client.post("/api/subscribe", data=raw, content_type=ctype))
+    assert_rows_valid(fuzz_app)
+
+
+def test_repeated_keys_take_one_value(fuzz_app):
+    client = fuzz_app.test_client()
+    response = client.post(
+        "/api/subscribe",
+        data='{"name":"Ann","name":"","email":"a@example.com"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400  # JSON keeps the last: an empty name
+    response = client.post(
+        "/api/subscribe",
+        data="name=Ann&name=&email=a%40example.com",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 202  # a form keeps the first
+    assert_rows_valid(fuzz_app)
+
+
+@FUZZ
+@given(
+    token=nasty_text,
+    door=st.sampled_from(["confirm", "unsubscribe", "worksheet", "started", "privacy"]),
+    method=st.sampled_from(["GET", "POST"]),
+)
+def test_token_urls_survive_anything(fuzz_app, token, door, method):
+    client = fuzz_app.test_client()
+    response = client.open(f"/{door}/{token}", method=method, data={"started_on": token})
+    assert_sane(response)
+    assert response.status_code in (400, 404, 405, 308)
