@@ -39,6 +39,7 @@ def open_transport():
                 password=cfg["SMTP_PASSWORD"],
                 security=cfg["SMTP_SECURITY"],
                 timeout=cfg["SMTP_TIMEOUT"],
+                ca_file=cfg.get("SMTP_CA_FILE", ""),
             )
         )
     return OutboxTransport(cfg.get("OUTBOX_PATH") or f"{current_app.instance_path}/outbox")

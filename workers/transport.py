@@ -35,6 +35,10 @@ class SMTPSettings:
     password: str = ""
     security: str = "none"  # none | starttls | ssl
     timeout: float = 20.0
+    ca_file: str = ""  # a private CA to trust, besides the system's
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file or None)
 
 
 class SMTPTransport:
@@ -55,13 +59,13 @@ class SMTPTransport:
         try:
             if s.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                    s.host, s.port, timeout=s.timeout, context=s.tls_context()
                 )
             else:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             conn.ehlo()
             if s.security == "starttls":
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=s.tls_context())
                 conn.ehlo()
             if s.username:
                 conn.login(s.username, s.password)
