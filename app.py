@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,7 +39,7 @@ def _database_url(url: str) -> str:
 
 def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     """Build the app from `env` (default: the process environment plus `.env`)."""
-    if env is None:
+    if env is None and os.environ.get("FLASK_SKIP_DOTENV", "") not in ("1", "true"):
         load_dotenv(ROOT / ".env", override=False)
     app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder="templates")
     app.config.update(settings.load(env))
