@@ -9,7 +9,6 @@ from flask_limiter.util import get_remote_address
 limiter = Limiter(
     key_func=get_remote_address,
     in_memory_fallback_enabled=True,
-    key_prefix="tend",
     headers_enabled=True,
 )
 
@@ -20,6 +19,8 @@ def signup_limit() -> str:
 
 def init_app(app) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    # Namespaced like the queue, so two deployments (or test runs) sharing a Redis don't mix.
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", f"tend:{app.config['RQ_QUEUE']}")
     app.config.setdefault(
         "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
     )

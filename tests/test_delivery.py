@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import mailbox
-import os
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
-from conftest import ROOT, tick, work
+from conftest import ROOT, flask_cli, tick, work
 from sqlalchemy import select
 
 from campaigns.links import make_token
@@ -308,26 +305,9 @@ def test_outbox_transport_writes_a_maildir(make_app, tmp_path):
     assert message["To"] == "Ann Lee <ann@example.com>"
 
 
-def test_worker_command_drains_the_queue(app, client, smtp, database_url, redis_url):
+def test_worker_command_drains_the_queue(app, app_env, client, smtp):
     signup(client)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "MAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp.port),
-        "SECRET_KEY": SECRET,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = flask_cli(app_env(RQ_QUEUE=app.config["RQ_QUEUE"]), "worker", "--burst")
     assert done.returncode == 0, done.stderr
     assert len(smtp.received) == 1
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 import redis
-from conftest import ROOT, tick, work
+from conftest import add_due_drip_rows, flask_cli, tick, work
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
-from campaigns.schedule import new_message_id
-from models import Delivery, DeliveryStatus, Status, Subscriber, db
+from models import Delivery, DeliveryStatus, Subscriber, db
 from signup import service
 
 T = datetime(2027, 1, 15, 14, 0, tzinfo=UTC)  # a Friday afternoon, in the window in UTC
@@ -196,48 +192,9 @@ def test_redis_flushall_before_a_tick_loses_nothing(app, smtp, redis_url):
     assert drip_subjects(smtp) == ["A month in: who helped you get here?"]
 
 
-def _due_rows(app, count, due):
-    with app.app_context():
-        subs = [
-            {
-                "public_id": f"p{i}",
-                "email": f"r{i}@example.com",
-                "email_key": f"r{i}@example.com",
-                "name": f"R{i}",
-                "status": Status.ACTIVE,
-                "timezone": "UTC",
-                "soft_bounces": 0,
-                "created_at": due,
-                "updated_at": due,
-                "anchor_at": due - timedelta(days=31),
-            }
-            for i in range(count)
-        ]
-        db.session.execute(Subscriber.__table__.insert(), subs)
-        ids = db.session.scalars(select(Subscriber.id).order_by(Subscriber.id)).all()
-        db.session.execute(
-            Delivery.__table__.insert(),
-            [
-                {
-                    "subscriber_id": sid,
-                    "step": "month-1",
-                    "kind": "drip",
-                    "status": DeliveryStatus.SCHEDULED,
-                    "due_at": due,
-                    "attempts": 0,
-                    "message_id": new_message_id("tend.example"),
-                    "created_at": due,
-                    "updated_at": due,
-                }
-                for sid in ids
-            ],
-        )
-        db.session.commit()
-
-
 def test_two_dispatchers_in_parallel_send_each_delivery_once(app, smtp):
     due = datetime(2027, 2, 15, 12, 0, tzinfo=UTC)
-    _due_rows(app, 1000, due)
+    add_due_drip_rows(app, 1000, due)
     results = []
     barrier = threading.Barrier(2)
 
@@ -290,43 +247,13 @@ def test_sync_adds_removes_and_moves_steps(make_app, smtp, tmp_path):
     assert len(drip_subjects(smtp)) == 1
 
 
-def test_drip_tick_command_with_now(app, smtp, database_url, redis_url):
+def test_drip_tick_command_with_now(app, app_env, smtp):
     join(app)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-    }
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flask",
-            "--app",
-            "app",
-            "drip",
-            "tick",
-            "--now",
-            "2027-02-15T14:00:00Z",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = app_env(RQ_QUEUE=app.config["RQ_QUEUE"])
+    out = flask_cli(env, "drip", "tick", "--now", "2027-02-15T14:00:00Z")
     assert out.returncode == 0, out.stderr
     assert "queued 1 in 1 batch(es)" in out.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "drip", "tick", "--now", "next tuesday"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = flask_cli(env, "drip", "tick", "--now", "next tuesday")
     assert bad.returncode != 0 and "not an ISO-8601 time" in bad.stderr
     work(app)
     assert drip_subjects(smtp) == ["A month in: who helped you get here?"]
