@@ -9,22 +9,26 @@
   var base = new URL(script.src, window.location.href).origin;
   var MSG = {{ messages | tojson }};
   var CONSENT = {{ consent_text | tojson }};
+  // Lengths are px and em, never rem: the blog's root font size must not reach the form.
+  // .tend resets every inherited property the blog's body would otherwise hand down.
   var CSS = [
-    ":host{all:initial;display:block;max-width:34rem;font:16px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:#23302a}",
-    "*{box-sizing:border-box}",
-    "form,.done{display:block;margin:0;padding:1.25rem;background:#fbfaf6;border:1px solid #dfe4df;border-radius:8px}",
-    "h2{all:unset;display:block;font:400 1.35rem/1.3 Georgia,serif;margin:0 0 .5rem}",
-    "p{margin:0 0 .9rem}",
-    ".field{margin:0 0 1rem}",
-    "label{display:block;font-weight:600;font-size:.95rem;margin:0 0 .3rem}",
-    "input{all:unset;display:block;box-sizing:border-box;width:100%;padding:.65rem .75rem;font:1rem/1.3 system-ui,sans-serif;color:#23302a;background:#fff;border:2px solid #cfd6d0;border-radius:6px}",
+    ":host{display:block;max-width:560px}",
+    "*,*::before,*::after{box-sizing:border-box}",
+    ".tend{all:initial;display:block;font:16px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:#23302a}",
+    "form,.done{display:block;margin:0;padding:1.25em;background:#fbfaf6;border:1px solid #dfe4df;border-radius:8px}",
+    "h2{all:unset;display:block;font:400 1.35em/1.3 Georgia,serif;margin:0 0 .5em}",
+    "p{margin:0 0 .9em}",
+    ".done p{margin:0}",
+    ".field{margin:0 0 1em}",
+    "label{display:block;font-weight:600;font-size:.95em;margin:0 0 .3em}",
+    "input{all:unset;display:block;box-sizing:border-box;width:100%;padding:.65em .75em;font:1em/1.3 system-ui,sans-serif;color:#23302a;background:#fff;border:2px solid #cfd6d0;border-radius:6px}",
     "input[aria-invalid=true]{border-color:#a1261b}",
-    "input:focus-visible,button:focus-visible{outline:3px solid #e0a800;outline-offset:2px}",
-    ".error{color:#a1261b;font-weight:600;font-size:.9rem;margin:.3rem 0 0}",
-    ".banner{border-left:4px solid #a1261b;background:#fdeeec;color:#a1261b;font-weight:600;padding:.7rem .9rem;margin:0 0 1rem;border-radius:4px}",
-    "button{all:unset;display:inline-block;cursor:pointer;background:#2f6b4f;color:#fff;font:700 1rem/1.2 system-ui,sans-serif;padding:.8rem 1.3rem;border-radius:6px;min-height:44px;box-sizing:border-box}",
+    "input:focus-visible,button:focus-visible,.banner:focus-visible{outline:3px solid #e0a800;outline-offset:2px}",
+    ".error{color:#a1261b;font-weight:600;font-size:.9em;margin:.3em 0 0}",
+    ".banner{border-left:4px solid #a1261b;background:#fdeeec;color:#a1261b;font-weight:600;padding:.7em .9em;margin:0 0 1em;border-radius:4px}",
+    "button{all:unset;display:inline-block;cursor:pointer;background:#2f6b4f;color:#fff;font:700 1em/1.2 system-ui,sans-serif;padding:.8em 1.3em;border-radius:6px;min-height:44px;box-sizing:border-box;text-align:center}",
     "button[disabled]{opacity:.6;cursor:progress}",
-    ".fine{color:#5d6b63;font-size:.85rem}",
+    ".fine{color:#5d6b63;font-size:.85em;margin:.9em 0 0}",
     ".trap{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}",
     "[hidden]{display:none!important}"
   ].join("\n");
@@ -47,8 +51,13 @@
   }
 
   function mount(container) {
-    var root = container.attachShadow ? container.attachShadow({ mode: "open" }) : container;
-    root.appendChild(el("style", {}, CSS));
+    var shadow;
+    // No shadow DOM (an old browser, or an element that cannot host one): keep the plain
+    // link, since the form's styles must never land in the blog's own page.
+    try { shadow = container.attachShadow({ mode: "open" }); } catch (e) { return; }
+    shadow.appendChild(el("style", {}, CSS));
+    var root = el("div", { "class": "tend" });
+    shadow.appendChild(root);
     var form = el("form", { novalidate: "" });
     var banner = el("div", { "class": "banner", role: "alert", tabindex: "-1", hidden: "" }, MSG.banner);
     var name = field("name", "Your name", "text", "name", 100);
@@ -66,7 +75,7 @@
     var done = el("div", { "class": "done", role: "status", tabindex: "-1", hidden: "" });
     done.appendChild(el("h2", {}, "Check your inbox for the worksheet"));
     done.appendChild(el("p", {}, "We've sent it to the address you gave. If it isn't there in a few minutes, look in your spam or promotions folder."));
-    while (container.firstChild && container.shadowRoot) container.removeChild(container.firstChild);
+    while (container.firstChild) container.removeChild(container.firstChild);
     root.appendChild(form);
     root.appendChild(done);
 
