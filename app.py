@@ -15,10 +15,12 @@ from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import logs
 import settings
+from bounces import views as bounce_views
 from campaigns import sequence
 from models import db
-from signup import limits
+from signup import limits, privacy
 from signup import views as signup_views
 from workers import cli as worker_cli
 from workers import health
@@ -45,6 +47,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.config.update(settings.load(env))
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    logs.init_app(app)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -57,6 +60,8 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
 
     app.register_blueprint(signup_views.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(privacy.bp)
+    bounce_views.init_app(app)
     app.cli.add_command(worker_cli.worker_command)
     app.cli.add_command(worker_cli.drip)
     return app

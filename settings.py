@@ -104,4 +104,18 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SESSION_COOKIE_SAMESITE": "None" if public_base.startswith("https://") else "Lax",
         "WTF_CSRF_TIME_LIMIT": 3600 * 6,
         "MAX_FORM_BYTES": _int(env, "MAX_FORM_BYTES", 16 * 1024),
+        # The operator's side: dashboard login, bounce webhooks, metrics, logs.
+        "ADMIN_LOGIN_RATE_LIMIT": env.get("ADMIN_LOGIN_RATE_LIMIT", "5/minute").strip(),
+        "ADMIN_SESSION_HOURS": _int(env, "ADMIN_SESSION_HOURS", 12),
+        "SES_TOPIC_ARNS": [
+            a.strip() for a in env.get("SES_TOPIC_ARNS", "").split(",") if a.strip()
+        ],
+        "POSTMARK_WEBHOOK_USERNAME": env.get("POSTMARK_WEBHOOK_USERNAME", "").strip(),
+        "POSTMARK_WEBHOOK_PASSWORD": env.get("POSTMARK_WEBHOOK_PASSWORD", ""),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env.get("MAILGUN_WEBHOOK_SIGNING_KEY", "").strip(),
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip(),
+        "WEBHOOK_MAX_AGE_SECONDS": _int(env, "WEBHOOK_MAX_AGE_SECONDS", 86400),
+        "SOFT_BOUNCE_LIMIT": _int(env, "SOFT_BOUNCE_LIMIT", 3),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", "").strip(),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }

@@ -1,0 +1,133 @@
+"""The subscriber's own data: download it (JSON) or delete it, from the link in every email.
+
+GET never changes anything; deleting takes a POST. Deleting removes the profile, its
+consent records and every delivery, and keeps only a hash of the address on the
+suppression list, so no import or signup mails it again without a fresh confirmation.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from flask import Blueprint, Response, abort, current_app, render_template
+from sqlalchemy import delete, select
+
+from campaigns.links import read_token
+from models import Consent, Delivery, DeliveryStatus, Subscriber, db, utcnow
+from signup import service
+from signup.suppression import Reason, suppress
+from workers import tallies
+
+bp = Blueprint("privacy", __name__)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def data_of(subscriber: Subscriber) -> dict:
+    """Everything stored about one subscriber: profile, consent records, deliveries."""
+    consents = db.session.scalars(
+        select(Consent).where(Consent.subscriber_id == subscriber.id).order_by(Consent.id)
+    ).all()
+    deliveries = db.session.scalars(
+        select(Delivery).where(Delivery.subscriber_id == subscriber.id).order_by(Delivery.id)
+    ).all()
+    return {
+        "profile": {
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "status": subscriber.status,
+            "timezone": subscriber.timezone,
+            "signed_up_at": _iso(subscriber.created_at),
+            "confirmed_at": _iso(subscriber.confirmed_at),
+            "unsubscribed_at": _iso(subscriber.unsubscribed_at),
+            "drip_anchor_at": _iso(subscriber.anchor_at),
+            "started_job_on": subscriber.started_job_on,
+            "soft_bounces": subscriber.soft_bounces,
+        },
+        "consents": [
+            {
+                "given_at": _iso(c.created_at),
+                "source": c.source,
+                "ip": c.ip,
+                "user_agent": c.user_agent,
+                "page_url": c.page_url,
+                "form_version": c.form_version,
+                "confirmed_at": _iso(c.confirmed_at),
+                "confirmed_ip": c.confirmed_ip,
+            }
+            for c in consents
+        ],
+        "deliveries": [
+            {
+                "email": d.step,
+                "kind": d.kind,
+                "status": d.status,
+                "due_at": _iso(d.due_at),
+                "sent_at": _iso(d.sent_at),
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+            }
+            for d in deliveries
+        ],
+    }
+
+
+def data_response(subscriber: Subscriber, *, now: datetime) -> Response:
+    """The subscriber's data as a JSON download that no cache keeps."""
+    body = {"exported_at": now.isoformat(), **data_of(subscriber)}
+    response = Response(
+        json.dumps(body, indent=2, ensure_ascii=False) + "\n", mimetype="application/json"
+    )
+    response.headers["Content-Disposition"] = 'attachment; filename="tend-my-data.json"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def forget(subscriber: Subscriber, *, now: datetime, reason: str = Reason.FORGOTTEN) -> None:
+    """Delete the subscriber, their consents and deliveries; keep the address's hash suppressed."""
+    suppress(subscriber.email_key, reason, now=now)
+    sid = subscriber.id
+    db.session.expunge(subscriber)
+    tallies.forget_rows(
+        db.session.execute(
+            select(Delivery.step, Delivery.sent_at).where(
+                Delivery.subscriber_id == sid, Delivery.status == DeliveryStatus.SENT
+            )
+        ).all()
+    )
+    # Explicit deletes: the same on PostgreSQL and on SQLite without foreign key enforcement.
+    db.session.execute(delete(Delivery).where(Delivery.subscriber_id == sid))
+    db.session.execute(delete(Consent).where(Consent.subscriber_id == sid))
+    db.session.execute(delete(Subscriber).where(Subscriber.id == sid))
+    db.session.commit()
+    current_app.logger.info("subscriber forgotten", extra={"reason": reason})
+
+
+def _subscriber_for(token: str) -> Subscriber:
+    subscriber = service.find(read_token(current_app.config["SECRET_KEY"], "privacy", token))
+    if subscriber is None:
+        abort(404)
+    return subscriber
+
+
+@bp.get("/privacy/<token>")
+def page(token: str):
+    subscriber = _subscriber_for(token)
+    response = Response(render_template("privacy.html", token=token, subscriber=subscriber))
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/privacy/<token>/data.json")
+def download(token: str):
+    return data_response(_subscriber_for(token), now=utcnow())
+
+
+@bp.post("/privacy/<token>/delete")
+def delete_me(token: str):
+    # The token is the capability, as for unsubscribe: the link works from any browser.
+    forget(_subscriber_for(token), now=utcnow())
+    return render_template("privacy_deleted.html")

@@ -1,0 +1,128 @@
+"""The "Your data" link in every email: download as JSON, delete (POST only), suppression after."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import work
+from sqlalchemy import func, select
+
+from campaigns.links import make_token
+from models import Consent, Delivery, Status, Subscriber, Suppression, db
+from signup.service import suppression_hash
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def signup(client, email="ann@example.com", name="Ann Lee"):
+    response = client.post("/api/subscribe", json={"name": name, "email": email})
+    assert response.status_code == 202
+
+
+def privacy_path(smtp, address="ann@example.com") -> str:
+    text = smtp.messages_to(address)[-1].get_body(("plain",)).get_content()
+    url = re.search(r"https://tend\.example/privacy/[\w.\-]+", text).group(0)
+    return url.removeprefix("https://tend.example")
+
+
+def counts(app) -> dict[str, int]:
+    with app.app_context():
+        return {
+            model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+            for model in (Subscriber, Consent, Delivery, Suppression)
+        }
+
+
+def test_link_in_every_email_opens_a_page_that_changes_nothing(app, client, smtp):
+    signup(client)
+    work(app)
+    path = privacy_path(smtp)
+    before = counts(app)
+    page = app.test_client().get(path)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "ann@example.com" in html and "Ann Lee" in html
+    assert "Download my data" in html and "Delete my data" in html
+    assert page.headers["Cache-Control"] == "private, no-store"
+    assert counts(app) == before
+
+
+def test_download_is_json_with_profile_consents_and_deliveries(app, client, smtp):
+    signup(client)
+    work(app)
+    response = app.test_client().get(privacy_path(smtp) + "/data.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert "attachment" in response.headers["Content-Disposition"]
+    data = json.loads(response.data)
+    assert data["profile"]["email"] == "ann@example.com"
+    assert data["profile"]["name"] == "Ann Lee"
+    assert data["profile"]["status"] == Status.PENDING
+    (consent,) = data["consents"]
+    assert consent["source"] == "api" and consent["ip"] == "127.0.0.1" and consent["form_version"]
+    (delivery,) = data["deliveries"]
+    assert delivery["email"] == "worksheet" and delivery["status"] == "sent" and delivery["sent_at"]
+
+
+def test_delete_removes_everything_but_a_hash_and_the_link_dies(make_app, smtp):
+    app = make_app(DOUBLE_OPT_IN="0")
+    signup(app.test_client())
+    signup(app.test_client(), email="bob@example.com", name="Bob")
+    work(app)
+    path = privacy_path(smtp)
+    response = app.test_client().post(path + "/delete")
+    assert response.status_code == 200 and "Your data is deleted" in response.get_data(as_text=True)
+    with app.app_context():
+        assert [s.email for s in db.session.scalars(select(Subscriber))] == ["bob@example.com"]
+        remaining = db.session.scalars(select(Delivery.subscriber_id).distinct()).all()
+        assert (
+            len(remaining) == 1
+            and db.session.scalar(select(func.count()).select_from(Consent)) == 1
+        )
+        (suppression,) = db.session.scalars(select(Suppression)).all()
+        assert suppression.email_hash == suppression_hash("ann@example.com")
+        assert suppression.reason == "forgotten"
+        assert "ann" not in suppression.email_hash
+    assert app.test_client().get(path).status_code == 404
+    assert app.test_client().get(path + "/data.json").status_code == 404
+    assert app.test_client().post(path + "/delete").status_code == 404
+
+
+def test_signing_up_again_after_delete_needs_a_new_confirmation(make_app, smtp):
+    app = make_app(DOUBLE_OPT_IN="0")  # single opt-in for everyone else
+    signup(app.test_client())
+    work(app)
+    app.test_client().post(privacy_path(smtp) + "/delete")
+    signup(app.test_client())
+    work(app)
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub.status == Status.PENDING and sub.confirmed_at is None
+        assert all(d.kind == "worksheet" for d in sub.deliveries)
+    text = smtp.messages_to("ann@example.com")[-1].get_body(("plain",)).get_content()
+    assert "https://tend.example/confirm/" in text
+
+
+def test_get_never_deletes(app, client, smtp):
+    signup(client)
+    work(app)
+    path = privacy_path(smtp)
+    assert app.test_client().get(path + "/delete").status_code == 405
+    assert counts(app)["subscribers"] == 1
+
+
+def test_tampered_or_foreign_tokens_are_404(app, client):
+    signup(client)
+    with app.app_context():
+        public_id = db.session.scalar(select(Subscriber.public_id))
+    good = make_token(SECRET, "privacy", public_id)
+    wrong_purpose = make_token(SECRET, "unsubscribe", public_id)
+    other_key = make_token("another-secret-key-that-is-long-enough-987", "privacy", public_id)
+    for token in (good[:-2] + "xx", wrong_purpose, other_key, "x", "a" * 300):
+        for path in (f"/privacy/{token}", f"/privacy/{token}/data.json"):
+            page = client.get(path)
+            assert page.status_code == 404
+            assert "This link is not valid" in page.get_data(as_text=True)
+        assert client.post(f"/privacy/{token}/delete").status_code == 404
+    assert counts(app)["subscribers"] == 1
+    assert client.get(f"/privacy/{good}").status_code == 200
