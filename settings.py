@@ -81,6 +81,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         "SMTP_SECURITY": security,
         "SMTP_TIMEOUT": _int(env, "SMTP_TIMEOUT", 20),
+        "SMTP_CA_FILE": env.get("SMTP_CA_FILE", "").strip(),
         "MAIL_FROM": env.get("MAIL_FROM", "Tend <hello@localhost>").strip(),
         "LIST_UNSUBSCRIBE_MAILTO": env.get("LIST_UNSUBSCRIBE_MAILTO", "").strip(),
         "POSTAL_ADDRESS": env.get("POSTAL_ADDRESS", "").strip(),
@@ -102,6 +103,8 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "RESEND_MINUTES": _int(env, "RESEND_MINUTES", 10),
         "SESSION_COOKIE_SECURE": public_base.startswith("https://"),
         "SESSION_COOKIE_SAMESITE": "None" if public_base.startswith("https://") else "Lax",
+        # CHIPS: the framed form keeps its CSRF cookie where third-party cookies are blocked.
+        "SESSION_COOKIE_PARTITIONED": public_base.startswith("https://"),
         "WTF_CSRF_TIME_LIMIT": 3600 * 6,
         "MAX_FORM_BYTES": _int(env, "MAX_FORM_BYTES", 16 * 1024),
         # The operator's side: dashboard login, bounce webhooks, metrics, logs.

@@ -316,18 +316,6 @@ def test_the_embedded_form_changes_nothing_on_the_blog(tend, tend_server, blog, 
 # ---- the iframe embed and the hosted page ---------------------------------------------------
 
 
-# The framed form's CSRF token lives in Tend's session cookie. In a frame on another site
-# that cookie is a third-party cookie, which Chromium (like Safari) drops unless it is
-# Partitioned, so every post from the frame fails CSRF and the reader only ever sees the
-# banner. Fixed by SESSION_COOKIE_PARTITIONED on https deployments (settings.py).
-IFRAME_CSRF = pytest.mark.xfail(
-    reason="framed form: the session cookie holding its CSRF token is dropped as third-party",
-    raises=AssertionError,
-    strict=True,
-)
-
-
-@IFRAME_CSRF
 @pytest.mark.parametrize("device", VIEWPORTS)
 def test_iframe_embed_signs_up_inside_the_frame(tend, tend_server, blog, smtp, open_page, device):
     page = open_page(VIEWPORTS[device])
