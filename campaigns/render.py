@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email import quoprimime
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
@@ -77,6 +81,19 @@ def _environment() -> Environment:
 _inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
 
+@lru_cache(maxsize=512)
+def _link(base_url: str, secret_key: str, public_id: str, path: str, purpose: str) -> str:
+    return Links(base_url, secret_key, public_id)._url(path, purpose)
+
+
+class _Links(Links):
+    """Links whose signed URLs are made once per subscriber and reused: the text part,
+    the HTML part and the List-Unsubscribe header of one email all carry the same ones."""
+
+    def _url(self, path: str, purpose: str) -> str:
+        return _link(self._base, self._secret, self._id, path, purpose)
+
+
 def first_name(name: str) -> str:
     """What the greeting calls someone: the first word of the name they gave."""
     return (name.split() or [""])[0]
@@ -95,7 +112,7 @@ def render(
 ) -> RenderedEmail:
     """Render the pair `templates/emails/<template>.{txt,html}` for one subscriber."""
     env = _environment()
-    links = Links(sender.public_base_url, sender.secret_key, public_id)
+    links = _Links(sender.public_base_url, sender.secret_key, public_id)
     context = {
         "subject": subject,
         "preheader": preheader,
@@ -154,25 +171,91 @@ def build_message(
 ) -> Outgoing:
     """A multipart/alternative message (text, then HTML) with the headers inboxes expect.
 
-    Built with the stdlib's compat32 MIME classes, which are several times faster than
-    EmailMessage's header parsing; every value that came from a person is sanitized here.
+    Every value that came from a person is sanitized here. The common case (ASCII headers
+    that need no folding) is written directly, byte for byte what the stdlib's compat32
+    generator writes for it, at a fraction of the cost; anything else goes through the
+    email package.
     """
     international = not to_address.isascii()
-    msg = MIMEMultipart("alternative")
     subject = header_safe(email.subject)
-    msg["Subject"] = subject if subject.isascii() or international else Header(subject, "utf-8")
-    msg["From"] = sender.mail_from
-    msg["To"] = _mailbox(to_name, to_address)
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
-    msg["List-Id"] = f"{LIST_NAME} <staying-connected.{sender.domain}>"
+    headers = [
+        ("Subject", subject),
+        ("From", sender.mail_from),
+        ("To", _mailbox(to_name, to_address)),
+        ("Date", format_datetime(date)),
+        ("Message-ID", message_id),
+        ("List-Id", f"{LIST_NAME} <staying-connected.{sender.domain}>"),
+    ]
     if not transactional:
-        links = Links(sender.public_base_url, sender.secret_key, public_id)
+        links = _Links(sender.public_base_url, sender.secret_key, public_id)
         targets = [f"<{links.unsubscribe}>"]
         if sender.unsubscribe_mailto:
             targets.append(f"<mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>")
-        msg["List-Unsubscribe"] = ", ".join(targets)
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        headers.append(("List-Unsubscribe", ", ".join(targets)))
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    if not international and all(_plain_header(name, value) for name, value in headers):
+        return Outgoing(_assemble(headers, email.text, email.html), False)
+    return _build_with_email_package(email, headers, international)
+
+
+def _build_with_email_package(
+    email: RenderedEmail, headers: list[tuple[str, str]], international: bool
+) -> Outgoing:
+    """The general case, built with the stdlib's compat32 MIME classes."""
+    msg = MIMEMultipart("alternative")
+    for name, value in headers:
+        if name == "Subject" and not (value.isascii() or international):
+            msg[name] = Header(value, "utf-8")
+        else:
+            msg[name] = value
     msg.attach(MIMEText(email.text, "plain", _QP))
     msg.attach(MIMEText(email.html, "html", _QP))
     return Outgoing(msg.as_bytes(policy=_WIRE_UTF8 if international else _WIRE), international)
+
+
+_LINE_MAX = 998
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+_BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))
+
+
+def _plain_header(name: str, value: str) -> bool:
+    """ASCII, one line, short enough that compat32 writes it unchanged."""
+    return (
+        value.isascii()
+        and "\r" not in value
+        and "\n" not in value
+        and len(name) + 2 + len(value) <= _LINE_MAX
+        and value == value.strip()
+    )
+
+
+def _qp_part(subtype: str, body: str) -> str:
+    # What MIMEText(body, subtype, utf-8 + quoted-printable) flattens to under compat32.
+    payload = quoprimime.body_encode(body.encode("utf-8").decode("latin-1"))
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "MIME-Version: 1.0\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+        "\r\n" + _NEWLINES.sub("\r\n", payload)
+    )
+
+
+def _assemble(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
+    # The generator's boundary; quoted-printable never contains "==", so it cannot clash.
+    token = random.randrange(sys.maxsize)
+    boundary = "=" * 15 + f"{token:0{_BOUNDARY_WIDTH}d}" + "=="
+    lines = [
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        "MIME-Version: 1.0",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    out = (
+        "\r\n".join(lines)
+        + "\r\n\r\n"
+        + f"--{boundary}\r\n"
+        + _qp_part("plain", text)
+        + f"\r\n--{boundary}\r\n"
+        + _qp_part("html", html)
+        + f"\r\n--{boundary}--\r\n"
+    )
+    return out.encode("ascii")
