@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 import idna
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from campaigns import render as rendering
 from campaigns.schedule import WORKSHEET, cancel_open
 from campaigns.timing import backoff
-from models import Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
+from models import Delivery, DeliveryStatus, Status, Subscriber, UTCDateTime, db, utcnow
 from workers.transport import (
     ConnectionLost,
     OutboxTransport,
@@ -153,7 +153,8 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     db.session.commit()
     transport_down: str | None = None
     bounced: set[int] = set()
-    with open_transport() as transport:
+    envelope_from = sender.envelope_from
+    with open_transport() as transport, _SentLedger() as ledger:
         for row in rows:
             now = clock()
             if not _may_receive(row.kind, row.sub_status) or row.subscriber_id in bounced:
@@ -174,7 +175,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             else:
                 attempts = row.attempts + 1
                 try:
-                    transport.send(message, sender.envelope_from, envelope_address(row.email))
+                    transport.send(message, envelope_from, envelope_address(row.email))
                 except ConnectionLost as err:
                     transport_down = str(err)
                     counts[_retry(row, now, transport_down, attempts=attempts)] += 1
@@ -189,14 +190,86 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
                     _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=str(err))
                     counts["failed"] += 1
                 else:
-                    _record(row, now, DeliveryStatus.SENT, attempts=attempts, sent_at=now)
-                    if row.kind != WORKSHEET:
-                        _note_drip(row.subscriber_id, now)
+                    ledger.sent(row, now, attempts)
                     counts["sent"] += 1
+                    continue  # the ledger has committed it
             # One commit per email: a worker killed mid-batch re-sends at most the one in flight.
             db.session.commit()
     log.info("batch %s: %s", job_id, counts)
     return counts
+
+
+_DELIVERIES = Delivery.__table__
+_SUBSCRIBERS = Subscriber.__table__
+# A sent delivery, and the drip gap it starts; built once, executed with parameters.
+_MARK_SENT = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        status=DeliveryStatus.SENT,
+        attempts=bindparam("b_attempts"),
+        lease_until=None,
+        last_error=None,
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+        sent_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+_GAP_OPEN = or_(
+    _SUBSCRIBERS.c.last_drip_at.is_(None),
+    _SUBSCRIBERS.c.last_drip_at < bindparam("b_now", type_=UTCDateTime()),
+)
+_NOTE_DRIP = (
+    update(_SUBSCRIBERS)
+    .where(_SUBSCRIBERS.c.id == bindparam("b_subscriber"), _GAP_OPEN)
+    .values(
+        last_drip_at=bindparam("b_now", type_=UTCDateTime()),
+        updated_at=bindparam("b_clock", type_=UTCDateTime()),
+    )
+)
+# PostgreSQL: both in one statement, so recording a sent email costs one round trip.
+_SENT_ROW = _MARK_SENT.returning(_DELIVERIES.c.subscriber_id, _DELIVERIES.c.kind).cte("sent_row")
+_MARK_SENT_AND_NOTE_DRIP = (
+    update(_SUBSCRIBERS)
+    .where(
+        _SUBSCRIBERS.c.id
+        == select(_SENT_ROW.c.subscriber_id).where(_SENT_ROW.c.kind != WORKSHEET).scalar_subquery(),
+        _GAP_OPEN,
+    )
+    .values(
+        last_drip_at=bindparam("b_now", type_=UTCDateTime()),
+        updated_at=bindparam("b_clock", type_=UTCDateTime()),
+    )
+)
+
+
+class _SentLedger:
+    """Records each sent email, committed on its own before the next one is sent.
+
+    On PostgreSQL it holds one autocommit connection for the batch and writes the
+    delivery and the subscriber's drip gap in a single statement (one round trip, atomic);
+    elsewhere it runs the two updates in the session and commits.
+    """
+
+    def __enter__(self) -> _SentLedger:
+        self._conn = None
+        if db.engine.dialect.name == "postgresql":
+            self._conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def sent(self, row, now: datetime, attempts: int) -> None:
+        # updated_at on the subscriber is the wall clock, as the ORM's onupdate would set it.
+        params = {"b_id": row.id, "b_attempts": attempts, "b_now": now, "b_clock": utcnow()}
+        if self._conn is not None:
+            self._conn.execute(_MARK_SENT_AND_NOTE_DRIP, params)
+            return
+        db.session.execute(_MARK_SENT, params)
+        if row.kind != WORKSHEET:
+            db.session.execute(_NOTE_DRIP, {**params, "b_subscriber": row.subscriber_id})
+        db.session.commit()
 
 
 def _record(
@@ -237,14 +310,3 @@ def _bounce(subscriber_id: int) -> None:
     subscriber = db.session.get(Subscriber, subscriber_id)
     subscriber.status = Status.BOUNCED
     cancel_open(subscriber)
-
-
-def _note_drip(subscriber_id: int, now: datetime) -> None:
-    db.session.execute(
-        update(Subscriber)
-        .where(
-            Subscriber.id == subscriber_id,
-            or_(Subscriber.last_drip_at.is_(None), Subscriber.last_drip_at < now),
-        )
-        .values(last_drip_at=now)
-    )
