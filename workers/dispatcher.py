@@ -54,6 +54,49 @@ def _candidates(query, limit: int):
     return db.session.execute(query.limit(limit)).all()
 
 
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    kind: str
+    subscriber_id: int
+    due_at: datetime
+    status: str
+    timezone: str | None
+    last_drip_at: datetime | None
+
+
+_CHUNK = 1000  # ids per IN list: well under every driver's parameter limit
+
+
+def _chunks(ids: list[int]):
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _with_subscribers(rows) -> list[_Row]:
+    """The candidates with their subscriber's zone and last drip, read by primary key.
+
+    A second query rather than a join: the join let the planner hash the whole subscriber
+    table, so a tick's cost grew with the list instead of with what is due.
+    """
+    ids = sorted({row.subscriber_id for row in rows})
+    facts: dict[int, tuple] = {}
+    for chunk in _chunks(ids):
+        facts.update(
+            (sid, (zone, last))
+            for sid, zone, last in db.session.execute(
+                select(Subscriber.id, Subscriber.timezone, Subscriber.last_drip_at).where(
+                    Subscriber.id.in_(chunk)
+                )
+            )
+        )
+    return [
+        _Row(row.id, row.kind, row.subscriber_id, row.due_at, row.status, *facts[row.subscriber_id])
+        for row in rows
+        if row.subscriber_id in facts
+    ]
+
+
 def tick(now: datetime, *, limit: int | None = None) -> TickResult:
     """One pass at `now`: sync the sequence, reclaim lost work, claim and queue what is due."""
     cfg = current_app.config
@@ -63,16 +106,9 @@ def tick(now: datetime, *, limit: int | None = None) -> TickResult:
     result.sync = schedule.sync(current_app.extensions["tend.sequence"], now=now, domain=domain)
 
     lost = _lost_job_ids(now)
-    columns = (
-        Delivery.id,
-        Delivery.kind,
-        Delivery.subscriber_id,
-        Delivery.due_at,
-        Delivery.status,
-        Subscriber.timezone,
-        Subscriber.last_drip_at,
+    base = select(
+        Delivery.id, Delivery.kind, Delivery.subscriber_id, Delivery.due_at, Delivery.status
     )
-    base = select(*columns).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
     stale = _candidates(
         base.where(
             Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
@@ -91,6 +127,7 @@ def tick(now: datetime, *, limit: int | None = None) -> TickResult:
         ),
         limit,
     )
+    due = _with_subscribers(due)
 
     window = parse_window(cfg["DRIP_WINDOW"])
     gap = timedelta(days=cfg["DRIP_MIN_GAP_DAYS"])
@@ -148,12 +185,14 @@ def tick(now: datetime, *, limit: int | None = None) -> TickResult:
         if got:
             result.batches.append((job_id, sorted(got)))
             claimed.extend(got)
-    if dripped:
+    # Every drip claimed in this pass starts its subscriber's gap at `now`: one statement
+    # per chunk of ids, not one per subscriber.
+    for chunk in _chunks(sorted(dripped)):
         db.session.execute(
             update(Subscriber.__table__)
-            .where(Subscriber.__table__.c.id == bindparam("b_id"))
+            .where(Subscriber.__table__.c.id.in_(chunk))
             .values(last_drip_at=bindparam("b_at", type_=UTCDateTime())),
-            [{"b_id": sid, "b_at": at} for sid, at in dripped.items()],
+            {"b_at": now},
         )
     db.session.commit()
     stale_ids = {row.id for row in stale}
