@@ -17,6 +17,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import logs
 import settings
+from admin import cli as admin_cli
+from admin import views as admin_views
 from bounces import views as bounce_views
 from campaigns import sequence
 from models import db
@@ -61,9 +63,11 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.register_blueprint(signup_views.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(admin_views.bp)
     bounce_views.init_app(app)
     app.cli.add_command(worker_cli.worker_command)
     app.cli.add_command(worker_cli.drip)
+    app.cli.add_command(admin_cli.subscribers)
     return app
 
 

@@ -111,7 +111,12 @@ class Subscriber(db.Model):
         back_populates="subscriber", cascade="all, delete-orphan", order_by="Delivery.id"
     )
 
-    __table_args__ = (Index("ix_subscribers_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_subscribers_status_created", "status", "created_at"),
+        # The dashboard: signups per day; status and confirmed counted in one index pass (0003).
+        Index("ix_subscribers_created", "created_at"),
+        Index("ix_subscribers_status_confirmed", "status", "confirmed_at"),
+    )
 
 
 class Consent(db.Model):
@@ -171,6 +176,26 @@ class Delivery(db.Model):
             "lease_until",
             postgresql_where=text("status IN ('queued', 'sending')"),
             sqlite_where=text("status IN ('queued', 'sending')"),
+        ),
+        # Sent and failed per step (workers/tallies.py) and the latest failures (0003).
+        Index(
+            "ix_deliveries_sent",
+            "sent_at",
+            "step",
+            postgresql_where=text("status = 'sent'"),
+            sqlite_where=text("status = 'sent'"),
+        ),
+        Index(
+            "ix_deliveries_failed",
+            "step",
+            postgresql_where=text("status = 'failed'"),
+            sqlite_where=text("status = 'failed'"),
+        ),
+        Index(
+            "ix_deliveries_errors",
+            "updated_at",
+            postgresql_where=text("last_error IS NOT NULL"),
+            sqlite_where=text("last_error IS NOT NULL"),
         ),
         # A drip step reaches a subscriber once; worksheet emails may be resent.
         Index(

@@ -1,0 +1,1 @@
+"""The operator's side: dashboard, email previews, import and export, subscriber care."""

@@ -1,0 +1,73 @@
+"""`flask --app app subscribers import FILE.csv` and `subscribers export [FILE]`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from admin import exporter, importer
+from models import utcnow
+
+
+@click.group("subscribers")
+def subscribers() -> None:
+    """Import a list (Mailchimp, listmonk, Tend CSV) or export it with consent data."""
+
+
+def _lines(path: str) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+@subscribers.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
+@with_appcontext
+def import_command(path: str, dry_run: bool) -> None:
+    """Import FILE.csv. Any invalid row: each is reported by line and nothing is imported."""
+    now = utcnow()
+    try:
+        with (
+            open(path, encoding="utf-8-sig", newline="") as f,
+            click.progressbar(
+                length=max(_lines(path) - 1, 0), label="Checking ", file=sys.stderr
+            ) as bar,
+        ):
+            plan = importer.read(
+                f, default_timezone=current_app.config["DEFAULT_TIMEZONE"], progress=bar.update
+            )
+    except UnicodeDecodeError:
+        raise click.ClickException("the file is not UTF-8 text") from None
+    except importer.ImportRefused as err:
+        raise click.ClickException(str(err)) from None
+    if plan.invalid:
+        for bad in plan.invalid:
+            click.echo(f"line {bad.line}: {bad.reason}", err=True)
+        click.echo(f"{len(plan.invalid)} invalid row(s): nothing imported.", err=True)
+        raise SystemExit(1)
+    if dry_run:
+        click.echo(
+            f"format: {plan.format}; {len(plan.rows)} valid row(s); nothing written (dry run)"
+        )
+        return
+    with click.progressbar(length=len(plan.rows), label="Importing", file=sys.stderr) as bar:
+        report = importer.load(plan, now=now, progress=bar.update)
+    for line in importer.describe(plan, report):
+        click.echo(line)
+
+
+@subscribers.command("export")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def export_command(path: str | None) -> None:
+    """Write every subscriber with consent data as CSV to PATH (default: standard output)."""
+    out = open(path, "w", encoding="utf-8", newline="") if path else sys.stdout  # noqa: SIM115
+    try:
+        for chunk in exporter.csv_chunks():
+            out.write(chunk)
+    finally:
+        if path:
+            out.close()

@@ -1,0 +1,334 @@
+"""`/admin`: the operator's dashboard, behind ADMIN_PASSWORD (unset: every admin URL is a 404)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+from collections.abc import Mapping
+from datetime import datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from sqlalchemy import select
+
+from admin import charts, exporter, importer, previews, stats
+from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
+from models import Subscriber, db, utcnow
+from signup.limits import limiter
+from signup.privacy import data_of, data_response, forget
+from signup.suppression import Reason
+from signup.validation import clean_email, email_key
+from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
+
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+OPEN_ENDPOINTS = {"admin.login", "admin.static"}
+MAX_UPLOAD = 64 * 1024 * 1024
+
+
+def _fingerprint(cfg: Mapping) -> str:
+    # Changing ADMIN_PASSWORD (or SECRET_KEY) ends every open admin session.
+    return hmac.new(
+        cfg["SECRET_KEY"].encode(), b"tend.admin:" + cfg["ADMIN_PASSWORD"].encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def session_marker(cfg: Mapping, now: datetime) -> dict:
+    """What the session cookie holds once the operator has logged in."""
+    return {"key": _fingerprint(cfg), "at": int(now.timestamp())}
+
+
+def logged_in(marker: object, cfg: Mapping, now: datetime) -> bool:
+    """Whether a session marker is ours, for the current password, and not expired."""
+    if not isinstance(marker, dict) or not isinstance(marker.get("at"), int):
+        return False
+    if not hmac.compare_digest(str(marker.get("key", "")), _fingerprint(cfg)):
+        return False
+    age = now.timestamp() - marker["at"]
+    return 0 <= age < cfg["ADMIN_SESSION_HOURS"] * 3600
+
+
+def password_matches(given: str, cfg: Mapping) -> bool:
+    """Constant-time comparison with ADMIN_PASSWORD."""
+    return hmac.compare_digest(given.encode("utf-8"), cfg["ADMIN_PASSWORD"].encode("utf-8"))
+
+
+def login_limit() -> str:
+    return current_app.config["ADMIN_LOGIN_RATE_LIMIT"]
+
+
+@bp.before_request
+def guard():
+    if not current_app.config["ADMIN_PASSWORD"]:
+        abort(404)
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if not logged_in(session.get("admin"), current_app.config, utcnow()):
+        session.pop("admin", None)
+        return redirect(
+            url_for("admin.login", next=request.full_path if request.method == "GET" else None)
+        )
+    return None
+
+
+@bp.after_request
+def private(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@bp.errorhandler(429)
+def too_many_logins(_err):
+    return render_template(
+        "admin/login.html",
+        form=LoginForm(formdata=None),
+        error="Too many attempts. Wait a minute and try again.",
+    ), 429
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths inside the dashboard: never an open redirect.
+    if target and target.startswith("/admin") and not target.startswith("//"):
+        return target
+    return url_for("admin.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def login():
+    form = LoginForm()
+    error = None
+    if request.method == "POST":
+        if form.validate_on_submit() and password_matches(form.password.data, current_app.config):
+            session.clear()
+            session["admin"] = session_marker(current_app.config, utcnow())
+            current_app.logger.info("admin login", extra={"ip": request.remote_addr})
+            return redirect(_safe_next(request.args.get("next")), code=303)
+        current_app.logger.warning("admin login refused", extra={"ip": request.remote_addr})
+        error = (
+            "That form expired. Please try again."
+            if "csrf_token" in form.errors
+            else "That password is not right."
+        )
+    status = 401 if error else 200
+    return render_template("admin/login.html", form=form, error=error), status
+
+
+@bp.post("/logout")
+def logout():
+    if ActionForm().validate_on_submit():
+        session.clear()
+    return redirect(url_for("admin.login"), code=303)
+
+
+def embed_codes(base: str) -> dict[str, str]:
+    """The snippets a blog pastes: the script embed and the iframe."""
+    return {
+        "script": (
+            f'<div data-tend-signup><a href="{base}/signup">Get the worksheet</a></div>'
+            f'<script src="{base}/embed.js" async></script>'
+        ),
+        "iframe": (
+            f'<iframe src="{base}/signup" title="Get the worksheet" width="100%" height="460" '
+            'style="border:0;max-width:36rem" loading="lazy"></iframe>'
+        ),
+    }
+
+
+@bp.get("/")
+def dashboard():
+    now = utcnow()
+    figures = stats.counts()
+    per_day = stats.signups_per_day(now=now)
+    funnel = stats.funnel(current_app.extensions["tend.sequence"], figures, now=now)
+    return render_template(
+        "admin/dashboard.html",
+        now=now,
+        statuses=figures.statuses,
+        total=figures.total,
+        chart=charts.signups_svg(per_day, title="Signups per day, last 90 days (UTC)"),
+        signups_90=sum(per_day.values()),
+        funnel=funnel,
+        funnel_top=max((s.count for s in funnel), default=0),
+        bar_width=charts.bar_width,
+        due=stats.due_next(now=now),
+        failures=stats.recent_failures(),
+        recent=stats.recent_signups(),
+        embed=embed_codes(current_app.config["PUBLIC_BASE_URL"]),
+        action=ActionForm(),
+    )
+
+
+# ---- previews --------------------------------------------------------------------------
+
+
+def _preview_or_404(key: str) -> previews.Preview:
+    preview = previews.find(current_app.extensions["tend.sequence"], key)
+    if preview is None:
+        abort(404)
+    return preview
+
+
+@bp.get("/emails")
+def emails():
+    catalogue = previews.catalogue(current_app.extensions["tend.sequence"])
+    return render_template("admin/emails.html", catalogue=catalogue, action=ActionForm())
+
+
+@bp.route("/emails/<key>", methods=["GET", "POST"])
+def email(key: str):
+    preview = _preview_or_404(key)
+    form = TestSendForm()
+    now = utcnow()
+    if request.method == "POST" and form.validate_on_submit():
+        address = clean_email(form.email.data)
+        try:
+            previews.send_test(preview, address, now=now)
+        except (TemporaryFailure, PermanentFailure, Undeliverable) as err:
+            flash(f"The test was not sent: {err}", "error")
+        else:
+            flash(f"Test sent to {address}.", "ok")
+            current_app.logger.info("test email sent", extra={"email_key": key})
+        return redirect(url_for("admin.email", key=key), code=303)
+    return render_template(
+        "admin/email.html",
+        preview=preview,
+        rendered=previews.sample(preview, now=now),
+        form=form,
+        sample_name=previews.SAMPLE_NAME,
+        sample_email=previews.SAMPLE_EMAIL,
+        action=ActionForm(),
+    ), 400 if form.errors else 200
+
+
+@bp.get("/emails/<key>/body.html")
+def email_html(key: str):
+    rendered = previews.sample(_preview_or_404(key), now=utcnow())
+    response = Response(rendered.html, mimetype="text/html")
+    # Shown in a sandboxed frame on the preview page; it may load nothing itself.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+    )
+    return response
+
+
+# ---- subscribers -----------------------------------------------------------------------
+
+
+def _subscriber_or_404(public_id: str) -> Subscriber:
+    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.public_id == public_id))
+    if subscriber is None:
+        abort(404)
+    return subscriber
+
+
+@bp.get("/subscribers")
+def subscribers():
+    query = (request.args.get("email") or "").strip()
+    found = None
+    if query:
+        address = clean_email(query)
+        if address:
+            found = db.session.scalar(
+                select(Subscriber).where(Subscriber.email_key == email_key(address))
+            )
+        if found is not None:
+            return redirect(url_for("admin.subscriber", public_id=found.public_id))
+    return render_template(
+        "admin/subscribers.html",
+        query=query,
+        recent=stats.recent_signups(limit=50),
+        action=ActionForm(),
+    )
+
+
+@bp.get("/subscribers/<public_id>")
+def subscriber(public_id: str):
+    found = _subscriber_or_404(public_id)
+    return render_template(
+        "admin/subscriber.html", subscriber=found, data=data_of(found), action=ActionForm()
+    )
+
+
+@bp.get("/subscribers/<public_id>/data.json")
+def subscriber_data(public_id: str):
+    return data_response(_subscriber_or_404(public_id), now=utcnow())
+
+
+@bp.post("/subscribers/<public_id>/delete")
+def subscriber_delete(public_id: str):
+    found = _subscriber_or_404(public_id)
+    if not ActionForm().validate_on_submit():
+        flash("That form expired. Please try again.", "error")
+        return redirect(url_for("admin.subscriber", public_id=public_id), code=303)
+    forget(found, now=utcnow(), reason=Reason.OPERATOR)
+    flash("Deleted. The address stays suppressed until it signs up and confirms again.", "ok")
+    return redirect(url_for("admin.subscribers"), code=303)
+
+
+# ---- import and export -----------------------------------------------------------------
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_list():
+    if request.method == "POST":
+        request.max_content_length = MAX_UPLOAD
+    form = ImportForm()
+    plan = report = None
+    error = None
+    if form.validate_on_submit():
+        text = io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig", newline="")
+        try:
+            plan = importer.read(text, default_timezone=current_app.config["DEFAULT_TIMEZONE"])
+            if not plan.invalid:
+                report = importer.load(plan, now=utcnow())
+        except (importer.ImportRefused, UnicodeDecodeError) as err:
+            error = (
+                str(err)
+                if isinstance(err, importer.ImportRefused)
+                else "The file is not UTF-8 text."
+            )
+    elif request.method == "POST":
+        error = (
+            "Please choose a CSV file."
+            if "file" in form.errors
+            else "That form expired. Please try again."
+        )
+    status = 400 if error or (plan and plan.invalid) else 200
+    return render_template(
+        "admin/import.html",
+        form=form,
+        plan=plan,
+        report=report,
+        summary=list(importer.describe(plan, report)) if report else [],
+        error=error,
+        action=ActionForm(),
+    ), status
+
+
+@bp.get("/export.csv")
+def export_csv():
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    response = Response(stream_with_context(exporter.csv_chunks()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="tend-subscribers-{stamp}.csv"'
+    return response

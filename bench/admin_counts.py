@@ -1,0 +1,161 @@
+"""Time the dashboard's figures and /metrics queries at 1,000,000 subscribers on PostgreSQL.
+
+    .venv/bin/python bench/admin_counts.py --seed      # build tend_bench_admin (a few minutes)
+    .venv/bin/python bench/admin_counts.py             # time each figure (target: < 200 ms)
+
+The seed is plain SQL (generate_series): 1M subscribers over the last 400 days in every
+status, a sent worksheet each, three drip rows per confirmed subscriber (sent when due,
+scheduled otherwise) and a sprinkle of failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# `app` builds its module-level app on import; give it a key (the bench app gets its own env).
+os.environ.setdefault("SECRET_KEY", "bench-secret-key-that-is-long-enough-0123456789")
+
+SERVER = os.environ.get("TEND_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+NAME = "tend_bench_admin"
+TARGET_MS = 200
+
+SEED = [
+    """
+    INSERT INTO subscribers (public_id, email, email_key, name, status, timezone, anchor_at,
+        confirmed_at, unsubscribed_at, soft_bounces, created_at, updated_at)
+    SELECT 'p' || g, 'user' || g || '@example.com', 'user' || g || '@example.com', 'User ' || g,
+        CASE WHEN g % 20 = 0 THEN 'bounced' WHEN g % 10 = 1 THEN 'unsubscribed'
+             WHEN g % 7 = 0 THEN 'pending' ELSE 'active' END,
+        'UTC',
+        CASE WHEN g % 7 <> 0 THEN now() at time zone 'utc' - (g % 400) * interval '1 day' END,
+        CASE WHEN g % 7 <> 0 THEN now() at time zone 'utc' - (g % 400) * interval '1 day' END,
+        CASE WHEN g % 10 = 1 THEN now() at time zone 'utc' - (g % 30) * interval '1 day' END,
+        0,
+        now() at time zone 'utc' - (g % 400) * interval '1 day' - (g % 1440) * interval '1 minute',
+        now() at time zone 'utc'
+    FROM generate_series(1, :n) AS g
+    """,
+    """
+    INSERT INTO deliveries (subscriber_id, step, kind, status, due_at, attempts, sent_at,
+        message_id, created_at, updated_at)
+    SELECT id, 'worksheet', 'worksheet', 'sent', created_at, 1, created_at,
+        '<w' || id || '@bench>', created_at, created_at
+    FROM subscribers
+    """,
+    """
+    INSERT INTO deliveries (subscriber_id, step, kind, status, due_at, attempts, sent_at,
+        last_error, message_id, created_at, updated_at)
+    SELECT s.id, st.key, 'drip',
+        CASE WHEN s.status IN ('unsubscribed', 'bounced') AND s.anchor_at + st.off > now() at time zone 'utc' THEN 'cancelled'
+             WHEN s.anchor_at + st.off <= now() at time zone 'utc' THEN
+                 CASE WHEN s.id % 997 = 0 THEN 'failed' ELSE 'sent' END
+             ELSE 'scheduled' END,
+        s.anchor_at + st.off,
+        1,
+        CASE WHEN s.anchor_at + st.off <= now() at time zone 'utc' AND s.id % 997 <> 0 THEN s.anchor_at + st.off END,
+        CASE WHEN s.id % 997 = 0 THEN '550 5.1.1 mailbox unavailable' END,
+        '<d' || s.id || st.key || '@bench>', s.anchor_at,
+        LEAST(s.anchor_at + st.off, now() at time zone 'utc')
+    FROM subscribers s
+    CROSS JOIN (VALUES ('month-1', interval '1 month'), ('month-3', interval '3 months'),
+                       ('month-6', interval '6 months')) AS st(key, off)
+    WHERE s.anchor_at IS NOT NULL
+    """,
+]
+
+
+def _url() -> str:
+    return f"{SERVER}/{NAME}"
+
+
+def seed(n: int) -> None:
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from models import db
+
+    admin = sa.create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{NAME}"'))
+    app = create_app(_env())
+    with app.app_context():
+        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        db.engine.dispose()
+    engine = sa.create_engine(_url())
+    for statement in SEED:
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(sa.text(statement), {"n": n})
+        print(f"seeded in {time.perf_counter() - started:.1f}s")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))
+
+
+def _env() -> dict[str, str]:
+    return {
+        "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+        "DATABASE_URL": _url(),
+        "REDIS_URL": "redis://127.0.0.1:6379/9",
+        "ADMIN_PASSWORD": "bench",
+    }
+
+
+def timed(label: str, fn, repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        best = min(best, (time.perf_counter() - started) * 1000)
+    verdict = "ok" if best < TARGET_MS else "SLOW"
+    print(f"{label:<28} {best:8.1f} ms  {verdict}")
+    return best
+
+
+def run() -> int:
+    from admin import stats
+    from app import create_app
+    from models import utcnow
+    from workers.health import overdue_seconds
+
+    app = create_app(_env())
+    client = app.test_client()
+    with app.app_context():
+        now = utcnow()
+        sequence = app.extensions["tend.sequence"]
+        figures = stats.counts()
+        print(f"{figures.total:,} subscribers: {figures.statuses}")
+        results = [
+            timed("counts (status, confirmed)", stats.counts),
+            timed("signups_per_day (90 d)", lambda: stats.signups_per_day(now=now)),
+            timed("funnel", lambda: stats.funnel(sequence, figures, now=now)),
+            timed("due_next (7 d)", lambda: stats.due_next(now=now)),
+            timed("recent_failures", stats.recent_failures),
+            timed("recent_signups", stats.recent_signups),
+            timed("oldest overdue", lambda: overdue_seconds(now)),
+        ]
+    with client.session_transaction() as session:
+        from admin.views import session_marker
+
+        with app.app_context():
+            session["admin"] = session_marker(app.config, now)
+    results.append(timed("GET /admin (whole page)", lambda: client.get("/admin/"), repeat=3))
+    results.append(timed("GET /metrics", lambda: client.get("/metrics"), repeat=3))
+    return 0 if all(r < TARGET_MS for r in results[:-2]) else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", action="store_true")
+    parser.add_argument("-n", type=int, default=1_000_000)
+    args = parser.parse_args()
+    if args.seed:
+        seed(args.n)
+    sys.exit(run())

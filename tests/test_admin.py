@@ -1,0 +1,452 @@
+"""The operator's dashboard through the test client: login, counts, previews, test sends, care."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from admin import charts, stats
+from admin.views import embed_codes
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
+from signup.service import suppression_hash
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def admin_app(make_app):
+    return make_app(ADMIN_PASSWORD=PASSWORD)
+
+
+def admin_client(app):
+    """A browser of its own: login attempts are limited per address, and the limiter's
+    counters outlive a test (one process-wide key prefix), so each test gets a fresh address."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = (
+        f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+    )
+    return client
+
+
+def csrf_from(html: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def login(client, password: str = PASSWORD):
+    page = client.get("/admin/login").get_data(as_text=True)
+    return client.post("/admin/login", data={"csrf_token": csrf_from(page), "password": password})
+
+
+@pytest.fixture
+def operator(admin_app):
+    client = admin_client(admin_app)
+    assert login(client).status_code == 303
+    return client
+
+
+def add(
+    app, email: str, status: str, *, created: datetime, confirmed: datetime | None = None, **extra
+):
+    with app.app_context():
+        sub = Subscriber(
+            email=email,
+            email_key=email.lower(),
+            name=email.split("@")[0].title(),
+            status=status,
+            created_at=created,
+            confirmed_at=confirmed,
+            anchor_at=confirmed,
+            **extra,
+        )
+        sub.consents.append(
+            Consent(created_at=created, form_version="test", source="form", ip="192.0.2.1")
+        )
+        db.session.add(sub)
+        db.session.commit()
+        return sub.id
+
+
+def deliver(app, subscriber_id: int, step: str, status: str, *, due: datetime, **extra):
+    with app.app_context():
+        db.session.add(
+            Delivery(
+                subscriber_id=subscriber_id,
+                step=step,
+                kind="worksheet" if step == "worksheet" else "drip",
+                status=status,
+                due_at=due,
+                message_id=f"<{subscriber_id}.{step}@tend.example>",
+                **extra,
+            )
+        )
+        db.session.commit()
+
+
+# ---- access -----------------------------------------------------------------------------
+
+
+def test_admin_is_not_there_without_a_password(client):
+    for path in (
+        "/admin/",
+        "/admin/login",
+        "/admin/emails",
+        "/admin/export.csv",
+        "/admin/static/admin.css",
+    ):
+        assert client.get(path).status_code == 404
+    assert client.post("/admin/login", data={"password": ""}).status_code == 404
+
+
+def test_every_page_needs_a_login(admin_app):
+    client = admin_client(admin_app)
+    for path in (
+        "/admin/",
+        "/admin/emails",
+        "/admin/emails/month-1",
+        "/admin/subscribers",
+        "/admin/import",
+        "/admin/export.csv",
+    ):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/admin/login")
+    assert client.post("/admin/import").status_code == 302
+    assert client.get("/admin/login").status_code == 200
+    assert client.get("/admin/static/admin.css").status_code == 200
+
+
+def test_wrong_password_is_refused_and_no_session_is_made(admin_app):
+    client = admin_client(admin_app)
+    response = login(client, "correct horse battery")
+    assert response.status_code == 401
+    assert "That password is not right." in response.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_login_without_csrf_token_is_refused(admin_app):
+    client = admin_client(admin_app)
+    response = client.post("/admin/login", data={"password": PASSWORD})
+    assert response.status_code == 401 and "expired" in response.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_login_is_rate_limited_per_address(admin_app):
+    client = admin_client(admin_app)
+    for _ in range(5):
+        assert login(client, "guess").status_code == 401
+    limited = login(client, PASSWORD)  # even the right password waits
+    assert limited.status_code == 429
+    assert "Too many attempts" in limited.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_login_lands_on_the_page_asked_for_and_logout_ends_the_session(admin_app):
+    client = admin_client(admin_app)
+    first = client.get("/admin/emails")
+    page = client.get(first.headers["Location"]).get_data(as_text=True)
+    response = client.post(
+        first.headers["Location"], data={"csrf_token": csrf_from(page), "password": PASSWORD}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/emails"
+    dashboard = client.get("/admin/")
+    assert dashboard.status_code == 200 and dashboard.headers["Cache-Control"] == "no-store"
+    assert (
+        client.post(
+            "/admin/logout", data={"csrf_token": csrf_from(dashboard.get_data(as_text=True))}
+        ).status_code
+        == 303
+    )
+    assert client.get("/admin/").status_code == 302
+
+
+def test_login_never_redirects_off_site(admin_app):
+    client = admin_client(admin_app)
+    page = client.get("/admin/login").get_data(as_text=True)
+    response = client.post(
+        "/admin/login?next=//evil.example/x",
+        data={"csrf_token": csrf_from(page), "password": PASSWORD},
+    )
+    assert response.headers["Location"] == "/admin/"
+
+
+def test_changing_the_password_ends_open_sessions(make_app):
+    app = make_app(ADMIN_PASSWORD=PASSWORD)
+    client = admin_client(app)
+    login(client)
+    assert client.get("/admin/").status_code == 200
+    app.config["ADMIN_PASSWORD"] = "a brand new password"
+    assert client.get("/admin/").status_code == 302
+
+
+# ---- the dashboard ----------------------------------------------------------------------
+
+
+def test_dashboard_shows_counts_funnel_due_failures_and_embed(admin_app, operator):
+    now = utcnow()
+    day = timedelta(days=1)
+    a = add(
+        admin_app,
+        "ann@example.com",
+        Status.ACTIVE,
+        created=now - 40 * day,
+        confirmed=now - 40 * day,
+    )
+    b = add(
+        admin_app, "bob@example.com", Status.ACTIVE, created=now - 2 * day, confirmed=now - 2 * day
+    )
+    add(admin_app, "cat@example.com", Status.PENDING, created=now - day)
+    u = add(
+        admin_app,
+        "dan@example.com",
+        Status.UNSUBSCRIBED,
+        created=now - 100 * day,
+        confirmed=now - 99 * day,
+    )
+    add(admin_app, "eve@example.com", Status.BOUNCED, created=now)
+    deliver(
+        admin_app, a, "month-1", DeliveryStatus.SENT, due=now - 10 * day, sent_at=now - 10 * day
+    )
+    deliver(
+        admin_app, u, "month-1", DeliveryStatus.SENT, due=now - 69 * day, sent_at=now - 69 * day
+    )
+    deliver(admin_app, u, "month-3", DeliveryStatus.SENT, due=now - 9 * day, sent_at=now - 9 * day)
+    deliver(admin_app, a, "month-3", DeliveryStatus.SCHEDULED, due=now + 3 * day)
+    deliver(admin_app, b, "month-1", DeliveryStatus.SCHEDULED, due=now + 28 * day)
+    deliver(
+        admin_app,
+        b,
+        "worksheet",
+        DeliveryStatus.FAILED,
+        due=now - day,
+        attempts=1,
+        last_error="550 5.1.1 <bob@example.com>: Recipient address rejected",
+    )
+
+    html = operator.get("/admin/").get_data(as_text=True)
+    for status, count in {"pending": 1, "active": 2, "unsubscribed": 1, "bounced": 1}.items():
+        assert f'data-status="{status}">{count}</span>' in html
+    funnel = dict(
+        re.findall(r'<tr><th scope="row">([^<]+)</th>\s*<td class="num">([\d,]+)</td>', html)
+    )
+    assert funnel == {
+        "Signed up": "5",
+        "Confirmed": "3",
+        "Sent: A month in: who helped you get here?": "2",
+        "Sent: Give before you need": "1",
+        "Sent: Six months in: tell them how it&#39;s going": "0",
+        "Unsubscribed": "1",
+    }
+    assert "<svg" in html and html.count('class="bar"><title>') == 90
+    due_day = (now + 3 * day).strftime("%a %b %-d")
+    assert f'<tr><td>{due_day}</td><td>month-3</td><td class="num">1</td></tr>' in html
+    assert "550 5.1.1 &lt;bob@example.com&gt;: Recipient address rejected" in html
+    snippet = '<div data-tend-signup><a href="https://tend.example/signup">Get the worksheet</a></div><script src="https://tend.example/embed.js" async></script>'
+    assert snippet.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;") in html
+    assert 'src="https://tend.example/signup"'.replace('"', "&#34;") in html
+    assert "http://" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", html)  # no CDN
+
+
+def test_embed_codes_use_the_public_base_url():
+    codes = embed_codes("https://blog.example/tend")
+    assert codes["script"] == (
+        '<div data-tend-signup><a href="https://blog.example/tend/signup">Get the worksheet</a></div>'
+        '<script src="https://blog.example/tend/embed.js" async></script>'
+    )
+    assert '<iframe src="https://blog.example/tend/signup"' in codes["iframe"]
+
+
+def test_signups_per_day_counts_utc_days_with_gaps(admin_app):
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=utcnow().tzinfo)
+    add(admin_app, "a@example.com", Status.ACTIVE, created=now - timedelta(hours=1))
+    add(admin_app, "b@example.com", Status.ACTIVE, created=now - timedelta(hours=11, minutes=59))
+    add(admin_app, "c@example.com", Status.ACTIVE, created=now - timedelta(hours=12, minutes=1))
+    add(admin_app, "d@example.com", Status.ACTIVE, created=now - timedelta(days=90))
+    with admin_app.app_context():
+        per_day = stats.signups_per_day(now=now)
+    assert len(per_day) == 90 and min(per_day) == date(2025, 12, 11)
+    assert per_day[date(2026, 3, 10)] == 2 and per_day[date(2026, 3, 9)] == 1
+    assert sum(per_day.values()) == 3  # the one 90 days back is outside the window
+
+
+def test_chart_is_plain_svg_with_a_bar_per_day():
+    counts = {date(2026, 1, 1) + timedelta(days=i): i % 7 for i in range(90)}
+    svg = str(charts.signups_svg(counts, title="Signups <90 days>"))
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.count("<rect") == 90 and "<script" not in svg
+    assert "Signups &lt;90 days&gt;" in svg and "2026-01-02: 1" in svg
+    empty = str(charts.signups_svg({date(2026, 1, 1): 0}))
+    assert 'height="0.0"' in empty
+
+
+def test_sent_tally_matches_a_full_count_and_forgets_deleted_subscribers(admin_app, operator):
+    from workers import tallies
+
+    now = utcnow()
+    ids = [
+        add(admin_app, f"s{i}@example.com", Status.ACTIVE, created=now - timedelta(days=60))
+        for i in range(3)
+    ]
+    for i, sid in enumerate(ids):
+        deliver(
+            admin_app,
+            sid,
+            "month-1",
+            DeliveryStatus.SENT,
+            due=now,
+            sent_at=now - timedelta(days=30 - i),
+        )
+    recent = add(admin_app, "new@example.com", Status.ACTIVE, created=now)
+    deliver(
+        admin_app,
+        recent,
+        "month-1",
+        DeliveryStatus.SENT,
+        due=now,
+        sent_at=now - timedelta(minutes=5),
+    )
+    with admin_app.app_context():
+        assert tallies.outcomes(now)[("month-1", "sent")] == 4
+        # Stored: the three sent more than an hour ago; the recent one is counted live.
+        state = json.loads(db.session.get(tallies.Setting, tallies.KEY).value)
+        assert state["counts"] == {"month-1\tsent": 3}
+        later = now + timedelta(days=2)
+        assert tallies.outcomes(later)[("month-1", "sent")] == 4
+    page = operator.get(f"/admin/subscribers/{public_id(admin_app, 's0@example.com')}").get_data(
+        as_text=True
+    )
+    operator.post(
+        f"/admin/subscribers/{public_id(admin_app, 's0@example.com')}/delete",
+        data={"csrf_token": csrf_from(page)},
+    )
+    with admin_app.app_context():
+        assert tallies.outcomes(now + timedelta(days=2))[("month-1", "sent")] == 3
+
+
+# ---- previews and test sends ------------------------------------------------------------
+
+
+def test_every_email_of_the_sequence_has_a_preview(operator):
+    listing = operator.get("/admin/emails").get_data(as_text=True)
+    keys = re.findall(r'href="/admin/emails/([\w-]+)"', listing)
+    assert keys == ["worksheet-confirm", "worksheet-direct", "month-1", "month-3", "month-6"]
+    subjects = {
+        "worksheet-confirm": "Your worksheet: what you need from your next company",
+        "month-1": "A month in: who helped you get here?",
+        "month-3": "Give before you need",
+        "month-6": "Six months in: tell them how it&#39;s going",
+    }
+    for key in keys:
+        page = operator.get(f"/admin/emails/{key}")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert "Hi Sam," in html  # the text version, for the sample subscriber
+        if key in subjects:
+            assert f'<dd class="subject">{subjects[key]}</dd>' in html
+        body = operator.get(f"/admin/emails/{key}/body.html")
+        assert body.status_code == 200 and body.mimetype == "text/html"
+        assert "frame-ancestors 'self'" in body.headers["Content-Security-Policy"]
+        assert 'style="' in body.get_data(as_text=True)  # inlined, as sent
+    confirm = operator.get("/admin/emails/worksheet-confirm").get_data(as_text=True)
+    direct = operator.get("/admin/emails/worksheet-direct").get_data(as_text=True)
+    assert "https://tend.example/confirm/" in confirm and "/confirm/" not in direct
+    assert "https://tend.example/worksheet/" in direct
+    assert "Unsubscribe: https://tend.example/unsubscribe/" in operator.get(
+        "/admin/emails/month-1"
+    ).get_data(as_text=True)
+    assert operator.get("/admin/emails/nope").status_code == 404
+
+
+def test_preview_is_what_a_subscriber_receives(make_app, smtp):
+    from conftest import work
+
+    app = make_app(ADMIN_PASSWORD=PASSWORD)
+    app.test_client().post(
+        "/api/subscribe", json={"name": "Sam Rivera", "email": "sam.rivera@example.com"}
+    )
+    work(app)
+    received = smtp.received[0].message.get_body(("plain",)).get_content()
+    client = admin_client(app)
+    login(client)
+    html = client.get("/admin/emails/worksheet-confirm").get_data(as_text=True)
+    preview = re.search(r'<pre class="email-text">(.*?)</pre>', html, re.S).group(1)
+
+    def normalize(text: str) -> str:
+        text = text.replace("&#39;", "'").replace("\r\n", "\n")
+        return re.sub(r"https://tend\.example/\w+/[\w.\-]+", "LINK", text).strip()
+
+    assert normalize(preview) == normalize(received)
+
+
+def test_send_a_test_goes_through_the_transport_marked_test(operator, smtp):
+    page = operator.get("/admin/emails/month-3").get_data(as_text=True)
+    response = operator.post(
+        "/admin/emails/month-3", data={"csrf_token": csrf_from(page), "email": "me@blog.example"}
+    )
+    assert response.status_code == 303
+    (received,) = smtp.received
+    assert received.rcpt_tos == ["me@blog.example"]
+    assert received.message["Subject"] == "[Test] Give before you need"
+    assert received.message["List-Unsubscribe"]  # a drip email, headers and all
+    assert "Test sent to me@blog.example." in operator.get("/admin/emails/month-3").get_data(
+        as_text=True
+    )
+
+
+def test_send_a_test_reports_a_refusal_and_a_bad_address(operator, smtp):
+    smtp.reject["nobody@blog.example"] = "550 5.1.1 no such user"
+    page = operator.get("/admin/emails/worksheet-direct").get_data(as_text=True)
+    operator.post(
+        "/admin/emails/worksheet-direct",
+        data={"csrf_token": csrf_from(page), "email": "nobody@blog.example"},
+    )
+    assert "The test was not sent: 550 5.1.1 no such user" in operator.get(
+        "/admin/emails/worksheet-direct"
+    ).get_data(as_text=True)
+    bad = operator.post(
+        "/admin/emails/worksheet-direct",
+        data={"csrf_token": csrf_from(page), "email": "not an address"},
+    )
+    assert bad.status_code == 400 and "Please enter a valid email address." in bad.get_data(
+        as_text=True
+    )
+    forged = operator.post("/admin/emails/worksheet-direct", data={"email": "me@blog.example"})
+    assert forged.status_code == 400
+    assert smtp.received == []
+
+
+# ---- subscriber care --------------------------------------------------------------------
+
+
+def public_id(app, email: str) -> str:
+    with app.app_context():
+        return db.session.scalar(select(Subscriber.public_id).where(Subscriber.email_key == email))
+
+
+def test_find_a_subscriber_download_their_data_and_delete_them(admin_app, operator):
+    now = utcnow()
+    sid = add(admin_app, "ann@example.com", Status.ACTIVE, created=now, confirmed=now)
+    deliver(admin_app, sid, "month-1", DeliveryStatus.SCHEDULED, due=now + timedelta(days=30))
+    found = operator.get("/admin/subscribers?email=ANN@example.com")
+    assert found.status_code == 302
+    page = operator.get(found.headers["Location"]).get_data(as_text=True)
+    assert "ann@example.com" in page and "192.0.2.1" in page and "month-1" in page
+    data = operator.get(found.headers["Location"] + "/data.json").get_json()
+    assert data["profile"]["email"] == "ann@example.com" and len(data["deliveries"]) == 1
+    missing = operator.get("/admin/subscribers?email=nobody@example.com").get_data(as_text=True)
+    assert "No subscriber with the address nobody@example.com" in missing
+
+    # No CSRF token: nothing happens.
+    operator.post(found.headers["Location"] + "/delete")
+    assert public_id(admin_app, "ann@example.com")
+    operator.post(found.headers["Location"] + "/delete", data={"csrf_token": csrf_from(page)})
+    with admin_app.app_context():
+        assert db.session.scalar(select(Subscriber)) is None
+        assert db.session.scalar(select(Delivery)) is None
+        suppression = db.session.scalar(select(Suppression))
+        assert suppression.email_hash == suppression_hash("ann@example.com")
+        assert suppression.reason == "operator"
