@@ -25,7 +25,7 @@ from models import db
 from signup import limits, privacy
 from signup import views as signup_views
 from workers import cli as worker_cli
-from workers import health
+from workers import health, metrics
 from workers.queue import RQConveyor
 
 ROOT = Path(__file__).resolve().parent
@@ -65,6 +65,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.register_blueprint(privacy.bp)
     app.register_blueprint(admin_views.bp)
     bounce_views.init_app(app)
+    metrics.init_app(app)
     app.cli.add_command(worker_cli.worker_command)
     app.cli.add_command(worker_cli.drip)
     app.cli.add_command(admin_cli.subscribers)
