@@ -1,0 +1,92 @@
+"""The bench scripts, run at a tiny size so they never rot. Nothing here is timed.
+
+Each script builds its own PostgreSQL database (unique name, dropped after), its own Redis
+queue and its own servers on loopback, whatever TEND_TEST_DB says; this only checks that
+it completes and prints its table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import PG_SERVER, ROOT
+
+pytestmark = pytest.mark.slow
+
+BENCH = ROOT / "bench"
+
+
+def run_bench(script: str, *args: str) -> str:
+    env = {**os.environ, "TEND_BENCH_PG": PG_SERVER}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "all targets met:" in done.stdout, done.stdout[-4000:]
+    return done.stdout
+
+
+def table_rows(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("| ")]
+
+
+@pytest.mark.parametrize(
+    "loadgen",
+    [
+        pytest.param(
+            "wrk",
+            marks=pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed"),
+        ),
+        "python",
+    ],
+)
+def test_signup_bench_runs(loadgen):
+    out = run_bench(
+        "bench_signup.py",
+        "--duration",
+        "1",
+        "--clients",
+        "1,2",
+        "--workers",
+        "2",
+        "--loadgen",
+        loadgen,
+    )
+    assert "| clients | baseline req/s" in out
+    rows = table_rows(out)
+    assert any(row.startswith("| 1 ") for row in rows)
+    assert any(row.startswith("| 2 ") for row in rows)
+
+
+def test_sending_bench_runs():
+    out = run_bench("bench_sending.py", "--count", "50", "--workers", "1,2")
+    assert "| baseline: smtplib, 1 connection" in out
+    assert "| Tend: tick + 1 RQ worker " in out
+    assert "| Tend: tick + 2 RQ workers" in out
+    assert "50 / 50" in out  # every delivery reached the sink once
+
+
+def test_dispatch_bench_runs():
+    out = run_bench(
+        "bench_dispatch.py",
+        "--subscribers",
+        "1000",
+        "--small",
+        "200",
+        "--due",
+        "50",
+        "--reps",
+        "1",
+    )
+    assert "| claim tick (50 due)" in out
+    assert "| tick with nothing due" in out
+    assert "ix_deliveries_scheduled_due" in out  # the plans are printed
