@@ -10,14 +10,14 @@ WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28
 
 
-def _nice_ceiling(value: int) -> int:
-    """The smallest of 1, 2, 5, 10, 20, 50 ... that is at least `value` (and at least 1)."""
-    step = 1
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 (times a power of ten) at or above `value`."""
+    scale = 1
     while True:
-        for factor in (1, 2, 5):
-            if step * factor >= value:
-                return max(step * factor, 1)
-        step *= 10
+        for factor in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8):
+            if factor * scale >= value:
+                return factor * scale
+        scale *= 10
 
 
 def signups_svg(counts: dict[date, int], *, title: str = "Signups per day") -> Markup:
@@ -38,7 +38,7 @@ def signups_svg(counts: dict[date, int], *, title: str = "Signups per day") -> M
     ]
     for fraction in (0, 0.5, 1):
         y = TOP + plot_h * (1 - fraction)
-        label = round(top * fraction)
+        label = f"{top * fraction:g}"
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{label}</text>'

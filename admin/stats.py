@@ -109,6 +109,17 @@ def due_next(*, now: datetime, days: int = 7) -> list[tuple[date, str, int]]:
     return sorted((d, step, n) for (d, step), n in merged.items())
 
 
+def by_day(
+    due: list[tuple[date, str, int]],
+) -> tuple[list[str], list[tuple[date, dict[str, int], int]]]:
+    """The due list as a table: the steps that occur, and per day the count of each and the total."""
+    steps = sorted({step for _, step, _ in due}, key=lambda s: (s != "worksheet", s))
+    days: dict[date, dict[str, int]] = {}
+    for day, step, count in due:
+        days.setdefault(day, {})[step] = count
+    return steps, [(day, counts, sum(counts.values())) for day, counts in sorted(days.items())]
+
+
 def recent_failures(limit: int = 20) -> list[Failure]:
     """The latest deliveries that failed for good or wait to retry, with the server's reason."""
     rows = db.session.execute(

@@ -170,7 +170,7 @@ def dashboard():
         funnel=funnel,
         funnel_top=max((s.count for s in funnel), default=0),
         bar_width=charts.bar_width,
-        due=stats.due_next(now=now),
+        due=stats.by_day(stats.due_next(now=now)),
         failures=stats.recent_failures(),
         recent=stats.recent_signups(),
         embed=embed_codes(current_app.config["PUBLIC_BASE_URL"]),

@@ -230,8 +230,11 @@ def test_dashboard_shows_counts_funnel_due_failures_and_embed(admin_app, operato
     html = operator.get("/admin/").get_data(as_text=True)
     for status, count in {"pending": 1, "active": 2, "unsubscribed": 1, "bounced": 1}.items():
         assert f'data-status="{status}">{count}</span>' in html
+    funnel_table = re.search(r'<table class="funnel">.*?</table>', html, re.S).group(0)
     funnel = dict(
-        re.findall(r'<tr><th scope="row">([^<]+)</th>\s*<td class="num">([\d,]+)</td>', html)
+        re.findall(
+            r'<tr><th scope="row">([^<]+)</th>\s*<td class="num">([\d,]+)</td>', funnel_table
+        )
     )
     assert funnel == {
         "Signed up": "5",
@@ -243,7 +246,10 @@ def test_dashboard_shows_counts_funnel_due_failures_and_embed(admin_app, operato
     }
     assert "<svg" in html and html.count('class="bar"><title>') == 90
     due_day = (now + 3 * day).strftime("%a %b %-d")
-    assert f'<tr><td>{due_day}</td><td>month-3</td><td class="num">1</td></tr>' in html
+    due_table = re.search(r'<table class="due">.*?</table>', html, re.S).group(0)
+    assert re.findall(r'<th scope="col" class="num">([\w-]+)</th>', due_table) == ["month-3", "All"]
+    assert f'<th scope="row">{due_day}</th><td class="num">1</td>' in due_table
+    assert "month-1" not in due_table  # Bob's month-1 is 28 days away
     assert "550 5.1.1 &lt;bob@example.com&gt;: Recipient address rejected" in html
     snippet = '<div data-tend-signup><a href="https://tend.example/signup">Get the worksheet</a></div><script src="https://tend.example/embed.js" async></script>'
     assert snippet.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;") in html
@@ -279,6 +285,7 @@ def test_chart_is_plain_svg_with_a_bar_per_day():
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert svg.count("<rect") == 90 and "<script" not in svg
     assert "Signups &lt;90 days&gt;" in svg and "2026-01-02: 1" in svg
+    assert ">6</text>" in svg and ">3</text>" in svg  # axis: 0, half and the busiest day
     empty = str(charts.signups_svg({date(2026, 1, 1): 0}))
     assert 'height="0.0"' in empty
 

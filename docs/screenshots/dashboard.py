@@ -1,0 +1,169 @@
+"""Regenerate docs/screenshots/admin-dashboard.png from a demo list (SQLite, Chromium).
+
+    .venv/bin/python docs/screenshots/dashboard.py
+
+Needs Redis on localhost and Debian's Chromium at /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("SECRET_KEY", "demo-secret-key-that-is-long-enough-0123456789")
+
+from flask_migrate import upgrade  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from app import create_app  # noqa: E402
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db, utcnow  # noqa: E402
+
+PASSWORD = "demo-password"  # noqa: S105 - a throwaway demo database
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elif",
+    "Femi",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jo",
+    "Kai",
+    "Lena",
+    "Mo",
+    "Nia",
+    "Omar",
+    "Pia",
+    "Raj",
+    "Sue",
+    "Tom",
+    "Uma",
+]
+ERRORS = [
+    "550 5.1.1 <{email}>: Recipient address rejected: User unknown",
+    "452 4.2.2 Mailbox full, try again later",
+    "554 5.7.1 Message rejected as spam by content filter",
+]
+
+
+def seed(rng: random.Random) -> None:
+    now = utcnow()
+    sequence = [("month-1", 30), ("month-3", 91), ("month-6", 182)]
+    for i in range(1400):
+        days = int(rng.triangular(0, 200, 20))
+        created = now - timedelta(days=days, minutes=rng.randrange(1440))
+        name = f"{rng.choice(FIRST)} {chr(65 + i % 26)}."
+        email = f"{name.split()[0].lower()}.{i}@example.com"
+        roll = rng.random()
+        status = (
+            Status.PENDING
+            if roll < 0.12
+            else Status.UNSUBSCRIBED
+            if roll < 0.2
+            else Status.BOUNCED
+            if roll < 0.23
+            else Status.ACTIVE
+        )
+        confirmed = (
+            None if status == Status.PENDING else created + timedelta(minutes=rng.randrange(5, 600))
+        )
+        sub = Subscriber(
+            email=email,
+            email_key=email,
+            name=name,
+            status=status,
+            created_at=created,
+            confirmed_at=confirmed,
+            anchor_at=confirmed,
+        )
+        sub.consents.append(
+            Consent(created_at=created, form_version="worksheet-2026-11", source="embed")
+        )
+        sub.deliveries.append(
+            Delivery(
+                step="worksheet",
+                kind="worksheet",
+                status=DeliveryStatus.SENT,
+                due_at=created,
+                sent_at=created,
+                updated_at=created,
+                message_id=f"<w{i}@demo>",
+            )
+        )
+        for step, offset in sequence if confirmed else []:
+            due = confirmed + timedelta(days=offset)
+            if due <= now and status in (Status.ACTIVE, Status.UNSUBSCRIBED):
+                failed = rng.random() < 0.01
+                sub.deliveries.append(
+                    Delivery(
+                        step=step,
+                        kind="drip",
+                        status=DeliveryStatus.FAILED if failed else DeliveryStatus.SENT,
+                        due_at=due,
+                        sent_at=None if failed else due,
+                        updated_at=due,
+                        attempts=1,
+                        last_error=rng.choice(ERRORS).format(email=email) if failed else None,
+                        message_id=f"<d{i}{step}@demo>",
+                    )
+                )
+            elif status == Status.ACTIVE:
+                sub.deliveries.append(
+                    Delivery(
+                        step=step,
+                        kind="drip",
+                        status=DeliveryStatus.SCHEDULED,
+                        due_at=due,
+                        message_id=f"<d{i}{step}@demo>",
+                    )
+                )
+        db.session.add(sub)
+    db.session.commit()
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp())
+    app = create_app(
+        {
+            "SECRET_KEY": os.environ["SECRET_KEY"],
+            "DATABASE_URL": f"sqlite:///{folder / 'demo.db'}",
+            "REDIS_URL": "redis://127.0.0.1:6379/9",
+            "RQ_QUEUE": "tend-demo",
+            "ADMIN_PASSWORD": PASSWORD,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:5077",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        seed(random.Random(8))
+    server = make_server("127.0.0.1", 5077, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+            page.goto("http://127.0.0.1:5077/admin/login")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/admin/")
+            out = ROOT / "docs" / "screenshots" / "admin-dashboard.png"
+            page.screenshot(path=str(out), full_page=True)
+            browser.close()
+            print(f"wrote {out}")
+    finally:
+        server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
