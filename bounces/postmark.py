@@ -11,9 +11,10 @@ from datetime import datetime
 
 from bounces.events import Event, Kind, Refused
 
-HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "Blocked"}
-SOFT = {"SoftBounce", "Transient", "DnsError"}
-COMPLAINT = {"SpamComplaint", "SpamNotification"}
+HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
+# "Blocked" is an ISP refusing the sender for now, not a dead address.
+SOFT = {"SoftBounce", "Transient", "DnsError", "Blocked"}
+COMPLAINT = {"SpamComplaint"}
 UNSUBSCRIBE = {"Unsubscribe"}
 
 
