@@ -1,6 +1,6 @@
 """Importing a list from Mailchimp, listmonk or Tend's own export.
 
-Two phases. `read` checks every row without touching the database (pure, takes `now`):
+Two phases. `read` checks every row without touching the database (a pure function):
 a file with any invalid row is reported line by line and nothing is imported. `load`
 then writes the new rows in batches, skipping addresses already here or suppressed.
 Only a row whose file shows consent (Mailchimp CONFIRM_TIME, listmonk confirmed or
