@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Integer, String, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from campaigns import schedule
 from campaigns.conveyor import Batch, batches_of, current, send_after_commit
@@ -54,47 +55,42 @@ def _candidates(query, limit: int):
     return db.session.execute(query.limit(limit)).all()
 
 
-@dataclass(frozen=True)
-class _Row:
-    id: int
-    kind: str
-    subscriber_id: int
-    due_at: datetime
-    status: str
-    timezone: str | None
-    last_drip_at: datetime | None
+_CHUNK = 1000  # ids per IN list elsewhere: well under every driver's parameter limit
 
 
-_CHUNK = 1000  # ids per IN list: well under every driver's parameter limit
+def _one_list() -> bool:
+    """PostgreSQL takes a whole list as one array parameter; others get chunked IN lists."""
+    return db.engine.dialect.name == "postgresql"
 
 
-def _chunks(ids: list[int]):
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+def _in(column, name: str, item_type=Integer):
+    """`column` is one of the list bound as `name`: one statement shape whatever its length."""
+    if _one_list():
+        return column == any_(bindparam(name, type_=ARRAY(item_type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
-def _with_subscribers(rows) -> list[_Row]:
-    """The candidates with their subscriber's zone and last drip, read by primary key.
+def _chunks(ids: list) -> list[list]:
+    if _one_list():
+        return [ids] if ids else []
+    return [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
+
+
+def _subscriber_facts(rows) -> dict[int, tuple[str | None, datetime | None]]:
+    """Zone and last drip of the candidates' subscribers, read by primary key.
 
     A second query rather than a join: the join let the planner hash the whole subscriber
     table, so a tick's cost grew with the list instead of with what is due.
     """
-    ids = sorted({row.subscriber_id for row in rows})
-    facts: dict[int, tuple] = {}
-    for chunk in _chunks(ids):
+    query = select(Subscriber.id, Subscriber.timezone, Subscriber.last_drip_at).where(
+        _in(Subscriber.id, "b_ids")
+    )
+    facts: dict[int, tuple[str | None, datetime | None]] = {}
+    for chunk in _chunks(sorted({row.subscriber_id for row in rows})):
         facts.update(
-            (sid, (zone, last))
-            for sid, zone, last in db.session.execute(
-                select(Subscriber.id, Subscriber.timezone, Subscriber.last_drip_at).where(
-                    Subscriber.id.in_(chunk)
-                )
-            )
+            (sid, (zone, last)) for sid, zone, last in db.session.execute(query, {"b_ids": chunk})
         )
-    return [
-        _Row(row.id, row.kind, row.subscriber_id, row.due_at, row.status, *facts[row.subscriber_id])
-        for row in rows
-        if row.subscriber_id in facts
-    ]
+    return facts
 
 
 def tick(now: datetime, *, limit: int | None = None) -> TickResult:
@@ -127,7 +123,7 @@ def tick(now: datetime, *, limit: int | None = None) -> TickResult:
         ),
         limit,
     )
-    due = _with_subscribers(due)
+    facts = _subscriber_facts([row for row in due if row.kind == schedule.DRIP])
 
     window = parse_window(cfg["DRIP_WINDOW"])
     gap = timedelta(days=cfg["DRIP_MIN_GAP_DAYS"])
@@ -137,11 +133,12 @@ def tick(now: datetime, *, limit: int | None = None) -> TickResult:
     dripped: dict[int, datetime] = {}
     for row in due:
         if row.kind == schedule.DRIP:
-            last = dripped.get(row.subscriber_id, row.last_drip_at)
+            zone_name, last_drip_at = facts[row.subscriber_id]
+            last = dripped.get(row.subscriber_id, last_drip_at)
             when = send_time(
                 row.due_at,
                 now=now,
-                zone=zone_or_default(row.timezone, default_zone),
+                zone=zone_or_default(zone_name, default_zone),
                 window=window,
                 last_drip_at=last,
                 min_gap=gap,
@@ -166,34 +163,37 @@ def tick(now: datetime, *, limit: int | None = None) -> TickResult:
 
     lease = now + timedelta(seconds=cfg["SEND_LEASE_SECONDS"])
     claimed: list[int] = []
+    claim = (
+        update(Delivery)
+        .where(
+            _in(Delivery.id, "b_ids"),
+            # Conditional: only rows still in the state we read them in are ours.
+            (Delivery.status == DeliveryStatus.SCHEDULED)
+            | (
+                Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING))
+                & ((Delivery.lease_until <= now) | _in(Delivery.job_id, "b_lost", String))
+            ),
+        )
+        .values(status=DeliveryStatus.QUEUED, job_id=bindparam("b_job"), lease_until=lease)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
     for job_id, ids in batches_of([i for i, _ in take], cfg["SEND_BATCH_SIZE"]):
         got = db.session.scalars(
-            update(Delivery)
-            .where(
-                Delivery.id.in_(ids),
-                # Conditional: only rows still in the state we read them in are ours.
-                (Delivery.status == DeliveryStatus.SCHEDULED)
-                | (
-                    Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING))
-                    & ((Delivery.lease_until <= now) | Delivery.job_id.in_(lost or [""]))
-                ),
-            )
-            .values(status=DeliveryStatus.QUEUED, job_id=job_id, lease_until=lease)
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
+            claim, {"b_ids": ids, "b_job": job_id, "b_lost": lost or [""]}
         ).all()
         if got:
             result.batches.append((job_id, sorted(got)))
             claimed.extend(got)
-    # Every drip claimed in this pass starts its subscriber's gap at `now`: one statement
-    # per chunk of ids, not one per subscriber.
+    # Every drip claimed in this pass starts its subscriber's gap at `now`: one statement,
+    # not one per subscriber.
+    gap_starts = (
+        update(Subscriber.__table__)
+        .where(_in(Subscriber.__table__.c.id, "b_ids"))
+        .values(last_drip_at=bindparam("b_at", type_=UTCDateTime()))
+    )
     for chunk in _chunks(sorted(dripped)):
-        db.session.execute(
-            update(Subscriber.__table__)
-            .where(Subscriber.__table__.c.id.in_(chunk))
-            .values(last_drip_at=bindparam("b_at", type_=UTCDateTime())),
-            {"b_at": now},
-        )
+        db.session.execute(gap_starts, {"b_ids": chunk, "b_at": now})
     db.session.commit()
     stale_ids = {row.id for row in stale}
     result.reclaimed = sum(1 for i in claimed if i in stale_ids)
