@@ -109,24 +109,162 @@ def render(
     transactional: bool,
     extra: dict | None = None,
 ) -> RenderedEmail:
-    """Render the pair `templates/emails/<template>.{txt,html}` for one subscriber."""
+    """Render the pair `templates/emails/<template>.{txt,html}` for one subscriber.
+
+    Jinja and CSS inlining run once per email kind (template, step, settings): the result
+    is kept with slots where the name and the links go, and each subscriber's email is
+    that skeleton with their values put in, the same text as a full render gives. Values
+    that a full render would escape or normalize, and templates whose output depends on
+    them in any other way (checked when the skeleton is made), always take a full render.
+    """
     env = _environment()
+    txt, html = env.get_template(f"{template}.txt"), env.get_template(f"{template}.html")
+    shared = (subject, preheader, transactional, tuple(sorted((extra or {}).items())), sender)
+    if _plain_value(name):
+        try:
+            skeleton = _skeleton(txt, html, shared)
+        except TypeError:  # an unhashable extra value: no skeleton for it
+            skeleton = None
+        if skeleton is not None:
+            try:
+                return _fill(skeleton, _slot_values(name, public_id, sender), subject)
+            except _NotPlain:
+                pass
     links = _Links(sender.public_base_url, sender.secret_key, public_id)
-    context = {
+    return _render_full(txt, html, shared, name, links)
+
+
+def _context(shared: tuple, name: str, first: str, links) -> dict:
+    subject, preheader, transactional, extra, sender = shared
+    return {
         "subject": subject,
         "preheader": preheader,
         "name": name,
-        "first_name": first_name(name),
+        "first_name": first,
         "links": links,
         "postal_address": sender.postal_address,
         "debug": sender.debug,
         "transactional": transactional,
         "list_name": LIST_NAME,
-        **(extra or {}),
+        **dict(extra),
     }
-    text = env.get_template(f"{template}.txt").render(context)
-    html = _inliner.inline(env.get_template(f"{template}.html").render(context))
-    return RenderedEmail(subject=subject, text=text.strip() + "\n", html=html)
+
+
+def _render_full(txt, html, shared: tuple, name: str, links) -> RenderedEmail:
+    context = _context(shared, name, first_name(name), links)
+    text = txt.render(context)
+    body = _inliner.inline(html.render(context))
+    return RenderedEmail(subject=shared[0], text=text.strip() + "\n", html=body)
+
+
+# ---- skeletons: one render per email kind, slots for what differs per subscriber -------
+
+_LINK_PURPOSES = ("confirm", "unsubscribe", "worksheet", "started", "privacy")
+_SLOT = re.compile("\ue000([a-z_.]+)\ue001")
+# Characters that Jinja escapes or the CSS inliner's HTML serializer writes differently.
+_UNSAFE = set("&<>\"'\u00a0")
+
+
+def _slot(key: str) -> str:
+    return f"\ue000{key}\ue001"
+
+
+class _SlotLinks:
+    """Stands in for Links while a skeleton is rendered: every link is a slot."""
+
+    def __init__(self) -> None:
+        for purpose in _LINK_PURPOSES:
+            setattr(self, purpose, _slot(f"links.{purpose}"))
+
+
+def _plain_value(value: str) -> bool:
+    return bool(value.strip()) and value.isprintable() and not (_UNSAFE & set(value))
+
+
+@dataclass(frozen=True)
+class _Skeleton:
+    text: tuple[str, ...]  # literal, slot, literal, slot, ..., literal
+    html: tuple[str, ...]
+    links: tuple[str, ...]  # the link purposes the email uses
+
+
+def _split(rendered: str) -> tuple[str, ...]:
+    return tuple(_SLOT.split(rendered))
+
+
+def _join(parts: tuple[str, ...], values: dict[str, str]) -> str:
+    out = list(parts)
+    for i in range(1, len(out), 2):
+        out[i] = values[out[i]]
+    return "".join(out)
+
+
+def _slot_values(name: str, public_id: str, sender: Sender) -> dict:
+    links = _Links(sender.public_base_url, sender.secret_key, public_id)
+    values = {"name": name, "first_name": first_name(name)}
+    for purpose in _LINK_PURPOSES:
+        values[f"links.{purpose}"] = _LazyLink(links, purpose)
+    return values
+
+
+class _LazyLink:
+    """A link signed only if the email uses it; plain text or it is refused."""
+
+    def __init__(self, links: Links, purpose: str):
+        self.links, self.purpose = links, purpose
+
+    def value(self) -> str | None:
+        url = getattr(self.links, self.purpose)
+        return url if _plain_value(url) else None
+
+
+def _fill(skeleton: _Skeleton, values: dict, subject: str) -> RenderedEmail:
+    for purpose in skeleton.links:
+        url = values[f"links.{purpose}"].value()
+        if url is None:
+            raise _NotPlain
+        values[f"links.{purpose}"] = url
+    text = _join(skeleton.text, values)
+    return RenderedEmail(
+        subject=subject, text=text.strip() + "\n", html=_join(skeleton.html, values)
+    )
+
+
+class _NotPlain(Exception):
+    pass
+
+
+_SAMPLES = (("ann lee", "0123456789abcdef"), ("Bob", "Zz-_09aBcDeF1234"), ("x", "q"))
+
+
+@lru_cache(maxsize=64)
+def _skeleton(txt, html, shared: tuple) -> _Skeleton | None:
+    """The email kind rendered once with slots, or None when slots cannot stand in.
+
+    It is checked against full renders for sample subscribers: a template whose output
+    depends on the name or a link other than by printing it gets no skeleton.
+    """
+    sender = shared[-1]
+    try:
+        context = _context(shared, _slot("name"), _slot("first_name"), _SlotLinks())
+        text = _split(txt.render(context))
+        body = _split(_inliner.inline(html.render(context)))
+    except Exception:
+        return None
+    used = {key for parts in (text, body) for key in parts[1::2]}
+    known = {"name", "first_name"} | {f"links.{p}" for p in _LINK_PURPOSES}
+    if not used <= known:
+        return None
+    skeleton = _Skeleton(text, body, tuple(p for p in _LINK_PURPOSES if f"links.{p}" in used))
+    for name, public_id in _SAMPLES:
+        links = _Links(sender.public_base_url, sender.secret_key, public_id)
+        try:
+            fast = _fill(skeleton, _slot_values(name, public_id, sender), shared[0])
+        except _NotPlain:
+            return None
+        if fast != _render_full(txt, html, shared, name, links):
+            return None
+    return skeleton
 
 
 def header_safe(value: str) -> str:
@@ -227,8 +365,8 @@ def _plain_header(name: str, value: str) -> bool:
     )
 
 
-# What email.quoprimime leaves as it is in a body; every other byte becomes =XX.
-_QP_UNSAFE = re.compile(r"[^\t\n\r !-<>-~]")
+# What email.quoprimime leaves as it is in a body, "=" aside; every other byte becomes =XX.
+_QP_UNSAFE = re.compile(r"[^\t\n\r -~]")
 
 
 def _qp_escape(match: re.Match) -> str:
@@ -244,7 +382,8 @@ def _quoted_printable(text: str, maxlinelen: int = 76) -> str:
     body = text.encode("utf-8").decode("latin-1")
     if not body:
         return body
-    body = _QP_UNSAFE.sub(_qp_escape, body)
+    # "=" is by far the most common byte to escape (HTML attributes): replaced first, in C.
+    body = _QP_UNSAFE.sub(_qp_escape, body.replace("=", "=3D"))
     maxlinelen1 = maxlinelen - 1
     encoded: list[str] = []
     append = encoded.append
