@@ -55,24 +55,19 @@ def _candidates(query, limit: int):
     return db.session.execute(query.limit(limit)).all()
 
 
-_CHUNK = 1000  # ids per IN list elsewhere: well under every driver's parameter limit
-
-
-def _one_list() -> bool:
-    """PostgreSQL takes a whole list as one array parameter; others get chunked IN lists."""
-    return db.engine.dialect.name == "postgresql"
+# Ids go to the database in chunks: each statement then names few enough rows that the
+# planner reads them by key however large the table is.
+_CHUNK = 1000
 
 
 def _in(column, name: str, item_type=Integer):
-    """`column` is one of the list bound as `name`: one statement shape whatever its length."""
-    if _one_list():
+    """`column` is one of the list bound as `name` (one array parameter on PostgreSQL)."""
+    if db.engine.dialect.name == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(item_type)))
     return column.in_(bindparam(name, expanding=True))
 
 
 def _chunks(ids: list) -> list[list]:
-    if _one_list():
-        return [ids] if ids else []
     return [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
 
 
@@ -185,8 +180,8 @@ def tick(now: datetime, *, limit: int | None = None) -> TickResult:
         if got:
             result.batches.append((job_id, sorted(got)))
             claimed.extend(got)
-    # Every drip claimed in this pass starts its subscriber's gap at `now`: one statement,
-    # not one per subscriber.
+    # Every drip claimed in this pass starts its subscriber's gap at `now`: one statement
+    # per chunk of ids, not one per subscriber.
     gap_starts = (
         update(Subscriber.__table__)
         .where(_in(Subscriber.__table__.c.id, "b_ids"))
