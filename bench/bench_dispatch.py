@@ -42,6 +42,7 @@ class Population:
     subscribers: int
     due: int
     now: datetime
+    layout: str = "cohort"
     load_seconds: float = 0.0
     sizes: dict[str, str] = field(default_factory=dict)
     app: object = None
@@ -50,10 +51,43 @@ class Population:
     queued: list[int] = field(default_factory=list)
 
 
+def due_blocks(n: int, due: int) -> list[tuple[int, int, int]]:
+    """(step months, first id, count): who is due now in the cohort layout.
+
+    Rows fall due by anchor: those due now for month 1, 3 and 6 belong to subscribers who
+    confirmed about one, three and six months ago, so their ids (and rows) sit together.
+    With anchors spread over a year those cohorts start near n/12, n/4 and n/2.
+    """
+    counts = [due - 2 * (due // 3), due // 3, due // 3]
+    if due <= n // 2:
+        starts = [n // 12, n // 4, n // 2]
+    else:  # a table not much larger than what is due: the cohorts fill it in turn
+        starts = [1, 1 + counts[0], 1 + counts[0] + counts[1]]
+    return [(m, max(1, start), c) for m, start, c in zip((1, 3, 6), starts, counts, strict=True)]
+
+
 def populate(pop: Population) -> None:
-    """Subscribers anchored over the past year, three drip rows each; `due` rows due now."""
+    """Subscribers anchored over the past year, three drip rows each; `due` rows due now.
+
+    Layout "cohort" (the default): the due rows are the cohorts that confirmed one, three
+    and six months ago, as they fall due in production. Layout "scattered": every
+    (n / due)-th subscriber has its month-1 row due, so each due row sits on its own pages
+    (the worst case for locality).
+    """
     n, due = pop.subscribers, pop.due
     step = max(1, n // due)
+    if pop.layout == "scattered":
+        chosen = "(s.id % :step = 0 AND s.id / :step <= :due AND m = 1)"
+    else:
+        chosen = (
+            "("
+            + " OR ".join(
+                f"(m = {m} AND s.id BETWEEN {start} AND {start + count - 1})"
+                for m, start, count in due_blocks(n, due)
+                if count
+            )
+            + ")"
+        )
     naive_now = pop.now.replace(tzinfo=None)
     salt = uuid.uuid4().hex[:8]
     engine = sa.create_engine(pop.url)
@@ -76,30 +110,27 @@ def populate(pop: Population) -> None:
             ),
             {"n": n, "salt": salt, "now": naive_now, "zones": ZONES},
         )
-        # The chosen subscribers (every `step`-th, `due` of them) have month-1 due now.
+        # The chosen rows are scheduled and due within the last hour; the rest are sent
+        # (due in the past) or scheduled (due later), as the anchor says.
         conn.execute(
             sa.text(
-                """
+                f"""
                 INSERT INTO deliveries (subscriber_id, step, kind, status, due_at, sent_at,
                     attempts, message_id, created_at, updated_at)
                 SELECT s.id, 'month-' || m, 'drip',
-                    CASE WHEN chosen AND m = 1 THEN 'scheduled'
+                    CASE WHEN chosen THEN 'scheduled'
                          WHEN s.anchor_at + make_interval(months => m) <= :now THEN 'sent'
                          ELSE 'scheduled' END,
-                    CASE WHEN chosen AND m = 1
-                         THEN :now - make_interval(secs => s.id % 3600)
+                    CASE WHEN chosen THEN :now - make_interval(secs => s.id % 3600)
                          ELSE s.anchor_at + make_interval(months => m) END,
-                    CASE WHEN NOT (chosen AND m = 1)
-                              AND s.anchor_at + make_interval(months => m) <= :now
+                    CASE WHEN NOT chosen AND s.anchor_at + make_interval(months => m) <= :now
                          THEN s.anchor_at + make_interval(months => m) END,
-                    CASE WHEN NOT (chosen AND m = 1)
-                              AND s.anchor_at + make_interval(months => m) <= :now
+                    CASE WHEN NOT chosen AND s.anchor_at + make_interval(months => m) <= :now
                          THEN 1 ELSE 0 END,
                     '<' || md5(:salt || s.id || '-' || m) || '.tend@tend.bench.example>',
                     s.created_at, s.created_at
-                FROM (SELECT *, (id % :step = 0 AND id / :step <= :due) AS chosen
-                      FROM subscribers) AS s
-                CROSS JOIN (VALUES (1), (3), (6)) AS steps(m)
+                FROM (SELECT s.*, m, {chosen} AS chosen
+                      FROM subscribers AS s CROSS JOIN (VALUES (1), (3), (6)) AS steps(m)) AS s
                 ORDER BY s.id, m
                 """
             ),
@@ -210,6 +241,18 @@ def explain(pop: Population, statements: list[tuple[str, object]]) -> list[tuple
     return plans
 
 
+def compact(plan: str) -> str:
+    """A plan with long literal id arrays shortened to their first few elements."""
+
+    def shorten(match: re.Match) -> str:
+        items = match.group(1).split(",")
+        if len(items) <= 6:
+            return match.group(0)
+        return "'{" + ",".join(items[:3]) + f",... {len(items)} values" + "}'"
+
+    return re.sub(r"'\{([^}]*)\}'", shorten, plan)
+
+
 def make_app(pop: Population, queue: str):
     from app import create_app
 
@@ -223,6 +266,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--small", type=int, default=10_000, help="small table size")
     parser.add_argument("--due", type=int, default=10_000, help="rows due at the tick")
     parser.add_argument("--reps", type=int, default=5, help="timed ticks per size (median)")
+    parser.add_argument(
+        "--layout",
+        choices=("cohort", "scattered"),
+        default="cohort",
+        help="where the due rows sit (default cohort: as they fall due in production)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     args = parser.parse_args(argv)
     small_n = min(args.small, args.subscribers)
@@ -233,7 +282,10 @@ def main(argv: list[str]) -> int:
 
     benchlib.header("Dispatch: one tick against a small and a large table", sys.argv)
     now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-    print(f"due rows: {due}; tick now={now.isoformat()}; {args.reps} timed ticks per size")
+    print(
+        f"due rows: {due} ({args.layout} layout); tick now={now.isoformat()}; "
+        f"{args.reps} timed ticks per size"
+    )
     queue = benchlib.unique("bench-dispatch")
     plans: dict[str, list[tuple[str, str]]] = {}
     with (
@@ -241,8 +293,8 @@ def main(argv: list[str]) -> int:
         benchlib.database("tend_bench_dispatch_large", keep=args.keep) as large_url,
     ):
         pops = {
-            "small": Population(small_url, small_n, due, now),
-            "large": Population(large_url, args.subscribers, due, now),
+            "small": Population(small_url, small_n, due, now, args.layout),
+            "large": Population(large_url, args.subscribers, due, now, args.layout),
         }
         try:
             for name, pop in pops.items():
@@ -295,7 +347,7 @@ def main(argv: list[str]) -> int:
     for kind, plan in plans["large"]:
         print()
         print(f"-- {kind[:200]}")
-        print(plan)
+        print(compact(plan))
         for index in ("ix_deliveries_scheduled_due", "ix_deliveries_leased"):
             if index in plan:
                 used.add(index)
