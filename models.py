@@ -177,7 +177,7 @@ class Delivery(db.Model):
             postgresql_where=text("status IN ('queued', 'sending')"),
             sqlite_where=text("status IN ('queued', 'sending')"),
         ),
-        # Sent and failed per step (workers/tallies.py) and the latest failures (0003).
+        # Sent and failed per step (campaigns/tallies.py) and the latest failures (0003).
         Index(
             "ix_deliveries_sent",
             "sent_at",

@@ -71,7 +71,7 @@ def compose(
         message_id=new_message_id(rendering.Sender.from_config(current_app.config).domain),
         sub_status=Status.PENDING if preview.pending else Status.ACTIVE,
     )
-    return jobs._compose(row, rendering.Sender.from_config(current_app.config), now)
+    return jobs.compose(row, rendering.Sender.from_config(current_app.config), now)
 
 
 def parts(outgoing: rendering.Outgoing) -> rendering.RenderedEmail:

@@ -10,9 +10,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from campaigns import tallies
 from campaigns.sequence import Sequence
 from models import Delivery, DeliveryStatus, Status, Subscriber, db
-from workers import tallies
 
 STATUSES = (Status.PENDING, Status.ACTIVE, Status.UNSUBSCRIBED, Status.BOUNCED)
 

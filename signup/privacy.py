@@ -13,11 +13,11 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, current_app, render_template
 from sqlalchemy import delete, select
 
+from campaigns import tallies
 from campaigns.links import read_token
 from models import Consent, Delivery, DeliveryStatus, Subscriber, db, utcnow
 from signup import service
 from signup.suppression import Reason, suppress
-from workers import tallies
 
 bp = Blueprint("privacy", __name__)
 

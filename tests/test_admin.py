@@ -291,7 +291,7 @@ def test_chart_is_plain_svg_with_a_bar_per_day():
 
 
 def test_sent_tally_matches_a_full_count_and_forgets_deleted_subscribers(admin_app, operator):
-    from workers import tallies
+    from campaigns import tallies
 
     now = utcnow()
     ids = [

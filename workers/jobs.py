@@ -80,7 +80,7 @@ def _may_receive(kind: str, status: str) -> bool:
     return status == Status.ACTIVE
 
 
-def _compose(row, sender: rendering.Sender, now: datetime):
+def compose(row, sender: rendering.Sender, now: datetime):
     """The message for one claimed row, or None when its step left the sequence."""
     if row.kind == WORKSHEET:
         email = rendering.render(
@@ -163,7 +163,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             elif transport_down:
                 # The server is gone for this batch: the rest waits without spending attempts.
                 counts[_retry(row, now, transport_down, attempts=row.attempts)] += 1
-            elif (message := _compose(row, sender, now)) is None:
+            elif (message := compose(row, sender, now)) is None:
                 _record(
                     row,
                     now,

@@ -18,8 +18,8 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from sqlalchemy import func, select
 
+from campaigns import tallies
 from models import Consent, DeliveryStatus, Subscriber, db, utcnow
-from workers import tallies
 from workers.health import overdue_seconds
 
 bp = Blueprint("metrics", __name__)

@@ -25,7 +25,7 @@ def upgrade():
             "ix_subscribers_status_confirmed", ["status", "confirmed_at"], unique=False
         )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        # Sent per step, counted by send time (workers/tallies.py); failed per step.
+        # Sent per step, counted by send time (campaigns/tallies.py); failed per step.
         batch_op.create_index(
             "ix_deliveries_sent",
             ["sent_at", "step"],
