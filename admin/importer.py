@@ -326,33 +326,18 @@ def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, l
         "created_at": row.opted_in_at or now,
         "updated_at": now,
     }
-    common = {"attempts": 0, "created_at": now, "updated_at": now, "last_error": None}
     if anchor is not None:
         deliveries = []
         for key, offset in steps:
             due = due_at(anchor, offset)
             past = due < now
+            extra = {"status": DeliveryStatus.CANCELLED, "last_error": PAST_STEP} if past else {}
             deliveries.append(
-                common
-                | {
-                    "step": key,
-                    "kind": schedule.DRIP,
-                    "status": DeliveryStatus.CANCELLED if past else DeliveryStatus.SCHEDULED,
-                    "due_at": due,
-                    "message_id": schedule.new_message_id(domain),
-                    "last_error": PAST_STEP if past else None,
-                }
+                schedule.row_values(key, schedule.DRIP, due, domain=domain, now=now, **extra)
             )
     else:
         deliveries = [
-            common
-            | {
-                "step": schedule.WORKSHEET,
-                "kind": schedule.WORKSHEET,
-                "status": DeliveryStatus.SCHEDULED,
-                "due_at": now,
-                "message_id": schedule.new_message_id(domain),
-            }
+            schedule.row_values(schedule.WORKSHEET, schedule.WORKSHEET, now, domain=domain, now=now)
         ]
     consent = {
         "created_at": row.opted_in_at or now,
@@ -382,7 +367,7 @@ def _write(planned: list[tuple[dict, dict, list[dict]]]) -> None:
         ],
     )
     rows = [
-        {"last_error": None, **delivery, "subscriber_id": sid}
+        delivery | {"subscriber_id": sid}
         for sid, (_, _, deliveries) in zip(ids, planned, strict=True)
         for delivery in deliveries
     ]

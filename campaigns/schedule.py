@@ -23,6 +23,21 @@ def new_message_id(domain: str) -> str:
     return f"<{secrets.token_hex(12)}.tend@{domain}>"
 
 
+def row_values(step: str, kind: str, due: datetime, *, domain: str, now: datetime, **extra) -> dict:
+    """Column values of one delivery for bulk inserts (sync, import): the ORM path's twin."""
+    return {
+        "step": step,
+        "kind": kind,
+        "status": DeliveryStatus.SCHEDULED,
+        "due_at": due,
+        "message_id": new_message_id(domain),
+        "attempts": 0,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    } | extra
+
+
 def add_worksheet(subscriber: Subscriber, *, now: datetime, domain: str) -> Delivery:
     """A worksheet email due now, written in the caller's transaction."""
     delivery = Delivery(
@@ -175,17 +190,7 @@ def _add_step(key: str, offset, *, now: datetime, domain: str, chunk: int) -> in
     added = 0
     for rows in db.session.execute(query).partitions(chunk):
         fresh = [
-            {
-                "subscriber_id": sid,
-                "step": key,
-                "kind": DRIP,
-                "status": DeliveryStatus.SCHEDULED,
-                "due_at": due_at(anchor, offset),
-                "message_id": new_message_id(domain),
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
+            row_values(key, DRIP, due_at(anchor, offset), domain=domain, now=now, subscriber_id=sid)
             for sid, anchor in rows
             if due_at(anchor, offset) >= now
         ]
