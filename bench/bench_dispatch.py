@@ -253,10 +253,10 @@ def compact(plan: str) -> str:
     return re.sub(r"'\{([^}]*)\}'", shorten, plan)
 
 
-def make_app(pop: Population, queue: str):
+def make_app(pop: Population, queue: str, redis_url: str):
     from app import create_app
 
-    env = benchlib.tend_env(pop.url, benchlib.REDIS_URL, queue, DRIP_WINDOW="00:00-24:00")
+    env = benchlib.tend_env(pop.url, redis_url, queue, DRIP_WINDOW="00:00-24:00")
     return create_app(env)
 
 
@@ -289,6 +289,7 @@ def main(argv: list[str]) -> int:
     queue = benchlib.unique("bench-dispatch")
     plans: dict[str, list[tuple[str, str]]] = {}
     with (
+        benchlib.redis_server() as redis_url,
         benchlib.database("tend_bench_dispatch_small", keep=args.keep) as small_url,
         benchlib.database("tend_bench_dispatch_large", keep=args.keep) as large_url,
     ):
@@ -304,25 +305,25 @@ def main(argv: list[str]) -> int:
                     f"{pop.sizes['subscribers']}; deliveries {pop.sizes['deliveries']}",
                     flush=True,
                 )
-                pop.app = make_app(pop, queue)
+                pop.app = make_app(pop, queue, redis_url)
                 # Warm up: the first tick of a process compiles and caches its statements.
                 timed_tick(pop, now - timedelta(days=1))
                 timed_tick(pop, now)
-                benchlib.clear_queue(benchlib.REDIS_URL, queue)
+                benchlib.clear_queue(redis_url, queue)
                 reset(pop)
             for _ in range(args.reps):
                 for pop in pops.values():
                     elapsed, queued = timed_tick(pop, now)
                     pop.claim_ms.append(elapsed)
                     pop.queued.append(queued)
-                    benchlib.clear_queue(benchlib.REDIS_URL, queue)
+                    benchlib.clear_queue(redis_url, queue)
                     reset(pop)
                     for _ in range(5):
                         pop.empty_ms.append(timed_tick(pop, now - timedelta(days=1))[0])
             for name, pop in pops.items():
                 with captured(pop) as statements:
                     timed_tick(pop, now)
-                benchlib.clear_queue(benchlib.REDIS_URL, queue)
+                benchlib.clear_queue(redis_url, queue)
                 reset(pop)
                 plans[name] = explain(pop, statements)
         finally:
@@ -331,7 +332,7 @@ def main(argv: list[str]) -> int:
                     with pop.app.app_context():
                         db.session.remove()
                         db.engine.dispose()
-            benchlib.clear_queue(benchlib.REDIS_URL, queue)
+            benchlib.clear_queue(redis_url, queue)
 
     small, large = pops["small"], pops["large"]
     claim_small = statistics.median(small.claim_ms)

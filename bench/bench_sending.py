@@ -239,10 +239,9 @@ def main(argv: list[str]) -> int:
 
     benchlib.header("Sending: due deliveries -> tick -> RQ workers -> SMTP sink", sys.argv)
     queue = benchlib.unique("bench-sending")
-    redis_url = benchlib.REDIS_URL
     workdir = Path(tempfile.mkdtemp(prefix="tend-bench-sending-"))
     runs: dict[int, dict] = {}
-    with benchlib.database("tend_bench_sending") as url:
+    with benchlib.redis_server() as redis_url, benchlib.database("tend_bench_sending") as url:
         extra = {"DRIP_WINDOW": "00:00-24:00", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "25"}
         if args.batch_size:
             extra["SEND_BATCH_SIZE"] = str(args.batch_size)

@@ -152,11 +152,10 @@ def main(argv: list[str]) -> int:
         f"{args.duration}s per run, warm-up {warmup}s"
     )
     queue = benchlib.unique("bench-signup")
-    redis_url = benchlib.REDIS_URL
     servers: list[Server] = []
     logdir = Path(tempfile.mkdtemp(prefix="tend-bench-signup-"))
     failed = False
-    with benchlib.database("tend_bench_signup") as url:
+    with benchlib.redis_server() as redis_url, benchlib.database("tend_bench_signup") as url:
         engine = sa.create_engine(url)
         try:
             subprocess.run(

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -29,7 +30,7 @@ if str(ROOT) not in sys.path:
 PG_SERVER = os.environ.get(
     "TEND_BENCH_PG", os.environ.get("TEND_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 )
-REDIS_URL = os.environ.get("TEND_BENCH_REDIS", "redis://127.0.0.1:6379/9")
+REDIS_URL = os.environ.get("TEND_BENCH_REDIS", "redis://127.0.0.1:6379/9")  # if no redis-server
 SECRET_KEY = "bench-secret-key-that-is-long-enough-0123456789abcdef"
 PYTHON = sys.executable
 VENV_BIN = Path(sys.executable).parent
@@ -131,6 +132,33 @@ def upgrade(url: str) -> None:
 
 
 # ---- Redis --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A private Redis on a free loopback port, so no one else's FLUSHALL reaches the bench.
+
+    Uses TEND_BENCH_REDIS (or the local server's database 9) when it is set or when
+    redis-server is not installed.
+    """
+    binary = shutil.which("redis-server")
+    if os.environ.get("TEND_BENCH_REDIS") or not binary:
+        yield REDIS_URL
+        return
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="tend-bench-redis-")
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        [binary, *args, "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, proc=proc)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def clear_queue(redis_url: str, queue: str) -> None:
