@@ -12,7 +12,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import free_port
 
 from campaigns.render import Outgoing
-from workers.transport import ConnectionLost, SMTPSettings, SMTPTransport, TemporaryFailure
+from workers.transport import ConnectionLost, SMTPSettings, SMTPTransport
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 MESSAGE = Outgoing(
@@ -146,12 +146,12 @@ def test_an_untrusted_certificate_is_refused(certificate):
     assert server.sessions == []
 
 
-def test_a_wrong_password_is_a_temporary_failure(certificate):
+def test_a_wrong_password_holds_the_batch(certificate):
     ca, context = certificate
     server = Server(tls_context=context).start()
     try:
         with (
-            pytest.raises(TemporaryFailure, match="login refused"),
+            pytest.raises(ConnectionLost, match="login refused"),
             SMTPTransport(settings(server, "starttls", ca, password="wrong")) as t,
         ):
             t.send(MESSAGE, "a@tend.example", "b@example.com")

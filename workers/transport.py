@@ -11,6 +11,10 @@ from pathlib import Path
 from campaigns.render import Outgoing
 
 
+def _text(reason: bytes | str) -> str:
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+
+
 class TemporaryFailure(Exception):
     """Try again later: 4xx, a refused or dropped connection, a timeout."""
 
@@ -70,8 +74,9 @@ class SMTPTransport:
             if s.username:
                 conn.login(s.username, s.password)
         except smtplib.SMTPAuthenticationError as err:
-            raise TemporaryFailure(
-                f"SMTP login refused: {err.smtp_code} {err.smtp_error!r}"
+            # Wrong credentials fail every email alike: the batch waits instead of each retrying.
+            raise ConnectionLost(
+                f"SMTP login refused: {err.smtp_code} {_text(err.smtp_error)}"
             ) from err
         except (OSError, smtplib.SMTPException) as err:
             raise ConnectionLost(f"cannot reach SMTP server {s.host}:{s.port}: {err}") from err
@@ -121,13 +126,23 @@ class SMTPTransport:
         except smtplib.SMTPNotSupportedError as err:
             raise Undeliverable(str(err)) from err
         except smtplib.SMTPRecipientsRefused as err:
+            # Only a refusal of the recipient says anything about the address.
             code, reason = err.recipients.get(recipient, (550, b"refused"))
             self._raise_for(code, reason)
-        except smtplib.SMTPResponseException as err:
-            if isinstance(err, smtplib.SMTPServerDisconnected):
-                raise
+        except smtplib.SMTPSenderRefused as err:
+            # Our sender or account is refused: every email of the batch would be, so it waits.
             self._reset()
-            self._raise_for(err.smtp_code, err.smtp_error)
+            raise ConnectionLost(
+                f"sender refused: {err.smtp_code} {_text(err.smtp_error)}"
+            ) from err
+        except smtplib.SMTPResponseException as err:
+            # The message itself was refused (DATA): this email fails, the address is fine.
+            self._reset()
+            if 500 <= err.smtp_code < 600:
+                raise Undeliverable(
+                    f"message refused: {err.smtp_code} {_text(err.smtp_error)}"
+                ) from err
+            raise TemporaryFailure(f"{err.smtp_code} {_text(err.smtp_error)}") from err
         else:
             if refused:
                 code, reason = refused.get(recipient, (550, b"refused"))
@@ -142,10 +157,9 @@ class SMTPTransport:
 
     @staticmethod
     def _raise_for(code: int, reason: bytes | str) -> None:
-        text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
         if 500 <= code < 600:
-            raise PermanentFailure(f"{code} {text}")
-        raise TemporaryFailure(f"{code} {text}")
+            raise PermanentFailure(f"{code} {_text(reason)}")
+        raise TemporaryFailure(f"{code} {_text(reason)}")
 
 
 class OutboxTransport:
