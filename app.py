@@ -58,7 +58,11 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     limits.init_app(app)
     app.extensions["tend.sequence"] = sequence.load(app.config["SEQUENCE_PATH"] or None)
-    app.extensions["tend.conveyor"] = RQConveyor(app.config["REDIS_URL"], app.config["RQ_QUEUE"])
+    # A job must die before its lease ends, or the dispatcher could hand its rows to another.
+    job_timeout = max(30, app.config["SEND_LEASE_SECONDS"] * 9 // 10)
+    app.extensions["tend.conveyor"] = RQConveyor(
+        app.config["REDIS_URL"], app.config["RQ_QUEUE"], job_timeout=job_timeout
+    )
 
     app.register_blueprint(signup_views.bp)
     app.register_blueprint(health.bp)

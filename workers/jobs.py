@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import idna
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from campaigns import render as rendering
 from campaigns.schedule import WORKSHEET, cancel_open
@@ -136,6 +136,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     rows = db.session.execute(
         select(
             Delivery.id,
+            Delivery.job_id,
             Delivery.step,
             Delivery.kind,
             Delivery.message_id,
@@ -172,6 +173,9 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
                     error="step left the sequence",
                 )
                 counts["skipped"] += 1
+            elif not _still_ours(row):
+                # Unsubscribed (or taken back) since the batch started: not sent, not touched.
+                counts["skipped"] += 1
             else:
                 attempts = row.attempts + 1
                 try:
@@ -204,7 +208,12 @@ _SUBSCRIBERS = Subscriber.__table__
 # A sent delivery, and the drip gap it starts; built once, executed with parameters.
 _MARK_SENT = (
     update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .where(
+        _DELIVERIES.c.id == bindparam("b_id"),
+        # Still this job's: an unsubscribe meanwhile (cancelled) is never overwritten.
+        _DELIVERIES.c.status == DeliveryStatus.SENDING,
+        _DELIVERIES.c.job_id == bindparam("b_job"),
+    )
     .values(
         status=DeliveryStatus.SENT,
         attempts=bindparam("b_attempts"),
@@ -262,7 +271,13 @@ class _SentLedger:
 
     def sent(self, row, now: datetime, attempts: int) -> None:
         # updated_at on the subscriber is the wall clock, as the ORM's onupdate would set it.
-        params = {"b_id": row.id, "b_attempts": attempts, "b_now": now, "b_clock": utcnow()}
+        params = {
+            "b_id": row.id,
+            "b_job": row.job_id,
+            "b_attempts": attempts,
+            "b_now": now,
+            "b_clock": utcnow(),
+        }
         if self._conn is not None:
             self._conn.execute(_MARK_SENT_AND_NOTE_DRIP, params)
             return
@@ -272,16 +287,9 @@ class _SentLedger:
         db.session.commit()
 
 
-def _record(
-    row,
-    now: datetime,
-    status: str,
-    *,
-    attempts: int,
-    error: str | None = None,
-    sent_at=None,
-    due=None,
-):
+def _record(row, now: datetime, status: str, *, attempts: int, error: str | None = None, due=None):
+    """Write an outcome other than sent, if the row is still this job's; a drip not sent
+    gives its subscriber's gap back (the dispatcher started it when it claimed the row)."""
     values = {
         "status": status,
         "attempts": attempts,
@@ -289,11 +297,51 @@ def _record(
         "last_error": error,
         "updated_at": now,
     }
-    if sent_at is not None:
-        values["sent_at"] = sent_at
     if due is not None:
         values["due_at"] = due
-    db.session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
+    db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == row.id,
+            Delivery.status == DeliveryStatus.SENDING,
+            Delivery.job_id == row.job_id,
+        )
+        .values(**values)
+    )
+    if row.kind != WORKSHEET:
+        _restore_gap(row.subscriber_id)
+
+
+def _restore_gap(subscriber_id: int) -> None:
+    last_sent = (
+        select(func.max(Delivery.sent_at))
+        .where(
+            Delivery.subscriber_id == subscriber_id,
+            Delivery.kind != WORKSHEET,
+            Delivery.status == DeliveryStatus.SENT,
+        )
+        .scalar_subquery()
+    )
+    db.session.execute(
+        update(Subscriber).where(Subscriber.id == subscriber_id).values(last_drip_at=last_sent)
+    )
+
+
+def _still_ours(row) -> bool:
+    """Re-read just before sending: still this job's, and the subscriber may still receive it."""
+    allowed = (Status.PENDING, Status.ACTIVE) if row.kind == WORKSHEET else (Status.ACTIVE,)
+    found = db.session.execute(
+        select(Delivery.id)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(
+            Delivery.id == row.id,
+            Delivery.status == DeliveryStatus.SENDING,
+            Delivery.job_id == row.job_id,
+            Subscriber.status.in_(allowed),
+        )
+    ).first()
+    db.session.commit()  # end the read, so SQLite holds no lock while the email is sent
+    return found is not None
 
 
 def _retry(row, now: datetime, error: str, *, attempts: int) -> str:
