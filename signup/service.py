@@ -171,7 +171,7 @@ def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datet
         subscriber.status = Status.PENDING
         subscriber.unsubscribed_at = None
         subscriber.consents.append(_consent(context, now))
-        if not current_app.config["DOUBLE_OPT_IN"]:
+        if not current_app.config["DOUBLE_OPT_IN"] and not is_suppressed(entry.email_key):
             _activate(subscriber, now, context.ip)
     elif not _claim_resend(subscriber.id, now):
         return []
@@ -186,8 +186,19 @@ def find(public_id: str | None) -> Subscriber | None:
 
 
 def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
-    """Confirm a pending subscriber (idempotent): active, consent confirmed, drip scheduled."""
-    if subscriber.status == Status.PENDING:
+    """Confirm a pending subscriber (idempotent): active, consent confirmed, drip scheduled.
+
+    The switch from pending is a conditional update, so of two confirms at once (a double
+    click, a scanner and the reader) exactly one schedules the drip.
+    """
+    won = db.session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id, Subscriber.status == Status.PENDING)
+        .values(status=Status.ACTIVE)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won == 1:
+        db.session.refresh(subscriber)
         _activate(subscriber, now, ip)
     db.session.commit()
 
