@@ -27,12 +27,16 @@ def is_bot(
         return True
     if stamp in (None, "") or min_seconds <= 0:
         return False
+    shown = shown_at(secret_key, stamp)
+    return shown is None or now.timestamp() - shown < min_seconds
+
+
+def shown_at(secret_key: str, stamp: object) -> int | None:
+    """When the form carrying this stamp was shown (Unix time), or None for a forged one."""
     if not isinstance(stamp, str):
-        return True
+        return None
     try:
         shown = URLSafeSerializer(secret_key, salt=_SALT).loads(stamp)
     except (BadSignature, UnicodeError, ValueError):
-        return True
-    if not isinstance(shown, int):
-        return True
-    return now.timestamp() - shown < min_seconds
+        return None
+    return shown if isinstance(shown, int) else None

@@ -27,7 +27,7 @@ from models import db, utcnow
 from signup import messages, service
 from signup.forms import SignupForm
 from signup.limits import limiter, signup_limit
-from signup.traps import is_bot, render_stamp
+from signup.traps import is_bot, render_stamp, shown_at
 from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone, email_key
 
 bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
@@ -91,7 +91,8 @@ def _rejected(status: int, errors: dict | None = None):
         return _cors(make_response(body, status))
     # Keep what the reader typed, unless the body itself was the problem.
     form = SignupForm(formdata=None) if status == 413 else SignupForm()
-    return render_template("signup.html", form=form, banner=True, **_form_extras()), status
+    extras = _form_extras(keep_stamp=status != 413)
+    return render_template("signup.html", form=form, banner=True, **extras), status
 
 
 @bp.app_errorhandler(CSRFError)
@@ -146,11 +147,15 @@ def server_error(_err):
 # ---- the hosted form -------------------------------------------------------------------
 
 
-def _form_extras() -> dict:
+def _form_extras(*, keep_stamp: bool = False) -> dict:
+    secret = current_app.config["SECRET_KEY"]
+    # A form shown again after an error keeps the time it was first shown: a quick
+    # correction is not a bot.
+    kept = request.form.get("rendered") if keep_stamp else None
     return {
         "consent_text": messages.CONSENT_TEXT,
         "banner_text": messages.BANNER,
-        "stamp": render_stamp(current_app.config["SECRET_KEY"], utcnow()),
+        "stamp": kept if shown_at(secret, kept) is not None else render_stamp(secret, utcnow()),
     }
 
 
@@ -195,16 +200,19 @@ def signup_form():
     form = SignupForm()
     if request.method == "GET":
         return render_template("signup.html", form=form, banner=False, **_form_extras())
+    # A bot is answered as a success before anything else, so it learns nothing.
+    if _trapped(request.form):
+        return redirect(url_for("signup.thanks"), code=303)
     if not form.validate_on_submit():
-        return render_template("signup.html", form=form, banner=True, **_form_extras()), 400
-    if not _trapped(request.form):
-        _store(
-            clean_name(form.name.data),
-            clean_email(form.email.data),
-            form.timezone.data,
-            form.page.data,
-            "form",
-        )
+        extras = _form_extras(keep_stamp=True)
+        return render_template("signup.html", form=form, banner=True, **extras), 400
+    _store(
+        clean_name(form.name.data),
+        clean_email(form.email.data),
+        form.timezone.data,
+        form.page.data,
+        "form",
+    )
     return redirect(url_for("signup.thanks"), code=303)
 
 
@@ -248,6 +256,9 @@ def api_subscribe():
     values = _api_values()
     if values is None:
         return _rejected(400, {})
+    if _trapped(values):
+        # A bot is answered as a success before anything else, so it learns nothing.
+        return _cors(make_response(jsonify(status="ok"), 202))
     name, email = clean_name(values.get("name")), clean_email(values.get("email"))
     errors = {}
     if name is None:
@@ -256,10 +267,7 @@ def api_subscribe():
         errors["email"] = [messages.EMAIL]
     if errors:
         return _rejected(400, errors)
-    if not _trapped(values):
-        _store(
-            name, email, values.get("timezone"), values.get("page"), "embed" if origin else "api"
-        )
+    _store(name, email, values.get("timezone"), values.get("page"), "embed" if origin else "api")
     return _cors(make_response(jsonify(status="ok"), 202))
 
 
