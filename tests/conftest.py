@@ -120,6 +120,9 @@ class SMTPSink:
     controller: Controller | None = None
     enable_smtputf8: bool = True
     delay: float = 0.0  # seconds before accepting each message (a slow server)
+    reject_sender: str = ""  # an SMTP reply to every MAIL FROM, e.g. "550 5.7.1 not allowed"
+    reject_data: str = ""  # an SMTP reply to every message body, e.g. "554 5.7.1 spam"
+    arriving: int = 0  # message bodies received so far, accepted or not yet
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
@@ -127,9 +130,19 @@ class SMTPSink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.reject_sender:
+            return self.reject_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
+        self.arriving += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.reject_data:
+            return self.reject_data
         with self.lock:
             self.received.append(
                 Received(

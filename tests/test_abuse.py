@@ -171,3 +171,54 @@ def test_responses_never_tell_whether_an_address_is_listed(app, client):
     )
     assert (a.status_code, a.headers["Location"]) == (b.status_code, b.headers["Location"])
     assert count(app, Delivery) == 3  # ann once (not again within 10 minutes), new, other
+
+
+def test_a_filled_honeypot_is_a_success_even_with_bad_fields(app, client):
+    api = client.post("/api/subscribe", json={"name": "", "email": "nope", "website": "x"})
+    assert api.status_code == 202 and api.get_json() == {"status": "ok"}
+    form = client.post(
+        "/signup", data={"name": "", "email": "nope", "website": "x", **form_fields(client)}
+    )
+    assert form.status_code == 303
+    assert count(app) == 0
+
+
+def test_a_quick_correction_after_an_error_is_not_a_bot(make_app):
+    app = make_app(SIGNUP_MIN_SECONDS="2")
+    client = app.test_client()
+    fields = form_fields(client)
+    fields["rendered"] = render_stamp(app.config["SECRET_KEY"], utcnow() - timedelta(seconds=5))
+    typo = client.post("/signup", data={"name": "Ann", "email": "ann@example", **fields})
+    assert typo.status_code == 400
+    again = dict(
+        re.findall(
+            r'name="(csrf_token|rendered)" (?:type="hidden" )?value="([^"]*)"',
+            typo.get_data(as_text=True),
+        )
+    )
+    assert again["rendered"] == fields["rendered"]  # the first showing still counts
+    fixed = client.post("/signup", data={"name": "Ann", "email": "ann@example.com", **again})
+    assert fixed.status_code == 303 and count(app) == 1
+
+
+def test_a_suppressed_address_must_confirm_even_with_single_opt_in(make_app, smtp):
+    from conftest import work
+
+    from models import Status, Suppression
+    from signup.service import suppression_hash
+
+    app = make_app(DOUBLE_OPT_IN="0", RESEND_MINUTES="0")
+    client = app.test_client()
+    client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        sub.status = Status.UNSUBSCRIBED  # a complaint: unsubscribed and suppressed
+        db.session.add(
+            Suppression(email_hash=suppression_hash("ann@example.com"), reason="complaint")
+        )
+        db.session.commit()
+    client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    work(app)
+    with app.app_context():
+        assert db.session.scalar(select(Subscriber.status)) == Status.PENDING
+    assert "/confirm/" in smtp.received[-1].message.get_body(("plain",)).get_content()

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from conftest import ROOT, flask_cli, tick, work
+from conftest import ROOT, flask_cli, tick, wait_for, work
 from sqlalchemy import select
 
 from campaigns.links import make_token
@@ -318,3 +318,107 @@ def test_shipped_worksheet_is_a_short_pdf():
         pdf.startswith(b"%PDF")
         and 1 <= pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page>") <= 2
     )
+
+
+def test_a_refused_sender_holds_the_batch_and_bounces_nobody(app, client, smtp):
+    smtp.reject_sender = "550 5.7.1 Sender address rejected"
+    signup(client)
+    signup(client, email="bo@example.com", name="Bo")
+    work(app)
+    rows = deliveries(app)
+    assert [r.status for r in rows] == [DeliveryStatus.SCHEDULED, DeliveryStatus.SCHEDULED]
+    assert "sender refused: 550" in rows[0].last_error
+    assert the_subscriber(app).status == Status.PENDING
+    assert the_subscriber(app, "bo@example.com").status == Status.PENDING
+    smtp.reject_sender = ""
+    tick(app, utcnow() + timedelta(hours=1))
+    work(app)
+    assert sorted(smtp.per_recipient()) == ["ann@example.com", "bo@example.com"]
+
+
+def test_a_refused_message_fails_that_email_only(app, client, smtp):
+    smtp.reject_data = "554 5.7.1 Message rejected as spam"
+    signup(client)
+    work(app)
+    (row,) = deliveries(app)
+    assert row.status == DeliveryStatus.FAILED and "message refused: 554" in row.last_error
+    assert the_subscriber(app).status == Status.PENDING  # the address itself is fine
+
+
+def test_two_confirms_at_once_both_get_the_worksheet(app, client, smtp):
+    import threading
+
+    signup(client)
+    path = f"/confirm/{token('confirm', the_subscriber(app))}"
+    results = []
+    barrier = threading.Barrier(2)
+
+    def press():
+        with app.test_client() as c:
+            barrier.wait()
+            results.append(c.post(path))
+
+    threads = [threading.Thread(target=press) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [200, 200]
+    assert all(r.data.startswith(b"%PDF") for r in results)
+    assert sorted(d.step for d in deliveries(app) if d.kind == "drip") == [
+        "month-1",
+        "month-3",
+        "month-6",
+    ]
+
+
+def test_unsubscribing_during_a_batch_stops_the_unsent_email(make_app, smtp):
+    import threading
+
+    from campaigns.links import make_token
+
+    app = make_app(DOUBLE_OPT_IN="0", SEND_BATCH_SIZE="10")
+    client = app.test_client()
+    smtp.delay = 0.5  # a slow server: the batch takes a while
+    signup(client, email="a@example.com")
+    signup(client, email="b@example.com")
+    with app.app_context():
+        db.session.execute(
+            Delivery.__table__.update()
+            .where(Delivery.kind == "worksheet")
+            .values(status=DeliveryStatus.SENT)
+        )
+        db.session.commit()
+    ((job_id, ids),) = tick(app, utcnow() + timedelta(days=40)).batches  # one batch, a first
+
+    def run_job():  # the job itself (RQ's timeouts need the main thread)
+        with app.app_context():
+            send_batch(job_id, ids)
+
+    sender = threading.Thread(target=run_job)
+    sender.start()
+    assert wait_for(lambda: smtp.arriving == 1, timeout=10)
+    b = the_subscriber(app, "b@example.com")
+    path = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', b.public_id)}"
+    assert app.test_client().post(path).status_code == 200  # while a's email is in flight
+    sender.join()
+    assert smtp.per_recipient() == {"a@example.com": 1}
+    statuses = {(d.subscriber_id, d.step): d.status for d in deliveries(app)}
+    assert statuses[(b.id, "month-1")] == DeliveryStatus.CANCELLED
+
+
+def test_a_drip_retry_waits_for_backoff_not_the_gap(make_app, smtp):
+    app = make_app(DOUBLE_OPT_IN="0", DRIP_WINDOW="00:00-23:59")
+    signup(app.test_client())
+    work(app)
+    smtp.reject["ann@example.com"] = "451 4.3.0 try again later"
+    later = utcnow() + timedelta(days=40)
+    assert tick(app, later).queued == 1
+    work(app)
+    smtp.reject.clear()
+    result = tick(app, utcnow() + timedelta(days=40, minutes=5))
+    assert (result.queued, result.deferred) == (1, 0)  # a minute's backoff, not a week's gap
+    work(app)
+    assert [m["Subject"] for m in smtp.messages_to("ann@example.com")][
+        -1
+    ] == "A month in: who helped you get here?"
