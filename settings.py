@@ -71,7 +71,8 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL", "").strip()
         or "sqlite:///instance/tend.db",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a logged database error never carries a reader's name or address.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "REDIS_URL": env.get("REDIS_URL", "redis://localhost:6379/0").strip(),
         "PUBLIC_BASE_URL": public_base,
         "MAIL_BACKEND": backend,

@@ -173,11 +173,12 @@ def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -
         raise Refused(400, "body is not JSON") from None
     if not isinstance(message, dict):
         raise Refused(400, "body is not a JSON object")
-    verify(message, current_app.extensions.get("tend.sns_certificate", fetch_certificate))
+    # Cheap checks first, so a stranger's call never makes us fetch a certificate.
     if message.get("TopicArn") not in cfg["SES_TOPIC_ARNS"]:
         raise Refused(403, "SNS topic is not one of SES_TOPIC_ARNS")
     if not fresh(message.get("Timestamp"), now=now, max_age=cfg["WEBHOOK_MAX_AGE_SECONDS"]):
         raise Refused(403, "SNS message is too old")
+    verify(message, current_app.extensions.get("tend.sns_certificate", fetch_certificate))
     kind = message.get("Type")
     if kind == "SubscriptionConfirmation":
         # Confirming is the operator's call: we never fetch a URL a message hands us.

@@ -19,7 +19,7 @@ from pathlib import Path
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from campaigns.links import Links
+from campaigns.links import PURPOSES, Links
 
 EMAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
 LIST_NAME = "Staying connected"
@@ -159,7 +159,7 @@ def _render_full(txt, html, shared: tuple, name: str, links) -> RenderedEmail:
 
 # ---- skeletons: one render per email kind, slots for what differs per subscriber -------
 
-_LINK_PURPOSES = ("confirm", "unsubscribe", "worksheet", "started", "privacy")
+_LINK_PURPOSES = PURPOSES
 _SLOT = re.compile("\ue000([a-z_.]+)\ue001")
 # Characters that Jinja escapes or the CSS inliner's HTML serializer writes differently.
 _UNSAFE = set("&<>\"'\u00a0")

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from campaigns.conveyor import Batch, batches_of
 from campaigns.sequence import Sequence
-from campaigns.timing import due_at, parse_offset
+from campaigns.timing import due_at
 from models import Delivery, DeliveryStatus, Setting, Status, Subscriber, UTCDateTime, db
 
 WORKSHEET = "worksheet"
@@ -165,7 +165,7 @@ def _sync(
         counts["cancelled"] = result.rowcount or 0
 
     for step in sequence.steps:
-        offset = parse_offset(step.offset_text)
+        offset = step.offset
         if step.key not in previous:
             counts["added"] += _add_step(step.key, offset, now=now, domain=domain, chunk=chunk)
         elif previous[step.key] != step.offset_text:

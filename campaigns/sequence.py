@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +33,6 @@ class Sequence:
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever a step is added, removed or retimed."""
-        data = [(s.key, s.offset_text) for s in self.steps]
-        return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
 
     def offsets(self) -> dict[str, str]:
         return {s.key: s.offset_text for s in self.steps}
