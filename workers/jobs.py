@@ -173,7 +173,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
                     error="step left the sequence",
                 )
                 counts["skipped"] += 1
-            elif not _still_ours(row):
+            elif not ledger.still_ours(row):
                 # Unsubscribed (or taken back) since the batch started: not sent, not touched.
                 counts["skipped"] += 1
             else:
@@ -235,6 +235,17 @@ _NOTE_DRIP = (
         updated_at=bindparam("b_clock", type_=UTCDateTime()),
     )
 )
+# Still this job's, and the subscriber may still receive it: read just before sending.
+_STILL_OURS = (
+    select(_DELIVERIES.c.id)
+    .join(_SUBSCRIBERS, _SUBSCRIBERS.c.id == _DELIVERIES.c.subscriber_id)
+    .where(
+        _DELIVERIES.c.id == bindparam("b_id"),
+        _DELIVERIES.c.status == DeliveryStatus.SENDING,
+        _DELIVERIES.c.job_id == bindparam("b_job"),
+        _SUBSCRIBERS.c.status.in_(bindparam("b_allowed", expanding=True)),
+    )
+)
 # PostgreSQL: both in one statement, so recording a sent email costs one round trip.
 _SENT_ROW = _MARK_SENT.returning(_DELIVERIES.c.subscriber_id, _DELIVERIES.c.kind).cte("sent_row")
 _MARK_SENT_AND_NOTE_DRIP = (
@@ -254,9 +265,9 @@ _MARK_SENT_AND_NOTE_DRIP = (
 class _SentLedger:
     """Records each sent email, committed on its own before the next one is sent.
 
-    On PostgreSQL it holds one autocommit connection for the batch and writes the
-    delivery and the subscriber's drip gap in a single statement (one round trip, atomic);
-    elsewhere it runs the two updates in the session and commits.
+    On PostgreSQL it holds one autocommit connection for the batch: the re-check before a
+    send is one read, and the delivery and the subscriber's drip gap are written in a single
+    statement (one round trip, atomic); elsewhere both go through the session and commit.
     """
 
     def __enter__(self) -> _SentLedger:
@@ -268,6 +279,16 @@ class _SentLedger:
     def __exit__(self, *exc) -> None:
         if self._conn is not None:
             self._conn.close()
+
+    def still_ours(self, row) -> bool:
+        """Re-read just before sending: still this job's, and the subscriber may receive it."""
+        allowed = [Status.PENDING, Status.ACTIVE] if row.kind == WORKSHEET else [Status.ACTIVE]
+        params = {"b_id": row.id, "b_job": row.job_id, "b_allowed": allowed}
+        if self._conn is not None:
+            return self._conn.execute(_STILL_OURS, params).first() is not None
+        found = db.session.execute(_STILL_OURS, params).first()
+        db.session.commit()  # end the read, so SQLite holds no lock while the email is sent
+        return found is not None
 
     def sent(self, row, now: datetime, attempts: int) -> None:
         # updated_at on the subscriber is the wall clock, as the ORM's onupdate would set it.
@@ -325,23 +346,6 @@ def _restore_gap(subscriber_id: int) -> None:
     db.session.execute(
         update(Subscriber).where(Subscriber.id == subscriber_id).values(last_drip_at=last_sent)
     )
-
-
-def _still_ours(row) -> bool:
-    """Re-read just before sending: still this job's, and the subscriber may still receive it."""
-    allowed = (Status.PENDING, Status.ACTIVE) if row.kind == WORKSHEET else (Status.ACTIVE,)
-    found = db.session.execute(
-        select(Delivery.id)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(
-            Delivery.id == row.id,
-            Delivery.status == DeliveryStatus.SENDING,
-            Delivery.job_id == row.job_id,
-            Subscriber.status.in_(allowed),
-        )
-    ).first()
-    db.session.commit()  # end the read, so SQLite holds no lock while the email is sent
-    return found is not None
 
 
 def _retry(row, now: datetime, error: str, *, attempts: int) -> str:
