@@ -24,4 +24,9 @@ def init_app(app) -> None:
     app.config.setdefault(
         "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
     )
+    # The limiter is one object per process. Flask-Limiter keeps an earlier app's key prefix
+    # and its "storage is down" state across init_app, which only a process building several
+    # apps (the tests) meets; every app starts from its own settings and a live storage.
+    limiter._key_prefix = ""
+    limiter._storage_dead = False
     limiter.init_app(app)
