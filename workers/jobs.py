@@ -235,17 +235,25 @@ _NOTE_DRIP = (
         updated_at=bindparam("b_clock", type_=UTCDateTime()),
     )
 )
-# Still this job's, and the subscriber may still receive it: read just before sending.
-_STILL_OURS = (
-    select(_DELIVERIES.c.id)
-    .join(_SUBSCRIBERS, _SUBSCRIBERS.c.id == _DELIVERIES.c.subscriber_id)
-    .where(
-        _DELIVERIES.c.id == bindparam("b_id"),
-        _DELIVERIES.c.status == DeliveryStatus.SENDING,
-        _DELIVERIES.c.job_id == bindparam("b_job"),
-        _SUBSCRIBERS.c.status.in_(bindparam("b_allowed", expanding=True)),
+
+
+def _still_ours_query(*allowed: str):
+    """Still this job's, and the subscriber may still receive it: read just before sending."""
+    return (
+        select(_DELIVERIES.c.id)
+        .join(_SUBSCRIBERS, _SUBSCRIBERS.c.id == _DELIVERIES.c.subscriber_id)
+        .where(
+            _DELIVERIES.c.id == bindparam("b_id"),
+            _DELIVERIES.c.status == DeliveryStatus.SENDING,
+            _DELIVERIES.c.job_id == bindparam("b_job"),
+            or_(*(_SUBSCRIBERS.c.status == status for status in allowed)),
+        )
     )
-)
+
+
+# Plain parameters only (no expanded IN list), so each execution is a cache hit.
+_STILL_OURS_WORKSHEET = _still_ours_query(Status.PENDING, Status.ACTIVE)
+_STILL_OURS_DRIP = _still_ours_query(Status.ACTIVE)
 # PostgreSQL: both in one statement, so recording a sent email costs one round trip.
 _SENT_ROW = _MARK_SENT.returning(_DELIVERIES.c.subscriber_id, _DELIVERIES.c.kind).cte("sent_row")
 _MARK_SENT_AND_NOTE_DRIP = (
@@ -282,11 +290,11 @@ class _SentLedger:
 
     def still_ours(self, row) -> bool:
         """Re-read just before sending: still this job's, and the subscriber may receive it."""
-        allowed = [Status.PENDING, Status.ACTIVE] if row.kind == WORKSHEET else [Status.ACTIVE]
-        params = {"b_id": row.id, "b_job": row.job_id, "b_allowed": allowed}
+        query = _STILL_OURS_WORKSHEET if row.kind == WORKSHEET else _STILL_OURS_DRIP
+        params = {"b_id": row.id, "b_job": row.job_id}
         if self._conn is not None:
-            return self._conn.execute(_STILL_OURS, params).first() is not None
-        found = db.session.execute(_STILL_OURS, params).first()
+            return self._conn.execute(query, params).first() is not None
+        found = db.session.execute(query, params).first()
         db.session.commit()  # end the read, so SQLite holds no lock while the email is sent
         return found is not None
 
