@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 
-from bounces import mailgun, postmark, sendgrid, ses
 from bounces.events import Refused, apply
 from models import utcnow
 
 bp = Blueprint("webhooks", __name__)
 
-PROVIDERS = {"ses": ses, "postmark": postmark, "mailgun": mailgun, "sendgrid": sendgrid}
+# Imported on first use: their crypto libraries stay out of workers and the clock.
+PROVIDERS = ("ses", "postmark", "mailgun", "sendgrid")
 MAX_BODY = 5 * 1024 * 1024  # SendGrid batches many events into one POST
 
 
 def init_app(app: Flask) -> None:
-    """Register the webhooks and the SNS certificate fetcher (replaceable, e.g. in tests)."""
-    app.extensions.setdefault("tend.sns_certificate", ses.fetch_certificate)
+    """Register the webhooks (the SNS certificate fetcher is replaceable through
+    `app.extensions["tend.sns_certificate"]`, e.g. in tests)."""
     app.register_blueprint(bp)
 
 
 @bp.post("/webhooks/<provider>")
 def receive(provider: str):
-    handler = PROVIDERS.get(provider)
-    if handler is None or not handler.enabled(current_app.config):
+    if provider not in PROVIDERS:
+        abort(404)
+    handler = import_module(f"bounces.{provider}")
+    if not handler.enabled(current_app.config):
         abort(404)
     request.max_content_length = MAX_BODY
     body = request.get_data(cache=True)
