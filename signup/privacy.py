@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template
 from sqlalchemy import delete, select
 
 from campaigns import tallies
-from campaigns.links import read_token
 from models import Consent, Delivery, DeliveryStatus, Subscriber, db, utcnow
-from signup import service
 from signup.suppression import Reason, suppress
+from signup.views import subscriber_for
 
 bp = Blueprint("privacy", __name__)
 
@@ -106,16 +105,9 @@ def forget(subscriber: Subscriber, *, now: datetime, reason: str = Reason.FORGOT
     current_app.logger.info("subscriber forgotten", extra={"reason": reason})
 
 
-def _subscriber_for(token: str) -> Subscriber:
-    subscriber = service.find(read_token(current_app.config["SECRET_KEY"], "privacy", token))
-    if subscriber is None:
-        abort(404)
-    return subscriber
-
-
 @bp.get("/privacy/<token>")
 def page(token: str):
-    subscriber = _subscriber_for(token)
+    subscriber = subscriber_for("privacy", token)
     response = Response(render_template("privacy.html", token=token, subscriber=subscriber))
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -123,11 +115,11 @@ def page(token: str):
 
 @bp.get("/privacy/<token>/data.json")
 def download(token: str):
-    return data_response(_subscriber_for(token), now=utcnow())
+    return data_response(subscriber_for("privacy", token), now=utcnow())
 
 
 @bp.post("/privacy/<token>/delete")
 def delete_me(token: str):
     # The token is the capability, as for unsubscribe: the link works from any browser.
-    forget(_subscriber_for(token), now=utcnow())
+    forget(subscriber_for("privacy", token), now=utcnow())
     return render_template("privacy_deleted.html")

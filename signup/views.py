@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
 from campaigns.links import read_token
-from models import db, utcnow
+from models import Subscriber, db, utcnow
 from signup import messages, service
 from signup.forms import SignupForm
 from signup.limits import limiter, signup_limit
@@ -298,7 +298,8 @@ def embed_js():
 # ---- links in emails -------------------------------------------------------------------
 
 
-def _subscriber_for(purpose: str, token: str):
+def subscriber_for(purpose: str, token: str) -> Subscriber:
+    """The subscriber a link's token names, or a 404 page for a tampered or stale one."""
     public_id = read_token(current_app.config["SECRET_KEY"], purpose, token)
     subscriber = service.find(public_id)
     if subscriber is None:
@@ -315,7 +316,7 @@ def worksheet_file() -> Response:
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str):
-    subscriber = _subscriber_for("confirm", token)
+    subscriber = subscriber_for("confirm", token)
     if request.method == "GET":
         return render_template("confirm.html", token=token)
     service.confirm(subscriber, now=utcnow(), ip=_client_ip())
@@ -324,13 +325,13 @@ def confirm(token: str):
 
 @bp.get("/worksheet/<token>")
 def worksheet(token: str):
-    _subscriber_for("worksheet", token)
+    subscriber_for("worksheet", token)
     return worksheet_file()
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str):
-    subscriber = _subscriber_for("unsubscribe", token)
+    subscriber = subscriber_for("unsubscribe", token)
     if request.method == "GET":
         return render_template("unsubscribe.html", token=token, done=False)
     service.unsubscribe(subscriber, now=utcnow())
@@ -339,7 +340,7 @@ def unsubscribe(token: str):
 
 @bp.route("/started/<token>", methods=["GET", "POST"])
 def started(token: str):
-    subscriber = _subscriber_for("started", token)
+    subscriber = subscriber_for("started", token)
     today = utcnow().date()
     if request.method == "GET":
         return render_template(
