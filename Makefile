@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup run test test-sqlite test-postgresql lint bench-smoke
+.PHONY: setup run test test-sqlite test-postgresql lint
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
