@@ -7,10 +7,12 @@ they reach SOFT_BOUNCE_LIMIT in a row; a reported delivery resets the count.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -45,6 +47,17 @@ class Refused(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+def json_body(body: bytes, shape: type | tuple[type, ...], *, status: int = 400) -> Any:
+    """The body parsed as JSON of the expected shape, or Refused(status) naming what is wrong."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise Refused(status, "body is not JSON") from None
+    if not isinstance(value, shape):
+        raise Refused(status, "body is not a JSON " + ("array" if shape is list else "object"))
+    return value
 
 
 def _key(address: str) -> str:

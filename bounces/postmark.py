@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from bounces.events import Event, Kind, Refused
+from bounces.events import Event, Kind, Refused, json_body
 
 HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 # "Blocked" is an ISP refusing the sender for now, not a dead address.
@@ -72,9 +71,6 @@ def event_of(record: Mapping[str, object]) -> Event | None:
 def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> list[Event]:
     """Authenticate a Postmark POST and return its event (Postmark posts one record per call)."""
     authenticate(headers, cfg)
-    try:
-        record = json.loads(body)
-    except ValueError:
-        raise Refused(400, "body is not JSON") from None
+    record = json_body(body, (dict, list))
     records = record if isinstance(record, list) else [record]
     return [e for r in records if isinstance(r, dict) and (e := event_of(r)) is not None]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -13,7 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bounces.events import Event, Kind, Refused
+from bounces.events import Event, Kind, Refused, json_body
 from bounces.mailgun import fresh
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -86,10 +85,5 @@ def event_of(item: Mapping[str, object]) -> Event | None:
 def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> list[Event]:
     """Authenticate a SendGrid POST (a JSON array of events) and return what it reports."""
     authenticate(body, headers, cfg, now)
-    try:
-        items = json.loads(body)
-    except ValueError:
-        raise Refused(400, "body is not JSON") from None
-    if not isinstance(items, list):
-        raise Refused(400, "body is not a JSON array")
+    items = json_body(body, list)
     return [e for i in items if isinstance(i, dict) and (e := event_of(i)) is not None]

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import current_app
 
-from bounces.events import Event, Kind, Refused
+from bounces.events import Event, Kind, Refused, json_body
 
 CertificateFetcher = Callable[[str], bytes]
 
@@ -167,12 +167,7 @@ def events_of(notification: Mapping[str, object]) -> list[Event]:
 
 def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> list[Event]:
     """Authenticate an SNS POST and return its SES events (none for subscription messages)."""
-    try:
-        message = json.loads(body)
-    except ValueError:
-        raise Refused(400, "body is not JSON") from None
-    if not isinstance(message, dict):
-        raise Refused(400, "body is not a JSON object")
+    message = json_body(body, dict)
     # Cheap checks first, so a stranger's call never makes us fetch a certificate.
     if message.get("TopicArn") not in cfg["SES_TOPIC_ARNS"]:
         raise Refused(403, "SNS topic is not one of SES_TOPIC_ARNS")
