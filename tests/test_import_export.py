@@ -94,6 +94,7 @@ def ago(days: int) -> str:
 
 
 def test_mailchimp_export_confirmed_rows_start_the_drip_others_must_confirm(app, tmp_path):
+    confirmed = ago(40)  # once: a second boundary between two calls would move it
     path = write_csv(
         tmp_path / "members_export.csv",
         MAILCHIMP_HEADER,
@@ -104,7 +105,7 @@ def test_mailchimp_export_confirmed_rows_start_the_drip_others_must_confirm(app,
                 "Lee",
                 ago(41),
                 "198.51.100.7",
-                ago(40),
+                confirmed,
                 "198.51.100.8",
                 "America/Chicago",
             ),
@@ -122,7 +123,7 @@ def test_mailchimp_export_confirmed_rows_start_the_drip_others_must_confirm(app,
     assert (
         ann.status == Status.ACTIVE and ann.name == "Ann Lee" and ann.timezone == "America/Chicago"
     )
-    confirm = datetime.strptime(ago(40), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    confirm = datetime.strptime(confirmed, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     assert ann.confirmed_at == confirm and ann.anchor_at == confirm
     (consent,) = ann.consents
     assert consent.source == "import" and consent.ip == "198.51.100.7"
