@@ -89,6 +89,8 @@ def tend(make_app, tend_server, blog):
 def open_page(browser):
     """A page in a fresh browser context (its own cookies); options go to the context."""
     contexts = []
+    # expect() keeps its own 5 s default, not the context's: the same 10 s for both.
+    expect.set_options(timeout=10_000)
 
     def open_(viewport=DESKTOP, **options) -> Page:
         context = browser.new_context(viewport=viewport, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mailbox
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from conftest import ROOT, flask_cli, tick, wait_for, work
@@ -42,6 +42,11 @@ def token(purpose, sub):
 
 def link_in(text: str, path: str) -> str:
     return re.search(rf"https://tend\.example/{path}/[\w.\-]+", text).group(0)
+
+
+def noon_in(days: int) -> datetime:
+    """Noon UTC `days` from today: inside the drip window whatever the hour the test runs."""
+    return (utcnow() + timedelta(days=days)).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def test_signup_sends_one_worksheet_email_that_inboxes_accept(app, client, smtp):
@@ -280,7 +285,7 @@ def test_drip_emails_carry_one_click_unsubscribe_and_postal_address(make_app, sm
     app = make_app(DOUBLE_OPT_IN="0", DRIP_WINDOW="00:00-23:59")
     signup(app.test_client())
     work(app)
-    tick(app, utcnow() + timedelta(days=32))
+    tick(app, noon_in(32))
     work(app)
     drip = smtp.received[-1].message
     assert drip["Subject"] == "A month in: who helped you get here?"
@@ -379,7 +384,7 @@ def test_unsubscribing_during_a_batch_stops_the_unsent_email(make_app, smtp):
 
     app = make_app(DOUBLE_OPT_IN="0", SEND_BATCH_SIZE="10")
     client = app.test_client()
-    smtp.delay = 0.5  # a slow server: the batch takes a while
+    smtp.delay = 2.0  # a slow server: a's email is in flight while b unsubscribes
     signup(client, email="a@example.com")
     signup(client, email="b@example.com")
     with app.app_context():
@@ -389,7 +394,7 @@ def test_unsubscribing_during_a_batch_stops_the_unsent_email(make_app, smtp):
             .values(status=DeliveryStatus.SENT)
         )
         db.session.commit()
-    ((job_id, ids),) = tick(app, utcnow() + timedelta(days=40)).batches  # one batch, a first
+    ((job_id, ids),) = tick(app, noon_in(40)).batches  # one batch, a first
 
     def run_job():  # the job itself (RQ's timeouts need the main thread)
         with app.app_context():
@@ -412,11 +417,11 @@ def test_a_drip_retry_waits_for_backoff_not_the_gap(make_app, smtp):
     signup(app.test_client())
     work(app)
     smtp.reject["ann@example.com"] = "451 4.3.0 try again later"
-    later = utcnow() + timedelta(days=40)
+    later = noon_in(40)
     assert tick(app, later).queued == 1
     work(app)
     smtp.reject.clear()
-    result = tick(app, utcnow() + timedelta(days=40, minutes=5))
+    result = tick(app, later + timedelta(minutes=5))
     assert (result.queued, result.deferred) == (1, 0)  # a minute's backoff, not a week's gap
     work(app)
     assert [m["Subject"] for m in smtp.messages_to("ann@example.com")][
