@@ -256,12 +256,12 @@ def work(app) -> None:
         run_worker(burst=True)
 
 
-def tick(app, now: datetime):
+def tick(app, now: datetime, *, pretend: bool = False):
     from workers.dispatcher import tick as dispatch
 
     with app.app_context():
         try:
-            return dispatch(now)
+            return dispatch(now, pretend=pretend)
         finally:
             db.session.remove()
 

@@ -51,7 +51,8 @@ def rows(app, subscriber_id):
 
 
 def run(app, now):
-    result = tick(app, now)
+    # As `drip tick --now` does: the jobs send at `now` too, so the gap counts from it.
+    result = tick(app, now, pretend=True)
     work(app)
     return result
 
@@ -125,6 +126,9 @@ def test_step_whose_new_time_has_passed_goes_out_at_next_tick_with_the_gap(app, 
     # Both month-1 (Jan 1) and nothing else are overdue at T; month-3 is March 1.
     run(app, T)
     assert drip_subjects(smtp) == ["A month in: who helped you get here?"]
+    with app.app_context():  # sent at the pretended time, whatever the clock says
+        assert db.session.get(Subscriber, sid).last_drip_at == T
+        db.session.remove()
     with app.test_request_context():
         service.set_started(db.session.get(Subscriber, sid), date(2026, 9, 1))
     run(app, T + timedelta(hours=1))  # month-3 (Dec 1) is overdue, but the gap holds it

@@ -88,8 +88,12 @@ def _subscriber_facts(rows) -> dict[int, tuple[str | None, datetime | None]]:
     return facts
 
 
-def tick(now: datetime, *, limit: int | None = None) -> TickResult:
-    """One pass at `now`: sync the sequence, reclaim lost work, claim and queue what is due."""
+def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> TickResult:
+    """One pass at `now`: sync the sequence, reclaim lost work, claim and queue what is due.
+
+    `pretend` (`drip tick --now`): the jobs of this pass send as if it were `now` too, so a
+    demo or a test that travels in time records its sends, and the gap, at that time.
+    """
     cfg = current_app.config
     limit = limit or cfg.get("DISPATCH_LIMIT", 10000)
     domain = schedule_domain()
@@ -193,7 +197,7 @@ def tick(now: datetime, *, limit: int | None = None) -> TickResult:
     stale_ids = {row.id for row in stale}
     result.reclaimed = sum(1 for i in claimed if i in stale_ids)
     result.queued = len(claimed)
-    result.handed_over = send_after_commit(result.batches)
+    result.handed_over = send_after_commit(result.batches, now if pretend else None)
     return result
 
 

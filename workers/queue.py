@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from redis import Redis
 from rq import Queue
 
@@ -32,13 +34,14 @@ class RQConveyor:
     def queue(self) -> Queue:
         return Queue(self.queue_name, connection=self.redis)
 
-    def send(self, batches: list[Batch]) -> None:
+    def send(self, batches: list[Batch], now: datetime | None = None) -> None:
+        at = (now.isoformat(),) if now is not None else ()
         queue = self.queue
         queue.enqueue_many(
             [
                 Queue.prepare_data(
                     SEND_JOB,
-                    args=(job_id, ids),
+                    args=(job_id, ids, *at),
                     job_id=job_id,
                     timeout=self.job_timeout,
                     result_ttl=600,
