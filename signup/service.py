@@ -7,11 +7,13 @@ conveyor only after commit. Every signup gets the same answer, whoever it was.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from campaigns import schedule
@@ -19,7 +21,17 @@ from campaigns.conveyor import Batch, send_after_commit
 from campaigns.render import Sender
 from campaigns.sequence import Sequence
 from campaigns.timing import zone_or_default
-from models import Consent, Delivery, Status, Subscriber, Suppression, db
+from models import (
+    Consent,
+    Delivery,
+    DeliveryStatus,
+    Status,
+    Subscriber,
+    Suppression,
+    UTCDateTime,
+    db,
+    new_public_id,
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,11 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     already pending or active gets the worksheet email again, at most once per window. One
     that unsubscribed, or asked to be forgotten, must confirm again. A bounced one gets nothing.
     """
+    if current_app.config["DOUBLE_OPT_IN"] and _INSERTS.get(db.engine.dialect.name):
+        batch = _insert_pending(entry, context, now=now)
+        if batch is not None:
+            send_after_commit([batch])
+            return
     batches: list[Batch] = []
     existing = db.session.scalar(select(Subscriber).where(Subscriber.email_key == entry.email_key))
     if existing is None:
@@ -128,6 +145,127 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
         batches = _again(existing, entry, context, now=now)
         db.session.commit()
     send_after_commit(batches)
+
+
+def _statements(dialect) -> tuple:
+    """The three inserts of a new pending signup, built once with bound parameters."""
+    when = UTCDateTime()
+    subscriber = (
+        dialect.insert(Subscriber.__table__)
+        .values(
+            public_id=bindparam("public_id"),
+            email=bindparam("email"),
+            email_key=bindparam("email_key"),
+            name=bindparam("name"),
+            timezone=bindparam("timezone"),
+            status=Status.PENDING,
+            soft_bounces=0,
+            worksheet_sent_at=bindparam("now", type_=when),
+            created_at=bindparam("now", type_=when),
+            updated_at=bindparam("now", type_=when),
+        )
+        .on_conflict_do_nothing(index_elements=["email_key"])
+        .returning(Subscriber.__table__.c.id)
+    )
+    consent = Consent.__table__.insert().values(
+        subscriber_id=bindparam("subscriber_id"),
+        created_at=bindparam("now", type_=when),
+        ip=bindparam("ip"),
+        user_agent=bindparam("user_agent"),
+        page_url=bindparam("page_url"),
+        form_version=bindparam("form_version"),
+        source=bindparam("source"),
+    )
+    delivery = (
+        Delivery.__table__.insert()
+        .values(
+            subscriber_id=bindparam("subscriber_id"),
+            step=schedule.WORKSHEET,
+            kind=schedule.WORKSHEET,
+            status=DeliveryStatus.QUEUED,
+            due_at=bindparam("now", type_=when),
+            lease_until=bindparam("lease_until", type_=when),
+            job_id=bindparam("job_id"),
+            attempts=0,
+            message_id=bindparam("message_id"),
+            created_at=bindparam("now", type_=when),
+            updated_at=bindparam("now", type_=when),
+        )
+        .returning(Delivery.__table__.c.id)
+    )
+    return subscriber, consent, delivery
+
+
+# Dialects whose INSERT knows ON CONFLICT DO NOTHING and RETURNING.
+_INSERTS = {"postgresql": _statements(postgresql), "sqlite": _statements(sqlite)}
+
+# On PostgreSQL the three are one statement, sent on an autocommit connection: one round
+# trip and one commit. Nothing is written when the address is already there (no row back).
+_PENDING_SIGNUP_PG = text(
+    f"""
+    WITH new_subscriber AS (
+        INSERT INTO subscribers (public_id, email, email_key, name, timezone, status,
+                                 soft_bounces, worksheet_sent_at, created_at, updated_at)
+        VALUES (:public_id, :email, :email_key, :name, :timezone, '{Status.PENDING}',
+                0, :now, :now, :now)
+        ON CONFLICT (email_key) DO NOTHING
+        RETURNING id
+    ), new_consent AS (
+        INSERT INTO consents (subscriber_id, created_at, ip, user_agent, page_url,
+                              form_version, source)
+        SELECT id, :now, :ip, :user_agent, :page_url, :form_version, :source
+        FROM new_subscriber
+    )
+    INSERT INTO deliveries (subscriber_id, step, kind, status, due_at, lease_until, job_id,
+                            attempts, message_id, created_at, updated_at)
+    SELECT id, '{schedule.WORKSHEET}', '{schedule.WORKSHEET}', '{DeliveryStatus.QUEUED}',
+           :now, :lease_until, :job_id, 0, :message_id, :now, :now
+    FROM new_subscriber
+    RETURNING id
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime()))
+
+
+def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch | None:
+    """A new address under double opt-in, written by plain inserts and one commit.
+
+    The same rows the ORM path writes (pending subscriber, consent, worksheet delivery
+    already queued under its job id), without its bookkeeping: this is the path every
+    first signup takes. None, with nothing written, when the address is already on the
+    list; a parallel signup of the same address waits here for the other to commit.
+    """
+    job_id = uuid.uuid4().hex
+    params = {
+        "public_id": new_public_id(),
+        "email": entry.email,
+        "email_key": entry.email_key,
+        "name": entry.name,
+        "timezone": entry.timezone,
+        "now": now,
+        "ip": context.ip,
+        "user_agent": (context.user_agent or "")[:512] or None,
+        "page_url": context.page_url,
+        "form_version": context.form_version,
+        "source": context.source,
+        "lease_until": now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"]),
+        "job_id": job_id,
+        "message_id": schedule.new_message_id(sender().domain),
+    }
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            delivery_id = conn.execute(_PENDING_SIGNUP_PG, params).scalar()
+        return None if delivery_id is None else (job_id, [delivery_id])
+
+    subscriber, consent, delivery = _INSERTS[db.engine.dialect.name]
+    conn = db.session.connection()
+    params["subscriber_id"] = conn.execute(subscriber, params).scalar()
+    if params["subscriber_id"] is None:
+        db.session.rollback()
+        return None
+    conn.execute(consent, params)
+    delivery_id = conn.execute(delivery, params).scalar_one()
+    db.session.commit()
+    return job_id, [delivery_id]
 
 
 def _create(entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
