@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import math
+
 from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+# No X-RateLimit-* headers on every answer: they cost a Redis round trip per signup, and
+# only a refused client needs to know when to come back (Retry-After, see `retry_after`).
 limiter = Limiter(
     key_func=get_remote_address,
     in_memory_fallback_enabled=True,
-    headers_enabled=True,
+    headers_enabled=False,
 )
 
 
 def signup_limit() -> str:
     return current_app.config["SIGNUP_RATE_LIMIT"]
+
+
+def retry_after(now: float) -> int | None:
+    """Seconds until the limit this request broke lets it through again (None if unknown)."""
+    try:
+        broken = limiter.current_limit
+        return None if broken is None else max(1, math.ceil(broken.window[0] - now))
+    except Exception:  # the storage went away meanwhile: the 429 stands without the hint
+        return None
 
 
 def init_app(app) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,7 +27,7 @@ from campaigns.links import read_token
 from models import Subscriber, db, utcnow
 from signup import messages, service
 from signup.forms import SignupForm
-from signup.limits import limiter, signup_limit
+from signup.limits import limiter, retry_after, signup_limit
 from signup.traps import is_bot, render_stamp, shown_at
 from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone, email_key
 
@@ -111,7 +112,11 @@ def too_large(_err):
 
 @bp.app_errorhandler(429)
 def too_many(_err):
-    return _rejected(429)
+    response = make_response(_rejected(429))
+    wait = retry_after(time.time())
+    if wait is not None:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.app_errorhandler(Unavailable)

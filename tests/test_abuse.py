@@ -35,6 +35,7 @@ def test_rate_limit_answers_429_with_the_banner(make_app):
     assert codes == [202, 202, 202, 429]
     limited = client.post("/api/subscribe", json={"name": "A", "email": "z@example.com"})
     assert limited.status_code == 429 and limited.get_json()["message"] == BANNER
+    assert 0 < int(limited.headers["Retry-After"]) <= 61  # the rest of the minute, rounded up
     page = client.post(
         "/signup", data={"name": "A", "email": "y@example.com", **form_fields(client)}
     )
