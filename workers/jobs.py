@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, or_, select, update
 
 from campaigns import render as rendering
-from campaigns.schedule import WORKSHEET, cancel_open
+from campaigns.schedule import DRIP, WORKSHEET, cancel_open
 from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Status, Subscriber, UTCDateTime, db, utcnow
 from workers.transport import (
@@ -156,7 +156,8 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     bounced: set[int] = set()
     envelope_from = sender.envelope_from
     with open_transport() as transport, _SentLedger() as ledger:
-        for row in rows:
+        for position, row in enumerate(rows):
+            upcoming = rows[position + 1] if position + 1 < len(rows) else None
             now = clock()
             if not _may_receive(row.kind, row.sub_status) or row.subscriber_id in bounced:
                 _record(row, now, DeliveryStatus.CANCELLED, attempts=row.attempts)
@@ -194,7 +195,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
                     _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=str(err))
                     counts["failed"] += 1
                 else:
-                    ledger.sent(row, now, attempts)
+                    ledger.sent(row, now, attempts, upcoming)
                     counts["sent"] += 1
                     continue  # the ledger has committed it
             # One commit per email: a worker killed mid-batch re-sends at most the one in flight.
@@ -237,13 +238,13 @@ _NOTE_DRIP = (
 )
 
 
-def _still_ours_query(*allowed: str):
+def _still_ours_query(*allowed: str, row_param: str = "b_id"):
     """Still this job's, and the subscriber may still receive it: read just before sending."""
     return (
         select(_DELIVERIES.c.id)
         .join(_SUBSCRIBERS, _SUBSCRIBERS.c.id == _DELIVERIES.c.subscriber_id)
         .where(
-            _DELIVERIES.c.id == bindparam("b_id"),
+            _DELIVERIES.c.id == bindparam(row_param),
             _DELIVERIES.c.status == DeliveryStatus.SENDING,
             _DELIVERIES.c.job_id == bindparam("b_job"),
             or_(*(_SUBSCRIBERS.c.status == status for status in allowed)),
@@ -256,18 +257,27 @@ _STILL_OURS_WORKSHEET = _still_ours_query(Status.PENDING, Status.ACTIVE)
 _STILL_OURS_DRIP = _still_ours_query(Status.ACTIVE)
 # PostgreSQL: both in one statement, so recording a sent email costs one round trip.
 _SENT_ROW = _MARK_SENT.returning(_DELIVERIES.c.subscriber_id, _DELIVERIES.c.kind).cte("sent_row")
-_MARK_SENT_AND_NOTE_DRIP = (
-    update(_SUBSCRIBERS)
-    .where(
-        _SUBSCRIBERS.c.id
-        == select(_SENT_ROW.c.subscriber_id).where(_SENT_ROW.c.kind != WORKSHEET).scalar_subquery(),
-        _GAP_OPEN,
-    )
-    .values(
-        last_drip_at=bindparam("b_now", type_=UTCDateTime()),
-        updated_at=bindparam("b_clock", type_=UTCDateTime()),
-    )
+_DRIP_GAP = update(_SUBSCRIBERS).where(
+    _SUBSCRIBERS.c.id
+    == select(_SENT_ROW.c.subscriber_id).where(_SENT_ROW.c.kind != WORKSHEET).scalar_subquery(),
+    _GAP_OPEN,
 )
+_GAP_VALUES = {
+    "last_drip_at": bindparam("b_now", type_=UTCDateTime()),
+    "updated_at": bindparam("b_clock", type_=UTCDateTime()),
+}
+_MARK_SENT_AND_NOTE_DRIP = _DRIP_GAP.values(**_GAP_VALUES)
+# ...and, in the same round trip, the re-check of the batch's next email (its id as
+# `b_next`): the statement's own writes touch another row, and its read sees the rest of
+# the world as it is once this email is recorded, right before the next one is composed.
+_GAP_CTE = _DRIP_GAP.values(**_GAP_VALUES).cte("drip_gap")
+_MARK_SENT_AND_CHECK_NEXT = {
+    kind: _still_ours_query(*allowed, row_param="b_next").add_cte(_SENT_ROW, _GAP_CTE)
+    for kind, allowed in (
+        (WORKSHEET, (Status.PENDING, Status.ACTIVE)),
+        (DRIP, (Status.ACTIVE,)),
+    )
+}
 
 
 class _SentLedger:
@@ -280,6 +290,7 @@ class _SentLedger:
 
     def __enter__(self) -> _SentLedger:
         self._conn = None
+        self._checked: dict[int, bool] = {}
         if db.engine.dialect.name == "postgresql":
             self._conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self
@@ -290,6 +301,8 @@ class _SentLedger:
 
     def still_ours(self, row) -> bool:
         """Re-read just before sending: still this job's, and the subscriber may receive it."""
+        if row.id in self._checked:  # read with the previous email's record, just now
+            return self._checked.pop(row.id)
         query = _STILL_OURS_WORKSHEET if row.kind == WORKSHEET else _STILL_OURS_DRIP
         params = {"b_id": row.id, "b_job": row.job_id}
         if self._conn is not None:
@@ -298,7 +311,9 @@ class _SentLedger:
         db.session.commit()  # end the read, so SQLite holds no lock while the email is sent
         return found is not None
 
-    def sent(self, row, now: datetime, attempts: int) -> None:
+    def sent(self, row, now: datetime, attempts: int, upcoming=None) -> None:
+        """Record a sent email (committed); on PostgreSQL also re-check `upcoming`, the
+        batch's next row, in the same round trip, for `still_ours` to answer."""
         # updated_at on the subscriber is the wall clock, as the ORM's onupdate would set it.
         params = {
             "b_id": row.id,
@@ -307,6 +322,12 @@ class _SentLedger:
             "b_now": now,
             "b_clock": utcnow(),
         }
+        self._checked.clear()
+        if self._conn is not None and upcoming is not None and upcoming.job_id == row.job_id:
+            query = _MARK_SENT_AND_CHECK_NEXT[WORKSHEET if upcoming.kind == WORKSHEET else DRIP]
+            found = self._conn.execute(query, {**params, "b_next": upcoming.id}).first()
+            self._checked[upcoming.id] = found is not None
+            return
         if self._conn is not None:
             self._conn.execute(_MARK_SENT_AND_NOTE_DRIP, params)
             return
