@@ -56,7 +56,11 @@ class Context:
 
 
 def sender() -> Sender:
-    return Sender.from_config(current_app.config)
+    """The app's sender, read from its config once (its domain is parsed once, too)."""
+    made = current_app.extensions.get("tend.sender")
+    if made is None:
+        made = current_app.extensions["tend.sender"] = Sender.from_config(current_app.config)
+    return made
 
 
 def sequence() -> Sequence:
