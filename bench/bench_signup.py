@@ -4,9 +4,10 @@ Both run under gunicorn with the same settings ((2 x cores) + 1 sync workers) ag
 fresh PostgreSQL database; Tend also enqueues each worksheet email to Redis (no worker
 drains it: that is part of the cost). A load generator on this machine (`wrk` with
 bench/signup.lua, or a Python one) posts valid, distinct signups at each concurrency
-for `--duration` seconds, baseline and Tend taking turns.
+for `--duration` seconds per server, split into `--rounds` turns in which baseline and
+Tend alternate, so a machine that speeds up or slows down meanwhile meets both alike.
 
-    .venv/bin/python bench/bench_signup.py [--duration 30] [--clients 1,10,50]
+    .venv/bin/python bench/bench_signup.py [--duration 30] [--rounds 3] [--clients 1,10,50]
 
 Targets: Tend >= 0.7 x baseline req/s at every concurrency, zero errors, p99 < 100 ms
 at 10 clients.
@@ -113,6 +114,38 @@ def load(server: Server, clients: int, duration: int, generator: str) -> dict:
     raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
 
 
+def measure(server: Server, clients: int, seconds: int, generator: str, engine) -> dict:
+    """One timed run against one server, with the CPU it cost and the rows it stored."""
+    before = rows(engine, server)
+    workers = benchlib.children(server.proc.pid)
+    backends = benchlib.postgres_backends(engine)
+    cpu = (benchlib.cpu_seconds(workers), benchlib.cpu_seconds(backends))
+    gen_cpu = _generator_cpu(generator)
+    result = load(server, clients, seconds, generator)
+    result["cpu_gen"] = _generator_cpu(generator) - gen_cpu
+    result["cpu_web"] = benchlib.cpu_seconds(workers) - cpu[0]
+    result["cpu_pg"] = benchlib.cpu_seconds(backends) - cpu[1]
+    time.sleep(0.2)  # let requests in flight at the stop finish
+    result["rows"] = rows(engine, server) - before
+    result["rss"], result["hwm"] = server.worker_memory()
+    return result
+
+
+SUMMED = ("requests", "duration_us", "connect", "read", "write", "status", "timeout")
+SUMMED += ("cpu_gen", "cpu_web", "cpu_pg", "rows")
+
+
+def combine(parts: list[dict]) -> dict:
+    """The rounds of one server at one concurrency as one run: counts and CPU summed, the
+    median round's p50, the worst round's p99, the largest memory."""
+    merged = {key: sum(p[key] for p in parts) for key in SUMMED}
+    merged["p50_us"] = sorted(p["p50_us"] for p in parts)[len(parts) // 2]
+    merged["p99_us"] = max(p["p99_us"] for p in parts)
+    merged["rss"] = max(p["rss"] for p in parts)
+    merged["hwm"] = max(p["hwm"] for p in parts)
+    return merged
+
+
 def _generator_cpu(generator: str) -> float:
     """CPU used so far by the load generator: wrk runs as a child, the Python one in here."""
     who = resource.RUSAGE_CHILDREN if generator == "wrk" else resource.RUSAGE_SELF
@@ -127,7 +160,16 @@ def rows(engine, server: Server) -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=30, help="seconds per run (default 30)")
+    parser.add_argument(
+        "--duration", type=int, default=30, help="seconds per server and concurrency (default 30)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="the duration is split into this many turns, baseline and Tend alternating, so "
+        "a change in the machine's speed meets both (default 3)",
+    )
     parser.add_argument("--clients", default="1,10,50", help="concurrencies (default 1,10,50)")
     parser.add_argument(
         "--workers",
@@ -149,7 +191,8 @@ def main(argv: list[str]) -> int:
     benchlib.header("Signup: POST /api/subscribe, Tend vs bare Flask + SQLAlchemy", sys.argv)
     print(
         f"gunicorn: {args.workers} sync workers each; load generator: {generator}; "
-        f"{args.duration}s per run, warm-up {warmup}s"
+        f"{args.duration}s per server and concurrency in {args.rounds} alternating rounds, "
+        f"warm-up {warmup}s"
     )
     queue = benchlib.unique("bench-signup")
     servers: list[Server] = []
@@ -196,26 +239,20 @@ def main(argv: list[str]) -> int:
                     load(server, max(clients), warmup, generator)
 
             results: dict[tuple[str, int], dict] = {}
+            slice_s = max(1, round(args.duration / args.rounds))
             for c in clients:
-                for server in servers:
-                    before = rows(engine, server)
-                    workers = benchlib.children(server.proc.pid)
-                    backends = benchlib.postgres_backends(engine)
-                    cpu = (benchlib.cpu_seconds(workers), benchlib.cpu_seconds(backends))
-                    gen_cpu = _generator_cpu(generator)
-                    result = load(server, c, args.duration, generator)
-                    result["cpu_gen"] = _generator_cpu(generator) - gen_cpu
-                    result["cpu_web"] = benchlib.cpu_seconds(workers) - cpu[0]
-                    result["cpu_pg"] = benchlib.cpu_seconds(backends) - cpu[1]
-                    time.sleep(0.2)  # let requests in flight at the stop finish
-                    result["rows"] = rows(engine, server) - before
-                    result["rss"], result["hwm"] = server.worker_memory()
-                    results[(server.name, c)] = result
-                    print(
-                        f"  {server.name:8} {c:3} clients: "
-                        f"{result['requests'] / (result['duration_us'] / 1e6):8.1f} req/s",
-                        flush=True,
-                    )
+                runs: dict[str, list[dict]] = {server.name: [] for server in servers}
+                for round_no in range(1, args.rounds + 1):
+                    for server in servers:
+                        result = measure(server, c, slice_s, generator, engine)
+                        runs[server.name].append(result)
+                        print(
+                            f"  {server.name:8} {c:3} clients, round {round_no}: "
+                            f"{result['requests'] / (result['duration_us'] / 1e6):8.1f} req/s",
+                            flush=True,
+                        )
+                for name, parts in runs.items():
+                    results[(name, c)] = combine(parts)
             from redis import Redis
             from rq import Queue
 

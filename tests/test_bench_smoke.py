@@ -53,7 +53,9 @@ def test_signup_bench_runs(loadgen):
     out = run_bench(
         "bench_signup.py",
         "--duration",
-        "1",
+        "2",
+        "--rounds",
+        "2",
         "--clients",
         "1,2",
         "--workers",
