@@ -513,3 +513,55 @@ def test_axe_finds_nothing_serious(tend, tend_server, blog, open_page, name):
     if action:
         action(page)
     assert axe_violations(page) == []
+
+
+# ---- the operator's dashboard -------------------------------------------------------------
+
+
+def test_dashboard_after_logging_in_by_keyboard(make_app, tend_server, blog, open_page):
+    app = make_app(ADMIN_PASSWORD="correct horse battery staple", EMBED_ALLOWED_ORIGINS=blog.origin)
+    tend_server.app = app
+    client = app.test_client()
+    for name in ("Ann", "Bob", "Cy"):
+        response = client.post(
+            "/api/subscribe", json={"name": name, "email": f"{name.lower()}@example.com"}
+        )
+        assert response.status_code == 202
+    public_id = a_subscriber_named(app, "ann@example.com")
+    token = make_token(app.config["SECRET_KEY"], "confirm", public_id)
+    assert client.post(f"/confirm/{token}").status_code == 200
+
+    page = open_page(DESKTOP)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=tend_server.origin)
+    page.goto(tend_server.url("/admin"))
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    expect(page.get_by_label("Admin password")).to_be_focused()
+    page.keyboard.type("correct horse battery staple")
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    expect(page.locator('[data-status="pending"]')).to_have_text("2")
+    expect(page.locator('[data-status="active"]')).to_have_text("1")
+    chart = page.get_by_role("img", name=re.compile("Signups per day"))
+    expect(chart).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("3 in the last 90 days"))).to_be_visible()
+    funnel = page.locator("table.funnel")
+    expect(funnel.get_by_role("row").first).to_contain_text("3")
+
+    snippet = page.get_by_label("Script embed")
+    expect(snippet).to_have_value(re.compile(r'<script src="[^"]+/embed\.js"'))
+    expect(page.get_by_label("Iframe")).to_have_value(re.compile(r"<iframe [^>]*/signup"))
+    copy = page.locator('button[data-copy-target="embed-script"]')  # its name changes
+    expect(copy).to_have_text("Copy")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == snippet.input_value()
+    shoot(page, "admin-dashboard-desktop")
+    tend_server.app = None
+
+
+def a_subscriber_named(app, email: str) -> str:
+    with app.app_context():
+        return db.session.scalars(
+            select(Subscriber.public_id).where(Subscriber.email_key == email)
+        ).one()
