@@ -127,7 +127,12 @@ def test_step_whose_new_time_has_passed_goes_out_at_next_tick_with_the_gap(app, 
     run(app, T)
     assert drip_subjects(smtp) == ["A month in: who helped you get here?"]
     with app.app_context():  # sent at the pretended time, whatever the clock says
-        assert db.session.get(Subscriber, sid).last_drip_at == T
+        sent = db.session.scalar(
+            select(Delivery.sent_at).where(
+                Delivery.subscriber_id == sid, Delivery.step == "month-1"
+            )
+        )
+        assert sent == T and db.session.get(Subscriber, sid).last_drip_at == T
         db.session.remove()
     with app.test_request_context():
         service.set_started(db.session.get(Subscriber, sid), date(2026, 9, 1))

@@ -57,7 +57,7 @@ def drip() -> None:
 def tick_command(now_text: str | None) -> None:
     """One dispatcher pass: queue what is due at NOW."""
     now = parse_now(now_text)
-    result = dispatcher.tick(now, pretend=now_text is not None)
+    result = dispatcher.tick(now, pretend=bool(now_text))
     click.echo(
         f"tick {now.isoformat()}: queued {result.queued} in {len(result.batches)} batch(es), "
         f"deferred {result.deferred}, reclaimed {result.reclaimed}"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import idna
 from flask import current_app
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 
 from campaigns import render as rendering
 from campaigns.schedule import DRIP, WORKSHEET, cancel_open
@@ -129,7 +129,9 @@ def send_batch(job_id: str, ids: Iterable[int], now: str | None = None) -> dict[
 def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict[str, int]:
     clock = (lambda: fixed_now) if fixed_now else utcnow
     counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
-    claimed = _claim(job_id, ids, clock())
+    # The lease is real time even when the job sends at a pretended one (`drip tick --now`):
+    # a dispatcher on the real clock must not take back a batch that is still sending.
+    claimed = _claim(job_id, ids, max(clock(), utcnow()))
     if not claimed:
         return counts
     sender = rendering.Sender.from_config(current_app.config)
@@ -268,11 +270,17 @@ _GAP_VALUES = {
 }
 _MARK_SENT_AND_NOTE_DRIP = _DRIP_GAP.values(**_GAP_VALUES)
 # ...and, in the same round trip, the re-check of the batch's next email (its id as
-# `b_next`): the statement's own writes touch another row, and its read sees the rest of
-# the world as it is once this email is recorded, right before the next one is composed.
+# `b_next`). The read sees the snapshot the statement started with, taken after this
+# email went out. If the update had to wait for a lock on this row, that snapshot may be
+# older than what the lock's holder committed (a dispatcher taking the batch back, an
+# unsubscribe): then this row is no longer ours, `recorded` is false, and the next row is
+# read again on its own before it is sent.
 _GAP_CTE = _DRIP_GAP.values(**_GAP_VALUES).cte("drip_gap")
 _MARK_SENT_AND_CHECK_NEXT = {
-    kind: _still_ours_query(*allowed, row_param="b_next").add_cte(_SENT_ROW, _GAP_CTE)
+    kind: select(
+        exists(select(_SENT_ROW.c.kind)).label("recorded"),
+        _still_ours_query(*allowed, row_param="b_next").exists().label("ours"),
+    ).add_cte(_SENT_ROW, _GAP_CTE)
     for kind, allowed in (
         (WORKSHEET, (Status.PENDING, Status.ACTIVE)),
         (DRIP, (Status.ACTIVE,)),
@@ -325,8 +333,9 @@ class _SentLedger:
         self._checked.clear()
         if self._conn is not None and upcoming is not None and upcoming.job_id == row.job_id:
             query = _MARK_SENT_AND_CHECK_NEXT[WORKSHEET if upcoming.kind == WORKSHEET else DRIP]
-            found = self._conn.execute(query, {**params, "b_next": upcoming.id}).first()
-            self._checked[upcoming.id] = found is not None
+            recorded, ours = self._conn.execute(query, {**params, "b_next": upcoming.id}).one()
+            if recorded:
+                self._checked[upcoming.id] = ours
             return
         if self._conn is not None:
             self._conn.execute(_MARK_SENT_AND_NOTE_DRIP, params)
