@@ -92,3 +92,11 @@ def test_dispatch_bench_runs():
     assert "| claim tick (50 due)" in out
     assert "| tick with nothing due" in out
     assert "ix_deliveries_scheduled_due" in out  # the plans are printed
+
+
+def test_admin_counts_bench_runs():
+    name = f"tend_bench_admin_smoke_{os.getpid()}"
+    out = run_bench("admin_counts.py", "--seed", "-n", "300", "--database", name, "--drop")
+    assert "| counts (status, confirmed)" in out
+    assert "| GET /admin (whole page)" in out
+    assert "300 subscribers" in out
