@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from campaigns import schedule
@@ -126,7 +126,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     already pending or active gets the worksheet email again, at most once per window. One
     that unsubscribed, or asked to be forgotten, must confirm again. A bounced one gets nothing.
     """
-    if current_app.config["DOUBLE_OPT_IN"] and _INSERTS.get(db.engine.dialect.name):
+    if current_app.config["DOUBLE_OPT_IN"] and db.engine.dialect.name in _ONE_STEP_DIALECTS:
         batch = _insert_pending(entry, context, now=now)
         if batch is not None:
             send_after_commit([batch])
@@ -151,11 +151,12 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     send_after_commit(batches)
 
 
-def _statements(dialect) -> tuple:
-    """The three inserts of a new pending signup, built once with bound parameters."""
+def _sqlite_statements() -> tuple:
+    """The three inserts of a new pending signup on SQLite, built once with bound parameters
+    (SQLite has no INSERT inside WITH, so they go one by one in a transaction)."""
     when = UTCDateTime()
     subscriber = (
-        dialect.insert(Subscriber.__table__)
+        sqlite.insert(Subscriber.__table__)
         .values(
             public_id=bindparam("public_id"),
             email=bindparam("email"),
@@ -200,8 +201,9 @@ def _statements(dialect) -> tuple:
     return subscriber, consent, delivery
 
 
-# Dialects whose INSERT knows ON CONFLICT DO NOTHING and RETURNING.
-_INSERTS = {"postgresql": _statements(postgresql), "sqlite": _statements(sqlite)}
+_SQLITE_INSERTS = _sqlite_statements()
+# The databases whose INSERT knows ON CONFLICT DO NOTHING and RETURNING; others take the ORM.
+_ONE_STEP_DIALECTS = ("postgresql", "sqlite")
 
 # On PostgreSQL the three are one statement, sent on an autocommit connection: one round
 # trip and one commit. Nothing is written when the address is already there (no row back).
@@ -260,7 +262,7 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
             delivery_id = conn.execute(_PENDING_SIGNUP_PG, params).scalar()
         return None if delivery_id is None else (job_id, [delivery_id])
 
-    subscriber, consent, delivery = _INSERTS[db.engine.dialect.name]
+    subscriber, consent, delivery = _SQLITE_INSERTS
     conn = db.session.connection()
     params["subscriber_id"] = conn.execute(subscriber, params).scalar()
     if params["subscriber_id"] is None:
