@@ -446,6 +446,7 @@ def test_find_a_subscriber_download_their_data_and_delete_them(admin_app, operat
     assert data["profile"]["email"] == "ann@example.com" and len(data["deliveries"]) == 1
     missing = operator.get("/admin/subscribers?email=nobody@example.com").get_data(as_text=True)
     assert "No subscriber with the address nobody@example.com" in missing
+    assert f'href="{found.headers["Location"]}">ann@example.com</a>' in missing  # newest list
 
     # No CSRF token: nothing happens.
     operator.post(found.headers["Location"] + "/delete")
