@@ -192,10 +192,11 @@ def test_unsubscribed_gets_nothing_more_and_coming_back_continues(make_app, smtp
     ]
 
 
-def test_redis_flushall_before_a_tick_loses_nothing(app, smtp, redis_url):
+def test_redis_flushall_before_a_tick_loses_nothing(make_app, smtp, redis_server):
+    app = make_app(REDIS_URL=redis_server.url)  # a Redis of its own: FLUSHALL empties it all
     join(app)
     tick(app, datetime(2027, 2, 15, 14, 0, tzinfo=UTC))  # queued in Redis...
-    redis.Redis.from_url(redis_url).flushall()  # ...and gone
+    redis.Redis.from_url(redis_server.url).flushall()  # ...and gone
     result = run(app, datetime(2027, 2, 15, 14, 1, tzinfo=UTC))
     assert result.reclaimed == 1
     assert drip_subjects(smtp) == ["A month in: who helped you get here?"]

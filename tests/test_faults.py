@@ -69,10 +69,11 @@ def test_worker_killed_mid_batch_loses_nothing(make_app, app_env, smtp, reliabil
     assert statuses(app) == {DeliveryStatus.SENT: 40}
 
 
-def test_flushall_with_1000_queued_loses_nothing(app, smtp, redis_url, reliability):
+def test_flushall_with_1000_queued_loses_nothing(make_app, smtp, redis_server, reliability):
+    app = make_app(REDIS_URL=redis_server.url)  # a Redis of its own: FLUSHALL empties it all
     add_due_drip_rows(app, 1000, DUE)
     assert tick(app, DUE).queued == 1000
-    redis.Redis.from_url(redis_url).flushall()
+    redis.Redis.from_url(redis_server.url).flushall()
     result = tick(app, DUE + timedelta(minutes=1))
     assert result.reclaimed == 1000
     work(app)
