@@ -119,11 +119,11 @@ def state(app, email: str):
 # ---- Amazon SES via SNS -----------------------------------------------------------------
 
 
-def sign_sns(message: dict, key, version: str = "1") -> dict:
+def sign_sns(message: dict, key, version: str = "1", timestamp: str | None = None) -> dict:
     message = dict(message)
     message["SignatureVersion"] = version
     message["SigningCertURL"] = CERT_URL
-    message["Timestamp"] = utcnow().isoformat().replace("+00:00", "Z")
+    message["Timestamp"] = timestamp or utcnow().isoformat().replace("+00:00", "Z")
     # SignatureVersion 1 is SHA1withRSA: SNS's format, not our choice.
     digest = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303
     signed = key.sign(ses.string_to_sign(message), padding.PKCS1v15(), digest)
@@ -177,8 +177,9 @@ def test_ses_forgeries_change_nothing(hooks, sns_key):
     lookalike = dict(good, SigningCertURL="https://sns.us-west-2.amazonaws.com.evil.example/c.pem")
     plain_http = dict(good, SigningCertURL=CERT_URL.replace("https://", "http://"))
     other_topic = sign_sns(dict(good, TopicArn="arn:aws:sns:us-west-2:999:other"), sns_key[0])
-    stale = dict(good, Timestamp="2016-01-27T14:59:38.277Z")
-    stale = sign_sns(stale, sns_key[0]) | {"Timestamp": "2016-01-27T14:59:38.277Z"}
+    # Signed correctly, but old: only the freshness check can refuse it.
+    stale = sign_sns(good, sns_key[0], timestamp="2016-01-27T14:59:38.277Z")
+    assert post_sns(client, stale).get_json()["reason"] == "SNS message is too old"
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     wrong_key = sign_sns(sample("ses_bounce_permanent.json"), other_key)
     for forged in (
