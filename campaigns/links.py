@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from itsdangerous import BadSignature, URLSafeSerializer
 
 # One salt per purpose, so a token made for one door never opens another.
 PURPOSES = ("confirm", "unsubscribe", "worksheet", "started", "privacy")
 
 
+@lru_cache(maxsize=32)  # one per key and purpose: every email signs several links
 def _serializer(secret_key: str, purpose: str) -> URLSafeSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
