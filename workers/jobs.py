@@ -74,10 +74,16 @@ def _claim(job_id: str, ids: list[int], now: datetime) -> list[int]:
     return sorted(claimed)
 
 
+# Who may still receive each kind of email: the worksheet goes to anyone who has not left.
+_MAY_RECEIVE = {WORKSHEET: (Status.PENDING, Status.ACTIVE), DRIP: (Status.ACTIVE,)}
+
+
+def _audience(kind: str) -> str:
+    return WORKSHEET if kind == WORKSHEET else DRIP
+
+
 def _may_receive(kind: str, status: str) -> bool:
-    if kind == WORKSHEET:
-        return status in (Status.PENDING, Status.ACTIVE)
-    return status == Status.ACTIVE
+    return status in _MAY_RECEIVE[_audience(kind)]
 
 
 def compose(row, sender: rendering.Sender, now: datetime):
@@ -230,13 +236,14 @@ _GAP_OPEN = or_(
     _SUBSCRIBERS.c.last_drip_at.is_(None),
     _SUBSCRIBERS.c.last_drip_at < bindparam("b_now", type_=UTCDateTime()),
 )
+_GAP_VALUES = {
+    "last_drip_at": bindparam("b_now", type_=UTCDateTime()),
+    "updated_at": bindparam("b_clock", type_=UTCDateTime()),
+}
 _NOTE_DRIP = (
     update(_SUBSCRIBERS)
     .where(_SUBSCRIBERS.c.id == bindparam("b_subscriber"), _GAP_OPEN)
-    .values(
-        last_drip_at=bindparam("b_now", type_=UTCDateTime()),
-        updated_at=bindparam("b_clock", type_=UTCDateTime()),
-    )
+    .values(**_GAP_VALUES)
 )
 
 
@@ -255,8 +262,7 @@ def _still_ours_query(*allowed: str, row_param: str = "b_id"):
 
 
 # Plain parameters only (no expanded IN list), so each execution is a cache hit.
-_STILL_OURS_WORKSHEET = _still_ours_query(Status.PENDING, Status.ACTIVE)
-_STILL_OURS_DRIP = _still_ours_query(Status.ACTIVE)
+_STILL_OURS = {kind: _still_ours_query(*allowed) for kind, allowed in _MAY_RECEIVE.items()}
 # PostgreSQL: both in one statement, so recording a sent email costs one round trip.
 _SENT_ROW = _MARK_SENT.returning(_DELIVERIES.c.subscriber_id, _DELIVERIES.c.kind).cte("sent_row")
 _DRIP_GAP = update(_SUBSCRIBERS).where(
@@ -264,10 +270,6 @@ _DRIP_GAP = update(_SUBSCRIBERS).where(
     == select(_SENT_ROW.c.subscriber_id).where(_SENT_ROW.c.kind != WORKSHEET).scalar_subquery(),
     _GAP_OPEN,
 )
-_GAP_VALUES = {
-    "last_drip_at": bindparam("b_now", type_=UTCDateTime()),
-    "updated_at": bindparam("b_clock", type_=UTCDateTime()),
-}
 _MARK_SENT_AND_NOTE_DRIP = _DRIP_GAP.values(**_GAP_VALUES)
 # ...and, in the same round trip, the re-check of the batch's next email (its id as
 # `b_next`). The read sees the snapshot the statement started with, taken after this
@@ -275,16 +277,13 @@ _MARK_SENT_AND_NOTE_DRIP = _DRIP_GAP.values(**_GAP_VALUES)
 # older than what the lock's holder committed (a dispatcher taking the batch back, an
 # unsubscribe): then this row is no longer ours, `recorded` is false, and the next row is
 # read again on its own before it is sent.
-_GAP_CTE = _DRIP_GAP.values(**_GAP_VALUES).cte("drip_gap")
+_GAP_CTE = _MARK_SENT_AND_NOTE_DRIP.cte("drip_gap")
 _MARK_SENT_AND_CHECK_NEXT = {
     kind: select(
         exists(select(_SENT_ROW.c.kind)).label("recorded"),
         _still_ours_query(*allowed, row_param="b_next").exists().label("ours"),
     ).add_cte(_SENT_ROW, _GAP_CTE)
-    for kind, allowed in (
-        (WORKSHEET, (Status.PENDING, Status.ACTIVE)),
-        (DRIP, (Status.ACTIVE,)),
-    )
+    for kind, allowed in _MAY_RECEIVE.items()
 }
 
 
@@ -311,7 +310,7 @@ class _SentLedger:
         """Re-read just before sending: still this job's, and the subscriber may receive it."""
         if row.id in self._checked:  # read with the previous email's record, just now
             return self._checked.pop(row.id)
-        query = _STILL_OURS_WORKSHEET if row.kind == WORKSHEET else _STILL_OURS_DRIP
+        query = _STILL_OURS[_audience(row.kind)]
         params = {"b_id": row.id, "b_job": row.job_id}
         if self._conn is not None:
             return self._conn.execute(query, params).first() is not None
@@ -332,7 +331,7 @@ class _SentLedger:
         }
         self._checked.clear()
         if self._conn is not None and upcoming is not None and upcoming.job_id == row.job_id:
-            query = _MARK_SENT_AND_CHECK_NEXT[WORKSHEET if upcoming.kind == WORKSHEET else DRIP]
+            query = _MARK_SENT_AND_CHECK_NEXT[_audience(upcoming.kind)]
             recorded, ours = self._conn.execute(query, {**params, "b_next": upcoming.id}).one()
             if recorded:
                 self._checked[upcoming.id] = ours
