@@ -383,7 +383,7 @@ def load(
         raise ImportRefused(f"{len(plan.invalid)} invalid row(s): nothing imported")
     report = Report()
     steps = [(step.key, step.offset) for step in current_app.extensions["tend.sequence"].steps]
-    domain = Sender.from_config(current_app.config).domain
+    domain = Sender.current().domain
     keys = [r.email_key for r in plan.rows]
     existing = _existing(keys)
     suppressed = suppressed_among(keys)

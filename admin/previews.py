@@ -12,8 +12,6 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from types import SimpleNamespace
 
-from flask import current_app
-
 from campaigns import render as rendering
 from campaigns.schedule import DRIP, WORKSHEET, new_message_id
 from campaigns.sequence import Sequence
@@ -68,10 +66,10 @@ def compose(
         name=name,
         email=address,
         public_id=public_id,
-        message_id=new_message_id(rendering.Sender.from_config(current_app.config).domain),
+        message_id=new_message_id(rendering.Sender.current().domain),
         sub_status=Status.PENDING if preview.pending else Status.ACTIVE,
     )
-    return jobs.compose(row, rendering.Sender.from_config(current_app.config), now)
+    return jobs.compose(row, rendering.Sender.current(), now)
 
 
 def parts(outgoing: rendering.Outgoing) -> rendering.RenderedEmail:
@@ -98,7 +96,7 @@ def send_test(preview: Preview, address: str, *, now: datetime) -> None:
     email = sample(preview, now=now)
     if email is None:
         raise LookupError(f"no email {preview.key!r}")
-    sender = rendering.Sender.from_config(current_app.config)
+    sender = rendering.Sender.current()
     marked = rendering.RenderedEmail(
         subject=f"[Test] {email.subject}", text=email.text, html=email.html
     )

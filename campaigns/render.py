@@ -55,6 +55,16 @@ class Sender:
             debug=cfg["DEBUG"],
         )
 
+    @classmethod
+    def current(cls) -> Sender:
+        """The running app's sender, read from its config once and kept with the app."""
+        from flask import current_app
+
+        made = current_app.extensions.get("tend.sender")
+        if made is None:
+            made = current_app.extensions["tend.sender"] = cls.from_config(current_app.config)
+        return made
+
     @cached_property
     def envelope_from(self) -> str:
         return parseaddr(self.mail_from)[1]

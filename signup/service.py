@@ -55,14 +55,6 @@ class Context:
     source: str = "form"
 
 
-def sender() -> Sender:
-    """The app's sender, read from its config once (its domain is parsed once, too)."""
-    made = current_app.extensions.get("tend.sender")
-    if made is None:
-        made = current_app.extensions["tend.sender"] = Sender.from_config(current_app.config)
-    return made
-
-
 def sequence() -> Sequence:
     return current_app.extensions["tend.sequence"]
 
@@ -99,7 +91,7 @@ def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
     if subscriber.consents:
         consent = subscriber.consents[-1]
         consent.confirmed_at, consent.confirmed_ip = now, ip
-    schedule.schedule_drip(subscriber, sequence(), domain=sender().domain)
+    schedule.schedule_drip(subscriber, sequence(), domain=Sender.current().domain)
 
 
 def _claim_resend(subscriber_id: int, now: datetime) -> bool:
@@ -255,7 +247,7 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
         "source": context.source,
         "lease_until": now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"]),
         "job_id": job_id,
-        "message_id": schedule.new_message_id(sender().domain),
+        "message_id": schedule.new_message_id(Sender.current().domain),
     }
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -290,7 +282,7 @@ def _create(entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
     db.session.flush()  # the unique index speaks here, before anything else is written
     if not double_opt_in:
         _activate(subscriber, now, context.ip)
-    delivery = schedule.add_worksheet(subscriber, now=now, domain=sender().domain)
+    delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.current().domain)
     return _hand_over([delivery], now)
 
 
@@ -319,7 +311,7 @@ def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datet
             _activate(subscriber, now, context.ip)
     elif not _claim_resend(subscriber.id, now):
         return []
-    delivery = schedule.add_worksheet(subscriber, now=now, domain=sender().domain)
+    delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.current().domain)
     return _hand_over([delivery], now)
 
 

@@ -73,7 +73,7 @@ def sync_command(now_text: str | None) -> None:
     counts = schedule.sync(
         current_app.extensions["tend.sequence"],
         now=parse_now(now_text),
-        domain=Sender.from_config(current_app.config).domain,
+        domain=Sender.current().domain,
     )
     click.echo(
         f"sync: added {counts['added']}, moved {counts['moved']}, cancelled {counts['cancelled']}"

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from campaigns import schedule
 from campaigns.conveyor import Batch, batches_of, current, send_after_commit
+from campaigns.render import Sender
 from campaigns.timing import parse_window, send_time, zone_or_default
 from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db
 
@@ -96,7 +97,7 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
     """
     cfg = current_app.config
     limit = limit or cfg.get("DISPATCH_LIMIT", 10000)
-    domain = schedule_domain()
+    domain = Sender.current().domain
     result = TickResult()
     result.sync = schedule.sync(current_app.extensions["tend.sequence"], now=now, domain=domain)
 
@@ -199,9 +200,3 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
     result.queued = len(claimed)
     result.handed_over = send_after_commit(result.batches, now if pretend else None)
     return result
-
-
-def schedule_domain() -> str:
-    from campaigns.render import Sender
-
-    return Sender.from_config(current_app.config).domain

@@ -140,7 +140,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     claimed = _claim(job_id, ids, max(clock(), utcnow()))
     if not claimed:
         return counts
-    sender = rendering.Sender.from_config(current_app.config)
+    sender = rendering.Sender.current()
     rows = db.session.execute(
         select(
             Delivery.id,
