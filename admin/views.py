@@ -26,6 +26,7 @@ from sqlalchemy import select
 from admin import charts, exporter, importer, previews, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
 from models import Subscriber, db, utcnow
+from signup import service
 from signup.limits import limiter
 from signup.privacy import data_of, data_response, forget
 from signup.suppression import Reason
@@ -236,10 +237,7 @@ def email_html(key: str):
 
 
 def _subscriber_or_404(public_id: str) -> Subscriber:
-    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.public_id == public_id))
-    if subscriber is None:
-        abort(404)
-    return subscriber
+    return service.find(public_id) or abort(404)
 
 
 @bp.get("/subscribers")
