@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -266,10 +267,9 @@ def tick(app, now: datetime, *, pretend: bool = False):
             db.session.remove()
 
 
-@pytest.fixture
-def tmpdir_path():
-    with tempfile.TemporaryDirectory() as d:
-        yield Path(d)
+def csrf_from(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 def add_due_drip_rows(app, count: int, due: datetime) -> None:

@@ -8,6 +8,7 @@ import secrets
 from datetime import date, datetime, timedelta
 
 import pytest
+from conftest import csrf_from
 from sqlalchemy import select
 
 from admin import charts, stats
@@ -31,10 +32,6 @@ def admin_client(app):
         f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
     )
     return client
-
-
-def csrf_from(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 def login(client, password: str = PASSWORD):

@@ -6,11 +6,11 @@ Whatever arrives: never a 5xx, never a traceback, never an invalid row, never a 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from email import message_from_string, policy
 
 import pytest
+from conftest import csrf_from
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -108,7 +108,7 @@ def fuzz_app(make_app):
 def test_hosted_form_survives_anything(fuzz_app, name, email, timezone, page, website):
     client = fuzz_app.test_client()
     html = client.get("/signup").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    token = csrf_from(html)
     data = {
         "csrf_token": token,
         "name": name,

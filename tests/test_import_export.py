@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import csrf_from
 from sqlalchemy import func, select
 
 from campaigns.timing import due_at
@@ -363,10 +363,6 @@ def admin(make_app):
     client = admin_client(app)
     login(client)
     return app, client
-
-
-def csrf_from(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 def test_upload_on_the_dashboard_and_download_the_export(make_app, tmp_path):

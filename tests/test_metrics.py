@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import free_port, work
+from conftest import csrf_from, free_port, work
 from prometheus_client.parser import text_string_to_metric_families
 
 import logs
@@ -55,7 +55,7 @@ def test_metrics_report_signups_rejections_sends_queue_and_lag(app, client, smtp
     assert client.post("/api/subscribe", json={"name": "", "email": "nope"}).status_code == 400
     assert client.post("/api/subscribe", json={"name": "Bob", "email": "nope"}).status_code == 400
     page = client.get("/signup").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = csrf_from(page)
     form = client.post(
         "/signup", data={"csrf_token": token, "name": "", "email": "cat@example.com"}
     )

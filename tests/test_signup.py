@@ -6,6 +6,7 @@ import re
 import threading
 
 import pytest
+from conftest import csrf_from
 from sqlalchemy import func, select
 
 from models import Consent, Delivery, Status, Subscriber, db
@@ -14,10 +15,6 @@ from signup import messages
 BANNER = "Something went wrong. Please check your entries and try again."
 NAME_MSG = "Please enter your name."
 EMAIL_MSG = "Please enter a valid email address."
-
-
-def csrf_from(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 def post_form(client, **fields):
