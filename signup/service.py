@@ -54,6 +54,11 @@ class Context:
     form_version: str
     source: str = "form"
 
+    @property
+    def stored_user_agent(self) -> str | None:
+        """The user agent as the consent record keeps it: at most its 512 characters."""
+        return (self.user_agent or "")[:512] or None
+
 
 def sequence() -> Sequence:
     return current_app.extensions["tend.sequence"]
@@ -241,7 +246,7 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
         "timezone": entry.timezone,
         "now": now,
         "ip": context.ip,
-        "user_agent": (context.user_agent or "")[:512] or None,
+        "user_agent": context.stored_user_agent,
         "page_url": context.page_url,
         "form_version": context.form_version,
         "source": context.source,
@@ -290,7 +295,7 @@ def _consent(context: Context, now: datetime) -> Consent:
     return Consent(
         created_at=now,
         ip=context.ip,
-        user_agent=(context.user_agent or "")[:512] or None,
+        user_agent=context.stored_user_agent,
         page_url=context.page_url,
         form_version=context.form_version,
         source=context.source,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models import Suppression, db
-from signup.service import suppression_hash
+from signup.service import is_suppressed, suppression_hash
 
 
 class Reason:
@@ -27,9 +27,9 @@ class Reason:
 
 def suppress(email_key: str, reason: str, *, now: datetime) -> bool:
     """Add the address to the list in the caller's transaction; False if it was there already."""
-    digest = suppression_hash(email_key)
-    if db.session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)):
+    if is_suppressed(email_key):
         return False
+    digest = suppression_hash(email_key)
     try:
         with db.session.begin_nested():
             db.session.add(Suppression(email_hash=digest, reason=reason[:32], created_at=now))

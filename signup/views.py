@@ -177,7 +177,7 @@ def _store(name: str, email: str, timezone: object, page: object, source: str) -
     )
     context = service.Context(
         ip=_client_ip(),
-        user_agent=request.user_agent.string[:512] or None,
+        user_agent=request.user_agent.string,
         page_url=clean_page_url(page) or clean_page_url(request.referrer),
         form_version=messages.FORM_VERSION,
         source=source,

@@ -115,6 +115,18 @@ def test_form_success_stores_normalized_and_redirects(app, client):
         assert (worksheet.step, worksheet.subscriber_id) == ("worksheet", sub.id)
 
 
+def test_a_long_user_agent_is_kept_to_the_consent_columns_size(app, client):
+    agent = "Mozilla/5.0 " + "x" * 2000
+    response = client.post(
+        "/api/subscribe",
+        json={"name": "Ann", "email": "ann@example.com"},
+        headers={"User-Agent": agent},
+    )
+    assert response.status_code == 202
+    with app.app_context():
+        assert db.session.scalars(select(Consent.user_agent)).one() == agent[:512]
+
+
 def test_unknown_timezone_falls_back_to_default(make_app):
     app = make_app(DEFAULT_TIMEZONE="Europe/Paris")
     response = app.test_client().post(
