@@ -37,6 +37,7 @@ SHIPPED_WORKSHEET = (
     Path(__file__).resolve().parent.parent / "campaigns" / "worksheet" / "worksheet.pdf"
 )
 FRAMEABLE = {"signup.form", "signup.thanks"}
+SIGNUP_ENDPOINTS = ("signup.form", "signup.api_subscribe")  # where a signup is posted
 
 
 class Unavailable(Exception):
@@ -59,7 +60,7 @@ def _origin(url: str) -> str:
 
 @bp.before_app_request
 def cap_body() -> None:
-    if request.endpoint in ("signup.form", "signup.api_subscribe"):
+    if request.endpoint in SIGNUP_ENDPOINTS:
         request.max_content_length = current_app.config["MAX_FORM_BYTES"]
 
 
@@ -103,7 +104,7 @@ def csrf_error(_err):
 
 @bp.app_errorhandler(413)
 def too_large(_err):
-    if request.endpoint in ("signup.form", "signup.api_subscribe"):
+    if request.endpoint in SIGNUP_ENDPOINTS:
         return _rejected(413)
     return render_template(
         "error.html", title="Too large", message="That request was too large."
@@ -142,7 +143,7 @@ def not_allowed(_err):
 @bp.app_errorhandler(500)
 def server_error(_err):
     db.session.rollback()
-    if request.endpoint in ("signup.form", "signup.api_subscribe"):
+    if request.endpoint in SIGNUP_ENDPOINTS:
         return _rejected(500)
     return render_template(
         "error.html", title="Something went wrong", message="Please try again in a moment."

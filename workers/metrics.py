@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 
 from campaigns import tallies
 from models import Consent, DeliveryStatus, Subscriber, db, utcnow
+from signup.views import SIGNUP_ENDPOINTS
 from workers.health import overdue_seconds
 
 bp = Blueprint("metrics", __name__)
 
-SIGNUP_ENDPOINTS = ("signup.form", "signup.api_subscribe")
 _BY_STATUS = {
     403: "origin",
     413: "too_large",
