@@ -204,7 +204,7 @@ def _trapped(values) -> bool:
 @limiter.shared_limit(signup_limit, scope="signup", methods=["POST"])
 def signup_form():
     form = SignupForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD only show the form
         return render_template("signup.html", form=form, banner=False, **_form_extras())
     # A bot is answered as a success before anything else, so it learns nothing.
     if _trapped(request.form):
@@ -320,11 +320,17 @@ def worksheet_file() -> Response:
     return response
 
 
-@bp.route("/confirm/<token>", methods=["GET", "POST"])
+# Each link in an email has a GET view that only shows a page and a POST view that acts:
+# Flask answers HEAD (link scanners, previewers) with the GET view, so HEAD never acts.
+@bp.get("/confirm/<token>")
+def confirm_page(token: str):
+    subscriber_for("confirm", token)
+    return render_template("confirm.html", token=token)
+
+
+@bp.post("/confirm/<token>")
 def confirm(token: str):
     subscriber = subscriber_for("confirm", token)
-    if request.method == "GET":
-        return render_template("confirm.html", token=token)
     service.confirm(subscriber, now=utcnow(), ip=_client_ip())
     return worksheet_file()
 
@@ -335,23 +341,36 @@ def worksheet(token: str):
     return worksheet_file()
 
 
-@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str):
+    subscriber_for("unsubscribe", token)
+    return render_template("unsubscribe.html", token=token, done=False)
+
+
+@bp.post("/unsubscribe/<token>")
 def unsubscribe(token: str):
     subscriber = subscriber_for("unsubscribe", token)
-    if request.method == "GET":
-        return render_template("unsubscribe.html", token=token, done=False)
     service.unsubscribe(subscriber, now=utcnow())
     return render_template("unsubscribe.html", token=token, done=True)
 
 
-@bp.route("/started/<token>", methods=["GET", "POST"])
+@bp.get("/started/<token>")
+def started_page(token: str):
+    subscriber = subscriber_for("started", token)
+    return render_template(
+        "started.html",
+        token=token,
+        subscriber=subscriber,
+        error=None,
+        done=False,
+        today=utcnow().date(),
+    )
+
+
+@bp.post("/started/<token>")
 def started(token: str):
     subscriber = subscriber_for("started", token)
     today = utcnow().date()
-    if request.method == "GET":
-        return render_template(
-            "started.html", token=token, subscriber=subscriber, error=None, done=False, today=today
-        )
     started_on = service.parse_start_date(request.form.get("started_on"), today=today)
     if started_on is None:
         return render_template(
