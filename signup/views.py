@@ -19,7 +19,6 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
@@ -95,11 +94,6 @@ def _rejected(status: int, errors: dict | None = None):
     form = SignupForm(formdata=None) if status == 413 else SignupForm()
     extras = _form_extras(keep_stamp=status != 413)
     return render_template("signup.html", form=form, banner=True, **extras), status
-
-
-@bp.app_errorhandler(CSRFError)
-def csrf_error(_err):
-    return _rejected(400)
 
 
 @bp.app_errorhandler(413)
