@@ -24,6 +24,7 @@ from campaigns import sequence
 from models import db
 from signup import limits, privacy
 from signup import views as signup_views
+from web import errors, request_log, security
 from workers import cli as worker_cli
 from workers import health, metrics
 from workers.queue import RQConveyor
@@ -50,6 +51,9 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     logs.init_app(app)
+    request_log.init_app(app)  # first: even a request refused early has its id
+    security.init_app(app)
+    errors.init_app(app)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

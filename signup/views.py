@@ -29,13 +29,14 @@ from signup.forms import SignupForm
 from signup.limits import limiter, retry_after, signup_limit
 from signup.traps import is_bot, render_stamp, shown_at
 from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone, email_key
+from web.errors import error_page
+from web.security import frameable
 
 bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
 
 SHIPPED_WORKSHEET = (
     Path(__file__).resolve().parent.parent / "campaigns" / "worksheet" / "worksheet.pdf"
 )
-FRAMEABLE = {"signup.form", "signup.thanks"}
 SIGNUP_ENDPOINTS = ("signup.form", "signup.api_subscribe")  # where a signup is posted
 
 
@@ -43,7 +44,7 @@ class Unavailable(Exception):
     """The database did not answer; the reader sees the banner and a 503."""
 
 
-# ---- doors: headers, body caps, error pages ---------------------------------------------
+# ---- doors: body caps, refusals, this blueprint's own error answers ------------------
 
 
 def allowed_origins() -> set[str]:
@@ -57,28 +58,10 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@bp.before_app_request
+@bp.before_request
 def cap_body() -> None:
     if request.endpoint in SIGNUP_ENDPOINTS:
         request.max_content_length = current_app.config["MAX_FORM_BYTES"]
-
-
-@bp.after_app_request
-def security_headers(response: Response) -> Response:
-    ancestors = "'none'"
-    if request.endpoint in FRAMEABLE:
-        ancestors = " ".join(["'self'", *current_app.config["EMBED_ALLOWED_ORIGINS"]])
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        f"script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        f"frame-ancestors {ancestors}",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
 
 
 def _wants_json() -> bool:
@@ -96,16 +79,14 @@ def _rejected(status: int, errors: dict | None = None):
     return render_template("signup.html", form=form, banner=True, **extras), status
 
 
-@bp.app_errorhandler(413)
+@bp.errorhandler(413)
 def too_large(_err):
     if request.endpoint in SIGNUP_ENDPOINTS:
         return _rejected(413)
-    return render_template(
-        "error.html", title="Too large", message="That request was too large."
-    ), 413
+    return error_page(413)
 
 
-@bp.app_errorhandler(429)
+@bp.errorhandler(429)
 def too_many(_err):
     response = make_response(_rejected(429))
     wait = retry_after(time.time())
@@ -114,34 +95,18 @@ def too_many(_err):
     return response
 
 
-@bp.app_errorhandler(Unavailable)
+@bp.errorhandler(Unavailable)
 def unavailable(_err):
     db.session.rollback()
     return _rejected(503)
 
 
-@bp.app_errorhandler(404)
-def not_found(_err):
-    return render_template(
-        "error.html", title="Page not found", message="This link is not valid or has expired."
-    ), 404
-
-
-@bp.app_errorhandler(405)
-def not_allowed(_err):
-    return render_template(
-        "error.html", title="Not allowed", message="That page can't be used that way."
-    ), 405
-
-
-@bp.app_errorhandler(500)
+@bp.errorhandler(500)
 def server_error(_err):
     db.session.rollback()
     if request.endpoint in SIGNUP_ENDPOINTS:
         return _rejected(500)
-    return render_template(
-        "error.html", title="Something went wrong", message="Please try again in a moment."
-    ), 500
+    return error_page(500)
 
 
 # ---- the hosted form -------------------------------------------------------------------
@@ -195,6 +160,7 @@ def _trapped(values) -> bool:
 
 
 @bp.route("/signup", methods=["GET", "POST"], endpoint="form")
+@frameable
 @limiter.shared_limit(signup_limit, scope="signup", methods=["POST"])
 def signup_form():
     form = SignupForm()
@@ -217,6 +183,7 @@ def signup_form():
 
 
 @bp.get("/signup/thanks", endpoint="thanks")
+@frameable
 def thanks():
     return render_template("thanks.html")
 
