@@ -24,9 +24,8 @@ from campaigns import sequence
 from models import db
 from signup import limits, privacy
 from signup import views as signup_views
-from web import errors, request_log, security
+from web import errors, health, metrics, request_log, security
 from workers import cli as worker_cli
-from workers import health, metrics
 from workers.queue import RQConveyor
 
 ROOT = Path(__file__).resolve().parent
@@ -69,7 +68,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     )
 
     app.register_blueprint(signup_views.bp)
-    app.register_blueprint(health.bp)
+    health.init_app(app)
     app.register_blueprint(privacy.bp)
     app.register_blueprint(admin_views.bp)
     bounce_views.init_app(app)

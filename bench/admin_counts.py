@@ -128,7 +128,7 @@ def run() -> int:
     from admin import stats
     from app import create_app
     from models import utcnow
-    from workers.health import overdue_seconds
+    from web.health import overdue_seconds
 
     app = create_app(_env())
     client = app.test_client()

@@ -30,6 +30,7 @@ from signup.limits import limiter, retry_after, signup_limit
 from signup.traps import is_bot, render_stamp, shown_at
 from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone, email_key
 from web.errors import error_page
+from web.metrics import count_rejection
 from web.security import frameable
 
 bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
@@ -68,13 +69,26 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _rejected(status: int, errors: dict | None = None):
-    """The one shape of a refusal: the banner, on the page or in JSON."""
+# Metric labels of the fields a reader can get wrong; a bad CSRF token counts as "csrf".
+_FIELD_REASONS = {"name": "name", "email": "email", "csrf_token": "csrf"}
+
+
+def _field_reasons(fields) -> list[str]:
+    """Why a submission's fields were refused, as metric labels: one per field at fault."""
+    return [_FIELD_REASONS[f] for f in fields if f in _FIELD_REASONS] or ["malformed"]
+
+
+def _rejected(status: int, reasons: list[str], errors: dict | None = None, form=None):
+    """The one shape of a refusal: counted by reason, then the banner on the page or in JSON."""
+    # A refused preflight is not a signup refused: the browser never sent one.
+    if request.method != "OPTIONS":
+        count_rejection(*reasons)
     if _wants_json():
         body = jsonify(errors=errors or {}, message=messages.BANNER)
         return _cors(make_response(body, status))
-    # Keep what the reader typed, unless the body itself was the problem.
-    form = SignupForm(formdata=None) if status == 413 else SignupForm()
+    if form is None:
+        # Keep what the reader typed, unless the body itself was the problem.
+        form = SignupForm(formdata=None) if status == 413 else SignupForm()
     extras = _form_extras(keep_stamp=status != 413)
     return render_template("signup.html", form=form, banner=True, **extras), status
 
@@ -82,13 +96,13 @@ def _rejected(status: int, errors: dict | None = None):
 @bp.errorhandler(413)
 def too_large(_err):
     if request.endpoint in SIGNUP_ENDPOINTS:
-        return _rejected(413)
+        return _rejected(413, ["too_large"])
     return error_page(413)
 
 
 @bp.errorhandler(429)
 def too_many(_err):
-    response = make_response(_rejected(429))
+    response = make_response(_rejected(429, ["rate_limited"]))
     wait = retry_after(time.time())
     if wait is not None:
         response.headers["Retry-After"] = str(wait)
@@ -98,14 +112,14 @@ def too_many(_err):
 @bp.errorhandler(Unavailable)
 def unavailable(_err):
     db.session.rollback()
-    return _rejected(503)
+    return _rejected(503, ["unavailable"])
 
 
 @bp.errorhandler(500)
 def server_error(_err):
     db.session.rollback()
     if request.endpoint in SIGNUP_ENDPOINTS:
-        return _rejected(500)
+        return _rejected(500, ["error"])
     return error_page(500)
 
 
@@ -170,8 +184,7 @@ def signup_form():
     if _trapped(request.form):
         return redirect(url_for("signup.thanks"), code=303)
     if not form.validate_on_submit():
-        extras = _form_extras(keep_stamp=True)
-        return render_template("signup.html", form=form, banner=True, **extras), 400
+        return _rejected(400, _field_reasons(form.errors), form=form)
     _store(
         clean_name(form.name.data),
         clean_email(form.email.data),
@@ -217,12 +230,12 @@ def _api_values() -> MultiDict | dict | None:
 def api_subscribe():
     origin = request.headers.get("Origin")
     if origin is not None and origin not in allowed_origins():
-        return _rejected(403)
+        return _rejected(403, ["origin"])
     if request.method == "OPTIONS":
         return _cors(make_response("", 204))
     values = _api_values()
     if values is None:
-        return _rejected(400, {})
+        return _rejected(400, ["malformed"])
     if _trapped(values):
         # A bot is answered as a success before anything else, so it learns nothing.
         return _cors(make_response(jsonify(status="ok"), 202))
@@ -233,7 +246,7 @@ def api_subscribe():
     if email is None:
         errors["email"] = [messages.EMAIL]
     if errors:
-        return _rejected(400, errors)
+        return _rejected(400, _field_reasons(errors), errors)
     _store(name, email, values.get("timezone"), values.get("page"), "embed" if origin else "api")
     return _cors(make_response(jsonify(status="ok"), 202))
 
