@@ -22,8 +22,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# `app` builds its module-level app on import; give it a key (the bench app gets its own env).
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-that-is-long-enough-0123456789")
 
 SERVER = os.environ.get("TEND_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 NAME = os.environ.get("TEND_BENCH_ADMIN_DB", "tend_bench_admin")
