@@ -1,6 +1,7 @@
 """Composition root: `create_app()` wires config, extensions, blueprints and commands.
 
-`gunicorn app:app` and `flask --app app ...` both use the module-level `app`.
+Nothing is built at import. `flask --app app ...` finds `create_app` by itself, and the
+Procfile has gunicorn call it (`gunicorn --preload 'app:create_app()'`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from campaigns import sequence
 from models import db
 from signup import limits, privacy
 from signup import views as signup_views
+from web import errors, health, metrics, request_log, security
 from workers import cli as worker_cli
-from workers import health, metrics
 from workers.queue import RQConveyor
 
 ROOT = Path(__file__).resolve().parent
@@ -41,15 +42,33 @@ def _database_url(url: str) -> str:
     return url
 
 
-def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
-    """Build the app from `env` (default: the process environment plus `.env`)."""
-    if env is None and os.environ.get("FLASK_SKIP_DOTENV", "") not in ("1", "true"):
+def _process_settings() -> dict:
+    if os.environ.get("FLASK_SKIP_DOTENV", "") not in ("1", "true"):
         load_dotenv(ROOT / ".env", override=False)
+    try:
+        return settings.load()
+    except settings.ConfigError as err:
+        # One line naming the variable, not a traceback.
+        print(f"tend: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
+    """Build the app from `env`; a bad setting raises `settings.ConfigError`.
+
+    Without `env` it is this process starting (web, worker, clock, a command): the settings
+    come from the process environment plus `.env`, and a bad one ends the process with one
+    line naming the variable (exit status 2) rather than a traceback.
+    """
+    config = settings.load(env) if env is not None else _process_settings()
     app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder="templates")
-    app.config.update(settings.load(env))
+    app.config.update(config)
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     logs.init_app(app)
+    request_log.init_app(app)  # first: even a request refused early has its id
+    security.init_app(app)
+    errors.init_app(app)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -65,7 +84,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     )
 
     app.register_blueprint(signup_views.bp)
-    app.register_blueprint(health.bp)
+    health.init_app(app)
     app.register_blueprint(privacy.bp)
     app.register_blueprint(admin_views.bp)
     bounce_views.init_app(app)
@@ -74,15 +93,3 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.cli.add_command(worker_cli.drip)
     app.cli.add_command(admin_cli.subscribers)
     return app
-
-
-def _main_app() -> Flask:
-    try:
-        return create_app()
-    except settings.ConfigError as err:
-        # One line naming the variable, not a traceback.
-        print(f"tend: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-app = _main_app()

@@ -1,35 +1,21 @@
-"""Logs as one JSON object per line, each request under an id (`X-Request-ID`, kept or made).
+"""Logs as one JSON object per line, for every process: web, worker and clock.
 
-`init_app(app)` installs the formatter on the root logger once per process (web, worker
-and clock all build the app) and the request-id hooks on the app.
+`init_app(app)` installs the formatter on the root logger once per process (each of them
+builds the app). A line logged while a request is served carries its id (`g.request_id`,
+given by `web.request_log`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
-import time
-import uuid
 from datetime import UTC, datetime
 from typing import IO
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, g, has_request_context
 
-HEADER = "X-Request-ID"
-# An id from a proxy is kept only if it is short and plain: it goes into every log line.
-_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-log = logging.getLogger("tend.request")
-
-
-def request_id_from(header: str | None) -> str:
-    """The caller's id when it is usable, otherwise a fresh one."""
-    if header and _VALID_ID.match(header):
-        return header
-    return uuid.uuid4().hex
 
 
 def current_request_id() -> str | None:
@@ -91,7 +77,7 @@ def configure(level: str = "INFO", stream: IO[str] | None = None) -> logging.Han
 
 
 def init_app(app: Flask, stream: IO[str] | None = None) -> None:
-    """JSON logs for the process and a request id on every request and response."""
+    """JSON logs for the process, `app.logger` included."""
     configure(app.config.get("LOG_LEVEL", "INFO"), stream)
     # Flask's own handler would print a second, plain copy of app.logger records.
     app.logger.handlers.clear()
@@ -102,32 +88,3 @@ def init_app(app: Flask, stream: IO[str] | None = None) -> None:
             name == app.logger.name or name.startswith("tend")
         ):
             logger.disabled = False
-
-    @app.before_request
-    def _start() -> None:
-        g.request_id = request_id_from(request.headers.get(HEADER))
-        g.request_started = time.perf_counter()
-
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        request_id = g.get("request_id")
-        if request_id:
-            response.headers[HEADER] = request_id
-        started = g.get("request_started")
-        # The route's pattern, not the path: paths carry tokens that must not reach logs.
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
-        log.info(
-            "%s %s %s",
-            request.method,
-            route,
-            response.status_code,
-            extra={
-                "method": request.method,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1)
-                if started
-                else None,
-            },
-        )
-        return response

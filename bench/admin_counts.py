@@ -22,8 +22,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# `app` builds its module-level app on import; give it a key (the bench app gets its own env).
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-that-is-long-enough-0123456789")
 
 SERVER = os.environ.get("TEND_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 NAME = os.environ.get("TEND_BENCH_ADMIN_DB", "tend_bench_admin")
@@ -128,7 +126,7 @@ def run() -> int:
     from admin import stats
     from app import create_app
     from models import utcnow
-    from workers.health import overdue_seconds
+    from web.health import overdue_seconds
 
     app = create_app(_env())
     client = app.test_client()

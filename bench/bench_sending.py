@@ -234,7 +234,6 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
 
-    os.environ.setdefault("SECRET_KEY", benchlib.SECRET_KEY)
     from app import create_app
     from models import db
 

@@ -75,7 +75,7 @@ def gunicorn(name, args, env, workers, logdir: Path, count_sql: str, cwd: Path) 
         )
     server = Server(name, port, proc, log, count_sql)
     benchlib.wait_port(port, proc=proc)
-    # Every worker up (gunicorn loads the app in each worker after fork).
+    # Every worker up (without --preload, each worker loads the app after fork).
     deadline = time.monotonic() + 30
     while len(benchlib.children(proc.pid)) < workers and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -225,7 +225,7 @@ def main(argv: list[str]) -> int:
             )
             tend = gunicorn(
                 "tend",
-                ["app:app"],
+                ["--preload", "app:create_app()"],  # as the Procfile runs it
                 tend_env,
                 args.workers,
                 logdir,

@@ -121,7 +121,6 @@ def upgrade(url: str) -> None:
     """`flask --app app db upgrade`, in process: the schema exactly as the migrations build it."""
     from flask_migrate import upgrade as migrate_upgrade
 
-    os.environ.setdefault("SECRET_KEY", SECRET_KEY)  # importing `app` builds the default app
     from app import create_app
     from models import db
 

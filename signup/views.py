@@ -19,7 +19,6 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
@@ -30,13 +29,15 @@ from signup.forms import SignupForm
 from signup.limits import limiter, retry_after, signup_limit
 from signup.traps import is_bot, render_stamp, shown_at
 from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone, email_key
+from web.errors import error_page
+from web.metrics import count_rejection
+from web.security import frameable
 
 bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
 
 SHIPPED_WORKSHEET = (
     Path(__file__).resolve().parent.parent / "campaigns" / "worksheet" / "worksheet.pdf"
 )
-FRAMEABLE = {"signup.form", "signup.thanks"}
 SIGNUP_ENDPOINTS = ("signup.form", "signup.api_subscribe")  # where a signup is posted
 
 
@@ -44,7 +45,7 @@ class Unavailable(Exception):
     """The database did not answer; the reader sees the banner and a 503."""
 
 
-# ---- doors: headers, body caps, error pages ---------------------------------------------
+# ---- doors: body caps, refusals, this blueprint's own error answers ------------------
 
 
 def allowed_origins() -> set[str]:
@@ -58,96 +59,68 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@bp.before_app_request
+@bp.before_request
 def cap_body() -> None:
     if request.endpoint in SIGNUP_ENDPOINTS:
         request.max_content_length = current_app.config["MAX_FORM_BYTES"]
-
-
-@bp.after_app_request
-def security_headers(response: Response) -> Response:
-    ancestors = "'none'"
-    if request.endpoint in FRAMEABLE:
-        ancestors = " ".join(["'self'", *current_app.config["EMBED_ALLOWED_ORIGINS"]])
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        f"script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        f"frame-ancestors {ancestors}",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
 
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _rejected(status: int, errors: dict | None = None):
-    """The one shape of a refusal: the banner, on the page or in JSON."""
+# Metric labels of the fields a reader can get wrong; a bad CSRF token counts as "csrf".
+_FIELD_REASONS = {"name": "name", "email": "email", "csrf_token": "csrf"}
+
+
+def _field_reasons(fields) -> list[str]:
+    """Why a submission's fields were refused, as metric labels: one per field at fault."""
+    return [_FIELD_REASONS[f] for f in fields if f in _FIELD_REASONS] or ["malformed"]
+
+
+def _rejected(status: int, reasons: list[str], errors: dict | None = None, form=None):
+    """The one shape of a refusal: counted by reason, then the banner on the page or in JSON."""
+    # A refused preflight is not a signup refused: the browser never sent one.
+    if request.method != "OPTIONS":
+        count_rejection(*reasons)
     if _wants_json():
         body = jsonify(errors=errors or {}, message=messages.BANNER)
         return _cors(make_response(body, status))
-    # Keep what the reader typed, unless the body itself was the problem.
-    form = SignupForm(formdata=None) if status == 413 else SignupForm()
+    if form is None:
+        # Keep what the reader typed, unless the body itself was the problem.
+        form = SignupForm(formdata=None) if status == 413 else SignupForm()
     extras = _form_extras(keep_stamp=status != 413)
     return render_template("signup.html", form=form, banner=True, **extras), status
 
 
-@bp.app_errorhandler(CSRFError)
-def csrf_error(_err):
-    return _rejected(400)
-
-
-@bp.app_errorhandler(413)
+@bp.errorhandler(413)
 def too_large(_err):
     if request.endpoint in SIGNUP_ENDPOINTS:
-        return _rejected(413)
-    return render_template(
-        "error.html", title="Too large", message="That request was too large."
-    ), 413
+        return _rejected(413, ["too_large"])
+    return error_page(413)
 
 
-@bp.app_errorhandler(429)
+@bp.errorhandler(429)
 def too_many(_err):
-    response = make_response(_rejected(429))
+    response = make_response(_rejected(429, ["rate_limited"]))
     wait = retry_after(time.time())
     if wait is not None:
         response.headers["Retry-After"] = str(wait)
     return response
 
 
-@bp.app_errorhandler(Unavailable)
+@bp.errorhandler(Unavailable)
 def unavailable(_err):
     db.session.rollback()
-    return _rejected(503)
+    return _rejected(503, ["unavailable"])
 
 
-@bp.app_errorhandler(404)
-def not_found(_err):
-    return render_template(
-        "error.html", title="Page not found", message="This link is not valid or has expired."
-    ), 404
-
-
-@bp.app_errorhandler(405)
-def not_allowed(_err):
-    return render_template(
-        "error.html", title="Not allowed", message="That page can't be used that way."
-    ), 405
-
-
-@bp.app_errorhandler(500)
+@bp.errorhandler(500)
 def server_error(_err):
     db.session.rollback()
     if request.endpoint in SIGNUP_ENDPOINTS:
-        return _rejected(500)
-    return render_template(
-        "error.html", title="Something went wrong", message="Please try again in a moment."
-    ), 500
+        return _rejected(500, ["error"])
+    return error_page(500)
 
 
 # ---- the hosted form -------------------------------------------------------------------
@@ -201,6 +174,7 @@ def _trapped(values) -> bool:
 
 
 @bp.route("/signup", methods=["GET", "POST"], endpoint="form")
+@frameable
 @limiter.shared_limit(signup_limit, scope="signup", methods=["POST"])
 def signup_form():
     form = SignupForm()
@@ -210,8 +184,7 @@ def signup_form():
     if _trapped(request.form):
         return redirect(url_for("signup.thanks"), code=303)
     if not form.validate_on_submit():
-        extras = _form_extras(keep_stamp=True)
-        return render_template("signup.html", form=form, banner=True, **extras), 400
+        return _rejected(400, _field_reasons(form.errors), form=form)
     _store(
         clean_name(form.name.data),
         clean_email(form.email.data),
@@ -223,6 +196,7 @@ def signup_form():
 
 
 @bp.get("/signup/thanks", endpoint="thanks")
+@frameable
 def thanks():
     return render_template("thanks.html")
 
@@ -256,12 +230,12 @@ def _api_values() -> MultiDict | dict | None:
 def api_subscribe():
     origin = request.headers.get("Origin")
     if origin is not None and origin not in allowed_origins():
-        return _rejected(403)
+        return _rejected(403, ["origin"])
     if request.method == "OPTIONS":
         return _cors(make_response("", 204))
     values = _api_values()
     if values is None:
-        return _rejected(400, {})
+        return _rejected(400, ["malformed"])
     if _trapped(values):
         # A bot is answered as a success before anything else, so it learns nothing.
         return _cors(make_response(jsonify(status="ok"), 202))
@@ -272,7 +246,7 @@ def api_subscribe():
     if email is None:
         errors["email"] = [messages.EMAIL]
     if errors:
-        return _rejected(400, errors)
+        return _rejected(400, _field_reasons(errors), errors)
     _store(name, email, values.get("timezone"), values.get("page"), "embed" if origin else "api")
     return _cors(make_response(jsonify(status="ok"), 202))
 

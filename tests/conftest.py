@@ -32,10 +32,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPProtocol
 from flask_migrate import upgrade
 
-os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789")
-
-from app import create_app  # noqa: E402
-from models import db  # noqa: E402
+from app import create_app
+from models import db
 
 PG_SERVER = os.environ.get("TEND_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REDIS_BASE = os.environ.get("TEND_TEST_REDIS", "redis://127.0.0.1:6379")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, free_port
 
 import settings
 
@@ -50,20 +52,66 @@ def test_bad_settings_are_refused_naming_the_variable(env, named):
         settings.load({"SECRET_KEY": "k" * 40} | env if named != "SECRET_KEY" else env)
 
 
-def test_start_up_without_secret_key_stops_with_one_line(tmp_path):
+NO_KEY = "tend: SECRET_KEY is missing or a placeholder: set SECRET_KEY to a long random value"
+
+
+def _without_secret_key(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FLASK_DEBUG")}
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.db'}"
     env["FLASK_SKIP_DOTENV"] = "1"  # a developer's .env must not hide the check
+    return env | {"PYTHONPATH": str(ROOT)}
+
+
+def test_start_up_without_secret_key_stops_with_one_line(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
         cwd=tmp_path,
-        env=env | {"PYTHONPATH": str(ROOT)},
+        env=_without_secret_key(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert done.returncode != 0
-    assert done.stderr.strip().splitlines() == [
-        "tend: SECRET_KEY is missing or a placeholder: set SECRET_KEY to a long random value"
-    ]
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [NO_KEY]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_the_procfile_web_process_without_secret_key_stops_with_one_line(tmp_path):
+    line = next(
+        line.removeprefix("web:")
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("web:")
+    )
+    for placeholder, value in {
+        "0.0.0.0:${PORT:-5000}": f"127.0.0.1:{free_port()}",
+        "${WEB_CONCURRENCY:-3}": "2",
+    }.items():
+        line = line.replace(placeholder, value)
+    command = shlex.split(line)
+    assert command[0] == "gunicorn"
+    command[0] = str(Path(sys.executable).parent / "gunicorn")
+    done = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env=_without_secret_key(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    # Once, from gunicorn's master: no worker was started to fail (and be started again).
+    assert done.stderr.strip().splitlines() == [NO_KEY]
+    assert done.stdout == ""
+
+
+def test_importing_the_app_module_builds_nothing(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", "import app; print(app.create_app.__name__)"],
+        cwd=tmp_path,
+        env=_without_secret_key(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "create_app\n", "")
     assert not (tmp_path / "x.db").exists()

@@ -111,6 +111,54 @@ def test_rate_limited_signups_count_as_rejections(make_app):
     assert scrape(client)[("tend_signup_rejections_total", (("reason", "rate_limited"),))] >= 1
 
 
+def rejections(client) -> dict[str, float]:
+    return {
+        labels[0][1]: value
+        for (name, labels), value in scrape(client).items()
+        if name == "tend_signup_rejections_total"
+    }
+
+
+def test_hosted_form_refusal_is_counted_by_field(app, client):
+    page = client.get("/signup").get_data(as_text=True)
+    refused = client.post(
+        "/signup", data={"csrf_token": csrf_from(page), "name": " ", "email": "not an address"}
+    )
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "Something went wrong. Please check your entries and try again." in html
+    assert "Please enter your name." in html and "Please enter a valid email address." in html
+    assert 'value="not an address"' in html  # what the reader typed stays
+    assert rejections(client) == {"name": 1, "email": 1}
+    expired = client.post(
+        "/signup", data={"csrf_token": "forged", "name": "Ann", "email": "ann@example.com"}
+    )
+    assert expired.status_code == 400
+    assert rejections(client) == {"name": 1, "email": 1, "csrf": 1}
+
+
+def test_each_kind_of_refusal_is_counted_under_its_reason(app, client):
+    stranger = {"Origin": "https://elsewhere.example"}
+    assert client.post("/api/subscribe", json={"name": "A"}, headers=stranger).status_code == 403
+    # A preflight from a stranger is refused too, but no signup was sent.
+    assert client.options("/api/subscribe", headers=stranger).status_code == 403
+    body = client.post("/api/subscribe", data="name=Ann", content_type="text/plain")
+    assert body.status_code == 400 and body.get_json()["errors"] == {}
+    huge = client.post("/api/subscribe", json={"name": "x" * 20_000, "email": "ann@example.com"})
+    assert huge.status_code == 413
+    assert rejections(client) == {"origin": 1, "malformed": 1, "too_large": 1}
+
+
+def test_signups_refused_while_the_database_is_down_are_counted(make_app):
+    down = make_app(DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
+    client = down.test_client()
+    response = client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    assert response.status_code == 503
+    m = scrape(client)
+    assert m[("tend_database_up", ())] == 0
+    assert m[("tend_signup_rejections_total", (("reason", "unavailable"),))] == 1
+
+
 def test_metrics_token_when_set(make_app):
     client = make_app(METRICS_TOKEN="scrape-me-please").test_client()
     assert client.get("/metrics").status_code == 401

@@ -2,8 +2,8 @@
 
 Web, worker and clock are separate processes (and the web has several), so in-process
 counters would each see a part. Sent and failed emails, signups, queue depth and lag
-come from the database and Redis when Prometheus asks; signup rejections are counted by
-the web in a Redis hash, shared by every web process.
+come from the database and Redis when Prometheus asks; signup rejections are counted in a
+Redis hash shared by every web process, by signup itself through `count_rejection`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request, template_rendered
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -20,29 +20,9 @@ from sqlalchemy import func, select
 
 from campaigns import tallies
 from models import Consent, DeliveryStatus, Subscriber, db, utcnow
-from signup.views import SIGNUP_ENDPOINTS
-from workers.health import overdue_seconds
+from web.health import overdue_seconds
 
 bp = Blueprint("metrics", __name__)
-
-_BY_STATUS = {
-    403: "origin",
-    413: "too_large",
-    429: "rate_limited",
-    500: "error",
-    503: "unavailable",
-}
-
-
-def rejection_reasons(status: int, form_errors: list[str] | None, json_errors: dict | None):
-    """Why a signup was refused, as metric labels (a submission can have several)."""
-    if status in _BY_STATUS:
-        return [_BY_STATUS[status]]
-    fields = list(form_errors or []) or list(json_errors or {})
-    reasons = [
-        "csrf" if f == "csrf_token" else f for f in fields if f in ("name", "email", "csrf_token")
-    ]
-    return reasons or ["malformed"]
 
 
 def rejections_key() -> str:
@@ -61,21 +41,11 @@ def _redis() -> Redis:
     return client
 
 
-def _remember_form_errors(sender, template, context, **extra) -> None:
-    if template.name == "signup.html" and context.get("banner") and context.get("form"):
-        g.tend_form_errors = list(context["form"].errors)
+def count_rejection(*reasons: str) -> None:
+    """Count one refused signup under each of its reasons (`tend_signup_rejections_total`).
 
-
-def _count_rejection(response: Response) -> Response:
-    if request.endpoint not in SIGNUP_ENDPOINTS or request.method == "OPTIONS":
-        return response
-    if response.status_code < 400:
-        return response
-    json_errors = None
-    if response.is_json:
-        body = response.get_json(silent=True) or {}
-        json_errors = body.get("errors") if isinstance(body, dict) else None
-    reasons = rejection_reasons(response.status_code, g.get("tend_form_errors"), json_errors)
+    A Redis that does not answer loses the count, never the answer to the reader.
+    """
     try:
         pipe = _redis().pipeline(transaction=False)
         for reason in reasons:
@@ -83,7 +53,6 @@ def _count_rejection(response: Response) -> Response:
         pipe.execute()
     except Exception:
         current_app.logger.debug("rejection not counted: Redis unavailable", exc_info=True)
-    return response
 
 
 class TendCollector(Collector):
@@ -169,12 +138,10 @@ class TendCollector(Collector):
 
 
 def init_app(app: Flask) -> None:
-    """Register `/metrics`, its collector, and the rejection counter on signup responses."""
+    """Register `/metrics` and the collector it reads."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TendCollector(app))
     app.extensions["tend.metrics_registry"] = registry
-    template_rendered.connect(_remember_form_errors, app)
-    app.after_request(_count_rejection)
     app.register_blueprint(bp)
 
 

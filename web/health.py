@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import func, select, text
 
 from models import Delivery, DeliveryStatus, db, utcnow
@@ -62,3 +62,8 @@ def healthz():
     response = jsonify(status="ok" if healthy else "unavailable", checks=checks)
     response.headers["Cache-Control"] = "no-store"
     return response, 200 if healthy else 503
+
+
+def init_app(app: Flask) -> None:
+    """Register `/healthz`."""
+    app.register_blueprint(bp)
