@@ -13,6 +13,7 @@ from email import message_from_bytes, policy
 from types import SimpleNamespace
 
 from campaigns import render as rendering
+from campaigns.mime import Outgoing, build_message
 from campaigns.schedule import DRIP, WORKSHEET, new_message_id
 from campaigns.sequence import Sequence
 from models import Status
@@ -58,7 +59,7 @@ def find(sequence: Sequence, key: str) -> Preview | None:
 
 def compose(
     preview: Preview, *, name: str, address: str, public_id: str, now: datetime
-) -> rendering.Outgoing | None:
+) -> Outgoing | None:
     """The message the send job would build for this email and subscriber."""
     row = SimpleNamespace(
         kind=preview.kind,
@@ -72,7 +73,7 @@ def compose(
     return jobs.compose(row, rendering.Sender.current(), now)
 
 
-def parts(outgoing: rendering.Outgoing) -> rendering.RenderedEmail:
+def parts(outgoing: Outgoing) -> rendering.RenderedEmail:
     """Subject, text and HTML read back from a built message."""
     message = message_from_bytes(outgoing.data, policy=policy.default)
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
@@ -100,14 +101,14 @@ def send_test(preview: Preview, address: str, *, now: datetime) -> None:
     marked = rendering.RenderedEmail(
         subject=f"[Test] {email.subject}", text=email.text, html=email.html
     )
-    outgoing = rendering.build_message(
+    unsubscribe = rendering.links_for(sender, SAMPLE_ID).unsubscribe
+    outgoing = build_message(
         marked,
         to_name=SAMPLE_NAME,
         to_address=address,
-        public_id=SAMPLE_ID,
         message_id=new_message_id(sender.domain),
         sender=sender,
-        transactional=preview.kind == WORKSHEET,
+        unsubscribe=None if preview.kind == WORKSHEET else unsubscribe,
         date=now,
     )
     with jobs.open_transport() as transport:

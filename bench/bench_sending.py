@@ -111,6 +111,7 @@ def populate(engine, count: int, now) -> None:
 def prebuilt_messages(app, count: int) -> list[tuple[str, bytes]]:
     """`count` ready messages: Tend's own month-1 email, each with its own address and id."""
     from campaigns import render as rendering
+    from campaigns.mime import build_message
     from models import utcnow
 
     with app.app_context():
@@ -125,14 +126,13 @@ def prebuilt_messages(app, count: int) -> list[tuple[str, bytes]]:
             sender=sender,
             transactional=False,
         )
-        template = rendering.build_message(
+        template = build_message(
             email,
             to_name="Reader 1",
             to_address="reader1@example.com",
-            public_id="0123456789abcdef",
             message_id="<BENCH-MESSAGE-ID>",
             sender=sender,
-            transactional=False,
+            unsubscribe=rendering.links_for(sender, "0123456789abcdef").unsubscribe,
             date=utcnow(),
         ).data
     out = []

@@ -11,7 +11,7 @@ from aiosmtpd.smtp import SMTP as SMTPProtocol
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import free_port
 
-from campaigns.render import Outgoing
+from campaigns.mime import Outgoing
 from workers.transport import ConnectionLost, SMTPSettings, SMTPTransport
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

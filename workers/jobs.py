@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import bindparam, exists, func, or_, select, update
 
 from campaigns import render as rendering
+from campaigns.mime import build_message
 from campaigns.schedule import DRIP, WORKSHEET, cancel_open
 from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Status, Subscriber, UTCDateTime, db, utcnow
@@ -112,14 +113,14 @@ def compose(row, sender: rendering.Sender, now: datetime):
             sender=sender,
             transactional=False,
         )
-    return rendering.build_message(
+    unsubscribe = rendering.links_for(sender, row.public_id).unsubscribe
+    return build_message(
         email,
         to_name=row.name,
         to_address=row.email,
-        public_id=row.public_id,
         message_id=row.message_id,
         sender=sender,
-        transactional=row.kind == WORKSHEET,
+        unsubscribe=None if row.kind == WORKSHEET else unsubscribe,
         date=now,
     )
 

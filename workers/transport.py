@@ -8,7 +8,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from campaigns.render import Outgoing
+from campaigns.mime import Outgoing
 
 
 def _text(reason: bytes | str) -> str:
