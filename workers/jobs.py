@@ -10,9 +10,11 @@ import idna
 from flask import current_app
 from sqlalchemy import bindparam, exists, func, or_, select, update
 
-from campaigns import render as rendering
-from campaigns.mime import build_message
+from campaigns.compose import Recipient, compose, email_for
+from campaigns.mime import Outgoing
+from campaigns.render import Sender
 from campaigns.schedule import DRIP, WORKSHEET, cancel_open
+from campaigns.sequence import Sequence
 from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Status, Subscriber, UTCDateTime, db, utcnow
 from workers.transport import (
@@ -87,42 +89,19 @@ def _may_receive(kind: str, status: str) -> bool:
     return status in _MAY_RECEIVE[_audience(kind)]
 
 
-def compose(row, sender: rendering.Sender, now: datetime):
+def _message(row, sequence: Sequence, sender: Sender, now: datetime) -> Outgoing | None:
     """The message for one claimed row, or None when its step left the sequence."""
-    if row.kind == WORKSHEET:
-        email = rendering.render(
-            "worksheet",
-            subject="Your worksheet: what you need from your next company",
-            preheader="One click and it's yours.",
-            name=row.name,
-            public_id=row.public_id,
-            sender=sender,
-            transactional=True,
-            extra={"confirm": row.sub_status == Status.PENDING},
-        )
-    else:
-        step = current_app.extensions["tend.sequence"].step(row.step)
-        if step is None:
-            return None
-        email = rendering.render(
-            step.template,
-            subject=step.subject,
-            preheader=step.preheader,
-            name=row.name,
-            public_id=row.public_id,
-            sender=sender,
-            transactional=False,
-        )
-    unsubscribe = rendering.links_for(sender, row.public_id).unsubscribe
-    return build_message(
-        email,
-        to_name=row.name,
-        to_address=row.email,
+    email = email_for(sequence, row.kind, row.step)
+    if email is None:
+        return None
+    recipient = Recipient(
+        name=row.name,
+        address=row.email,
+        public_id=row.public_id,
+        status=row.sub_status,
         message_id=row.message_id,
-        sender=sender,
-        unsubscribe=None if row.kind == WORKSHEET else unsubscribe,
-        date=now,
     )
+    return compose(recipient, email, sender, now)
 
 
 def send_batch(job_id: str, ids: Iterable[int], now: str | None = None) -> dict[str, int]:
@@ -141,7 +120,8 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     claimed = _claim(job_id, ids, max(clock(), utcnow()))
     if not claimed:
         return counts
-    sender = rendering.Sender.current()
+    sender = Sender.current()
+    sequence = current_app.extensions["tend.sequence"]
     rows = db.session.execute(
         select(
             Delivery.id,
@@ -174,7 +154,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             elif transport_down:
                 # The server is gone for this batch: the rest waits without spending attempts.
                 counts[_retry(row, now, transport_down, attempts=row.attempts)] += 1
-            elif (message := compose(row, sender, now)) is None:
+            elif (message := _message(row, sequence, sender, now)) is None:
                 _record(
                     row,
                     now,
