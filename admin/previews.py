@@ -19,7 +19,7 @@ from campaigns.render import RenderedEmail, Sender
 from campaigns.schedule import DRIP, WORKSHEET, new_message_id
 from campaigns.sequence import Sequence
 from models import Status
-from workers import jobs
+from workers.transport import envelope_address, open_transport
 
 SAMPLE_NAME = "Sam Rivera"
 SAMPLE_EMAIL = "sam.rivera@example.com"
@@ -115,5 +115,5 @@ def send_test(preview: Preview, address: str, *, now: datetime) -> None:
     if outgoing is None:
         raise LookupError(f"no email {preview.key!r}")
     sender = Sender.current()
-    with jobs.open_transport() as transport:
-        transport.send(outgoing, sender.envelope_from, jobs.envelope_address(address))
+    with open_transport(current_app.config, current_app.instance_path) as transport:
+        transport.deliver(outgoing, sender.envelope_from, envelope_address(address))

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-import idna
 from flask import current_app
 from sqlalchemy import bindparam, exists, func, or_, select, update
 
@@ -19,44 +18,14 @@ from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Status, Subscriber, UTCDateTime, db, utcnow
 from workers.transport import (
     ConnectionLost,
-    OutboxTransport,
     PermanentFailure,
-    SMTPSettings,
-    SMTPTransport,
     TemporaryFailure,
     Undeliverable,
+    envelope_address,
+    open_transport,
 )
 
 log = logging.getLogger("tend.send")
-
-
-def open_transport():
-    """The configured transport, as a context manager holding one connection for a batch."""
-    cfg = current_app.config
-    if cfg["MAIL_BACKEND"] == "smtp":
-        return SMTPTransport(
-            SMTPSettings(
-                host=cfg["SMTP_HOST"],
-                port=cfg["SMTP_PORT"],
-                username=cfg["SMTP_USERNAME"],
-                password=cfg["SMTP_PASSWORD"],
-                security=cfg["SMTP_SECURITY"],
-                timeout=cfg["SMTP_TIMEOUT"],
-                ca_file=cfg.get("SMTP_CA_FILE", ""),
-            )
-        )
-    return OutboxTransport(cfg.get("OUTBOX_PATH") or f"{current_app.instance_path}/outbox")
-
-
-def envelope_address(address: str) -> str:
-    """An ASCII local part keeps the envelope ASCII: the domain goes out as IDNA."""
-    local, _, domain = address.rpartition("@")
-    if local.isascii() and not domain.isascii():
-        try:
-            return f"{local}@{idna.encode(domain).decode('ascii')}"
-        except idna.IDNAError:
-            return address
-    return address
 
 
 def _claim(job_id: str, ids: list[int], now: datetime) -> list[int]:
@@ -144,7 +113,10 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     transport_down: str | None = None
     bounced: set[int] = set()
     envelope_from = sender.envelope_from
-    with open_transport() as transport, _SentLedger() as ledger:
+    with (
+        open_transport(current_app.config, current_app.instance_path) as transport,
+        _SentLedger() as ledger,
+    ):
         for position, row in enumerate(rows):
             upcoming = rows[position + 1] if position + 1 < len(rows) else None
             now = clock()
@@ -169,7 +141,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             else:
                 attempts = row.attempts + 1
                 try:
-                    transport.send(message, envelope_from, envelope_address(row.email))
+                    transport.deliver(message, envelope_from, envelope_address(row.email))
                 except ConnectionLost as err:
                     transport_down = str(err)
                     counts[_retry(row, now, transport_down, attempts=attempts)] += 1
