@@ -17,7 +17,7 @@ from sqlalchemy import Integer, String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from campaigns import schedule
-from campaigns.conveyor import Batch, batches_of, current, send_after_commit
+from campaigns.conveyor import Batch, batches_of, current, enqueue_after_commit
 from campaigns.render import Sender
 from campaigns.timing import parse_window, send_time, zone_or_default
 from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db
@@ -198,5 +198,5 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
     stale_ids = {row.id for row in stale}
     result.reclaimed = sum(1 for i in claimed if i in stale_ids)
     result.queued = len(claimed)
-    result.handed_over = send_after_commit(result.batches, now if pretend else None)
+    result.handed_over = enqueue_after_commit(result.batches, now if pretend else None)
     return result
