@@ -71,10 +71,24 @@ def build_message(
     directly, byte for byte what the stdlib's compat32 generator writes for it, at a
     fraction of the cost; anything else goes through the email package.
     """
+    headers = _headers(email.subject, to_name, to_address, message_id, sender, unsubscribe, date)
     international = not to_address.isascii()
-    subject = header_safe(email.subject)
+    if not international and all(_plain_header(name, value) for name, value in headers):
+        return Outgoing(_assemble(headers, email.text, email.html), False)
+    return _build_with_email_package(email, headers, international)
+
+
+def _headers(
+    subject: str,
+    to_name: str,
+    to_address: str,
+    message_id: str,
+    sender: Sender,
+    unsubscribe: str | None,
+    date: datetime,
+) -> list[tuple[str, str]]:
     headers = [
-        ("Subject", subject),
+        ("Subject", header_safe(subject)),
         ("From", sender.mail_from),
         ("To", _mailbox(to_name, to_address)),
         ("Date", format_datetime(date)),
@@ -87,9 +101,7 @@ def build_message(
             targets.append(f"<mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>")
         headers.append(("List-Unsubscribe", ", ".join(targets)))
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    if not international and all(_plain_header(name, value) for name, value in headers):
-        return Outgoing(_assemble(headers, email.text, email.html), False)
-    return _build_with_email_package(email, headers, international)
+    return headers
 
 
 def _build_with_email_package(
