@@ -1,8 +1,7 @@
 """Every email of the sequence as a sample subscriber would get it, and test sends.
 
-Nothing here renders on its own: each preview is composed by the send job's own
-function (`workers.jobs`), which renders with `campaigns.render` and builds the message,
-so what the operator sees is byte for byte what a subscriber gets.
+Nothing here renders on its own: each preview is made by `campaigns.compose`, the send
+job's own composer, so what the operator sees is byte for byte what a subscriber gets.
 """
 
 from __future__ import annotations
@@ -10,13 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
-from types import SimpleNamespace
 
-from campaigns import render as rendering
+from flask import current_app
+
+from campaigns.compose import Recipient, email_for
+from campaigns.compose import compose as compose_message
+from campaigns.mime import Outgoing
+from campaigns.render import RenderedEmail, Sender
 from campaigns.schedule import DRIP, WORKSHEET, new_message_id
 from campaigns.sequence import Sequence
 from models import Status
-from workers import jobs
+from workers.transport import envelope_address, open_transport
 
 SAMPLE_NAME = "Sam Rivera"
 SAMPLE_EMAIL = "sam.rivera@example.com"
@@ -57,30 +60,38 @@ def find(sequence: Sequence, key: str) -> Preview | None:
 
 
 def compose(
-    preview: Preview, *, name: str, address: str, public_id: str, now: datetime
-) -> rendering.Outgoing | None:
+    preview: Preview,
+    *,
+    name: str,
+    address: str,
+    public_id: str,
+    now: datetime,
+    subject_prefix: str = "",
+) -> Outgoing | None:
     """The message the send job would build for this email and subscriber."""
-    row = SimpleNamespace(
-        kind=preview.kind,
-        step=preview.step,
+    email = email_for(current_app.extensions["tend.sequence"], preview.kind, preview.step)
+    if email is None:
+        return None
+    sender = Sender.current()
+    recipient = Recipient(
         name=name,
-        email=address,
+        address=address,
         public_id=public_id,
-        message_id=new_message_id(rendering.Sender.current().domain),
-        sub_status=Status.PENDING if preview.pending else Status.ACTIVE,
+        status=Status.PENDING if preview.pending else Status.ACTIVE,
+        message_id=new_message_id(sender.domain),
     )
-    return jobs.compose(row, rendering.Sender.current(), now)
+    return compose_message(recipient, email, sender, now, subject_prefix=subject_prefix)
 
 
-def parts(outgoing: rendering.Outgoing) -> rendering.RenderedEmail:
+def parts(outgoing: Outgoing) -> RenderedEmail:
     """Subject, text and HTML read back from a built message."""
     message = message_from_bytes(outgoing.data, policy=policy.default)
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     html = message.get_body(("html",)).get_content().replace("\r\n", "\n")
-    return rendering.RenderedEmail(subject=str(message["Subject"]), text=text, html=html)
+    return RenderedEmail(subject=str(message["Subject"]), text=text, html=html)
 
 
-def sample(preview: Preview, *, now: datetime) -> rendering.RenderedEmail | None:
+def sample(preview: Preview, *, now: datetime) -> RenderedEmail | None:
     """The email as the sample subscriber would get it."""
     outgoing = compose(
         preview, name=SAMPLE_NAME, address=SAMPLE_EMAIL, public_id=SAMPLE_ID, now=now
@@ -93,22 +104,16 @@ def send_test(preview: Preview, address: str, *, now: datetime) -> None:
 
     Raises the transport's failures (TemporaryFailure, PermanentFailure, Undeliverable).
     """
-    email = sample(preview, now=now)
-    if email is None:
-        raise LookupError(f"no email {preview.key!r}")
-    sender = rendering.Sender.current()
-    marked = rendering.RenderedEmail(
-        subject=f"[Test] {email.subject}", text=email.text, html=email.html
-    )
-    outgoing = rendering.build_message(
-        marked,
-        to_name=SAMPLE_NAME,
-        to_address=address,
+    outgoing = compose(
+        preview,
+        name=SAMPLE_NAME,
+        address=address,
         public_id=SAMPLE_ID,
-        message_id=new_message_id(sender.domain),
-        sender=sender,
-        transactional=preview.kind == WORKSHEET,
-        date=now,
+        now=now,
+        subject_prefix="[Test] ",
     )
-    with jobs.open_transport() as transport:
-        transport.send(outgoing, sender.envelope_from, jobs.envelope_address(address))
+    if outgoing is None:
+        raise LookupError(f"no email {preview.key!r}")
+    sender = Sender.current()
+    with open_transport(current_app.config, current_app.instance_path) as transport:
+        transport.deliver(outgoing, sender.envelope_from, envelope_address(address))

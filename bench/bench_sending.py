@@ -110,31 +110,20 @@ def populate(engine, count: int, now) -> None:
 
 def prebuilt_messages(app, count: int) -> list[tuple[str, bytes]]:
     """`count` ready messages: Tend's own month-1 email, each with its own address and id."""
-    from campaigns import render as rendering
-    from models import utcnow
+    from campaigns.compose import Recipient, compose
+    from campaigns.render import Sender
+    from models import Status, utcnow
 
     with app.app_context():
-        sender = rendering.Sender.from_config(app.config)
-        step = app.extensions["tend.sequence"].step("month-1")
-        email = rendering.render(
-            step.template,
-            subject=step.subject,
-            preheader=step.preheader,
+        reader = Recipient(
             name="Reader 1",
+            address="reader1@example.com",
             public_id="0123456789abcdef",
-            sender=sender,
-            transactional=False,
-        )
-        template = rendering.build_message(
-            email,
-            to_name="Reader 1",
-            to_address="reader1@example.com",
-            public_id="0123456789abcdef",
+            status=Status.ACTIVE,
             message_id="<BENCH-MESSAGE-ID>",
-            sender=sender,
-            transactional=False,
-            date=utcnow(),
-        ).data
+        )
+        step = app.extensions["tend.sequence"].step("month-1")
+        template = compose(reader, step, Sender.from_config(app.config), utcnow()).data
     out = []
     for i in range(1, count + 1):
         address = f"reader{i}@example.com"

@@ -1,1 +1,2 @@
-"""What to send and when: the sequence, due-date rules, delivery scheduling and rendering."""
+"""What to send and when: the sequence, timing rules, the dispatch plan, scheduling, rendering,
+composing and the MIME writer."""

@@ -17,7 +17,7 @@ Batch = tuple[str, list[int]]  # (job id, delivery ids)
 
 
 class Conveyor(Protocol):
-    def send(self, batches: list[Batch], now: datetime | None = None) -> None:
+    def enqueue(self, batches: list[Batch], now: datetime | None = None) -> None:
         """Put batches on the conveyor; may raise if it is down (the rows stay claimed).
 
         With `now`, the jobs send as if it were that time (a dispatcher pass run at a
@@ -35,7 +35,7 @@ def batches_of(ids: Iterable[int], size: int) -> list[Batch]:
     return [(uuid.uuid4().hex, ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def send_after_commit(batches: list[Batch], now: datetime | None = None) -> bool:
+def enqueue_after_commit(batches: list[Batch], now: datetime | None = None) -> bool:
     """Hand batches over; a conveyor that is down is logged, not raised.
 
     The rows are already committed as queued under their job ids, so the dispatcher
@@ -44,7 +44,7 @@ def send_after_commit(batches: list[Batch], now: datetime | None = None) -> bool
     if not batches:
         return True
     try:
-        current().send(batches, now)
+        current().enqueue(batches, now)
     except Exception:
         current_app.logger.warning(
             "conveyor unavailable; the dispatcher will requeue %d batch(es)",

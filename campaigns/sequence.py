@@ -1,9 +1,10 @@
-"""The drip sequence as data: a TOML file of steps, read with tomllib."""
+"""The emails as data: a TOML file of the worksheet email and the drip steps, read with tomllib."""
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from dateutil.relativedelta import relativedelta
@@ -28,8 +29,18 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Worksheet:
+    """The email a signup gets at once: the worksheet, or the link that confirms it first."""
+
+    subject: str
+    preheader: str
+    template: str = "worksheet"
+
+
+@dataclass(frozen=True)
 class Sequence:
     steps: tuple[Step, ...]
+    worksheet: Worksheet
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
@@ -63,7 +74,20 @@ def parse(text: str) -> Sequence:
             if not (TEMPLATES / f"{step.template}.{ext}").is_file():
                 raise ValueError(f"step {key!r}: templates/emails/{step.template}.{ext} is missing")
         steps.append(step)
-    return Sequence(tuple(steps))
+    worksheet = _worksheet(data["worksheet"]) if "worksheet" in data else _shipped_worksheet()
+    return Sequence(tuple(steps), worksheet)
+
+
+def _worksheet(raw) -> Worksheet:
+    if not isinstance(raw, dict) or "subject" not in raw:
+        raise ValueError("[worksheet] lacks subject")
+    return Worksheet(subject=str(raw["subject"]), preheader=str(raw.get("preheader", "")))
+
+
+@lru_cache(maxsize=1)
+def _shipped_worksheet() -> Worksheet:
+    # A sequence file of the operator's own may leave the worksheet email as shipped.
+    return _worksheet(tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))["worksheet"])
 
 
 def load(path: str | Path | None = None) -> Sequence:

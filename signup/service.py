@@ -17,7 +17,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from campaigns import schedule
-from campaigns.conveyor import Batch, send_after_commit
+from campaigns.conveyor import Batch, enqueue_after_commit
 from campaigns.render import Sender
 from campaigns.sequence import Sequence
 from campaigns.timing import zone_or_default
@@ -126,7 +126,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     if current_app.config["DOUBLE_OPT_IN"] and db.engine.dialect.name in _ONE_STEP_DIALECTS:
         batch = _insert_pending(entry, context, now=now)
         if batch is not None:
-            send_after_commit([batch])
+            enqueue_after_commit([batch])
             return
     batches: list[Batch] = []
     existing = db.session.scalar(select(Subscriber).where(Subscriber.email_key == entry.email_key))
@@ -145,7 +145,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     if existing is not None:
         batches = _again(existing, entry, context, now=now)
         db.session.commit()
-    send_after_commit(batches)
+    enqueue_after_commit(batches)
 
 
 def _sqlite_statements() -> tuple:

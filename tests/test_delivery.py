@@ -75,6 +75,22 @@ def test_signup_sends_one_worksheet_email_that_inboxes_accept(app, client, smtp)
     assert "12 Garden Lane" in html and "12 Garden Lane" in text
 
 
+def test_the_worksheet_email_takes_its_words_from_the_sequence_file(make_app, smtp, tmp_path):
+    own = tmp_path / "sequence.toml"
+    own.write_text(
+        (ROOT / "campaigns" / "sequence.toml")
+        .read_text(encoding="utf-8")
+        .replace("Your worksheet: what you need from your next company", "Here is your worksheet")
+        .replace("One click and it's yours.", "Twenty quiet minutes and a pen.")
+    )
+    app = make_app(SEQUENCE_PATH=str(own))
+    signup(app.test_client())
+    work(app)
+    (received,) = smtp.received
+    assert received.message["Subject"] == "Here is your worksheet"
+    assert "Twenty quiet minutes and a pen." in received.message.get_body(("html",)).get_content()
+
+
 def test_confirm_get_changes_nothing_post_confirms_and_hands_over_pdf(app, client, smtp):
     signup(client)
     work(app)

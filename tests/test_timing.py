@@ -116,7 +116,20 @@ def test_shipped_sequence_is_one_three_six_months():
     ]
 
 
+def test_the_worksheet_email_is_data_and_a_file_without_it_keeps_the_shipped_words():
+    shipped = sequence.load().worksheet
+    assert shipped.subject == "Your worksheet: what you need from your next company"
+    assert shipped.preheader == "One click and it's yours."
+    step = '[[step]]\nkey="a"\noffset="1 month"\nsubject="s"\ntemplate="drip_month_1"\n'
+    assert sequence.parse(step).worksheet == shipped
+    own = sequence.parse('[worksheet]\nsubject="Here it is"\n' + step).worksheet
+    assert (own.subject, own.preheader, own.template) == ("Here it is", "", "worksheet")
+
+
 def test_a_bad_sequence_file_names_the_problem():
+    with pytest.raises(ValueError, match=r"\[worksheet\] lacks subject"):
+        sequence.parse('[worksheet]\npreheader="p"\n')
+
     with pytest.raises(ValueError, match="step 1 lacks offset"):
         sequence.parse('[[step]]\nkey="a"\nsubject="s"\ntemplate="drip_month_1"\n')
     with pytest.raises(ValueError, match="missing"):

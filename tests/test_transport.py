@@ -11,7 +11,7 @@ from aiosmtpd.smtp import SMTP as SMTPProtocol
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import free_port
 
-from campaigns.render import Outgoing
+from campaigns.mime import Outgoing
 from workers.transport import ConnectionLost, SMTPSettings, SMTPTransport
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -114,8 +114,8 @@ def test_starttls_with_login(certificate):
     server = Server(tls_context=context).start()
     try:
         with SMTPTransport(settings(server, "starttls", ca)) as transport:
-            transport.send(MESSAGE, "a@tend.example", "b@example.com")
-            transport.send(MESSAGE, "a@tend.example", "c@example.com")  # same connection
+            transport.deliver(MESSAGE, "a@tend.example", "b@example.com")
+            transport.deliver(MESSAGE, "a@tend.example", "c@example.com")  # same connection
     finally:
         server.stop()
     assert server.sessions == [(True, b"coach"), (True, b"coach")]
@@ -126,7 +126,7 @@ def test_implicit_tls_with_login(certificate):
     server = Server(implicit_tls=context).start()
     try:
         with SMTPTransport(settings(server, "ssl", ca)) as transport:
-            transport.send(MESSAGE, "a@tend.example", "b@example.com")
+            transport.deliver(MESSAGE, "a@tend.example", "b@example.com")
     finally:
         server.stop()
     assert server.sessions == [(True, b"coach")]
@@ -140,7 +140,7 @@ def test_an_untrusted_certificate_is_refused(certificate):
             pytest.raises(ConnectionLost, match="certificate"),
             SMTPTransport(settings(server, "starttls", "")) as t,
         ):
-            t.send(MESSAGE, "a@tend.example", "b@example.com")
+            t.deliver(MESSAGE, "a@tend.example", "b@example.com")
     finally:
         server.stop()
     assert server.sessions == []
@@ -154,7 +154,7 @@ def test_a_wrong_password_holds_the_batch(certificate):
             pytest.raises(ConnectionLost, match="login refused"),
             SMTPTransport(settings(server, "starttls", ca, password="wrong")) as t,
         ):
-            t.send(MESSAGE, "a@tend.example", "b@example.com")
+            t.deliver(MESSAGE, "a@tend.example", "b@example.com")
     finally:
         server.stop()
     assert server.sessions == []
@@ -165,10 +165,10 @@ def test_reconnects_when_the_server_drops_the_connection(certificate):
     server = Server(tls_context=context).start()
     try:
         with SMTPTransport(settings(server, "starttls", ca)) as transport:
-            transport.send(MESSAGE, "a@tend.example", "b@example.com")
+            transport.deliver(MESSAGE, "a@tend.example", "b@example.com")
             server.stop()  # the server goes away with our connection...
             server.start()  # ...and comes back on the same port
-            transport.send(MESSAGE, "a@tend.example", "c@example.com")
+            transport.deliver(MESSAGE, "a@tend.example", "c@example.com")
     finally:
         server.stop()
     assert len(server.sessions) == 2

@@ -1,1 +1,1 @@
-"""How it leaves: the RQ queue, the send job, the dispatcher and the mail transports."""
+"""How it leaves: the RQ conveyor, the send job, the dispatcher and the mail transports."""

@@ -1,5 +1,6 @@
 """The dispatcher: one pass claims what is due and hands it to the conveyor in batches.
 
+It reads, claims and writes; what goes now and what waits is decided by `campaigns.plan`.
 The database holds the schedule; Redis holds only what a pass queued. Rows whose job is
 gone from Redis (a flush, a crash before enqueue) or whose lease ran out (a killed worker)
 are claimed again, so nothing is lost. Claims are conditional updates, and on PostgreSQL
@@ -17,9 +18,9 @@ from sqlalchemy import Integer, String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from campaigns import schedule
-from campaigns.conveyor import Batch, batches_of, current, send_after_commit
+from campaigns.conveyor import Batch, batches_of, current, enqueue_after_commit
+from campaigns.plan import Rules, SubscriberFacts, decide
 from campaigns.render import Sender
-from campaigns.timing import parse_window, send_time, zone_or_default
 from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db
 
 
@@ -72,7 +73,7 @@ def _chunks(ids: list) -> list[list]:
     return [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
 
 
-def _subscriber_facts(rows) -> dict[int, tuple[str | None, datetime | None]]:
+def _subscriber_facts(rows) -> dict[int, SubscriberFacts]:
     """Zone and last drip of the candidates' subscribers, read by primary key.
 
     A second query rather than a join: the join let the planner hash the whole subscriber
@@ -81,32 +82,23 @@ def _subscriber_facts(rows) -> dict[int, tuple[str | None, datetime | None]]:
     query = select(Subscriber.id, Subscriber.timezone, Subscriber.last_drip_at).where(
         _in(Subscriber.id, "b_ids")
     )
-    facts: dict[int, tuple[str | None, datetime | None]] = {}
+    facts: dict[int, SubscriberFacts] = {}
     for chunk in _chunks(sorted({row.subscriber_id for row in rows})):
         facts.update(
-            (sid, (zone, last)) for sid, zone, last in db.session.execute(query, {"b_ids": chunk})
+            (sid, SubscriberFacts(zone=zone, last_drip_at=last))
+            for sid, zone, last in db.session.execute(query, {"b_ids": chunk})
         )
     return facts
 
 
-def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> TickResult:
-    """One pass at `now`: sync the sequence, reclaim lost work, claim and queue what is due.
+# The columns of plan.Due: what the planner reads of a delivery.
+_ROWS = select(Delivery.id, Delivery.kind, Delivery.subscriber_id, Delivery.due_at)
 
-    `pretend` (`drip tick --now`): the jobs of this pass send as if it were `now` too, so a
-    demo or a test that travels in time records its sends, and the gap, at that time.
-    """
-    cfg = current_app.config
-    limit = limit or cfg.get("DISPATCH_LIMIT", 10000)
-    domain = Sender.current().domain
-    result = TickResult()
-    result.sync = schedule.sync(current_app.extensions["tend.sequence"], now=now, domain=domain)
 
-    lost = _lost_job_ids(now)
-    base = select(
-        Delivery.id, Delivery.kind, Delivery.subscriber_id, Delivery.due_at, Delivery.status
-    )
+def _stale(now: datetime, lost: list[str], limit: int) -> list:
+    """Queued or sending rows whose lease ran out, or whose job is gone from the conveyor."""
     stale = _candidates(
-        base.where(
+        _ROWS.where(
             Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
             Delivery.lease_until <= now,
         ).order_by(Delivery.lease_until),
@@ -114,55 +106,38 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
     )
     if lost:
         stale += _candidates(
-            base.where(Delivery.status == DeliveryStatus.QUEUED, Delivery.job_id.in_(lost)),
+            _ROWS.where(Delivery.status == DeliveryStatus.QUEUED, Delivery.job_id.in_(lost)),
             limit,
         )
-    due = _candidates(
-        base.where(Delivery.status == DeliveryStatus.SCHEDULED, Delivery.due_at <= now).order_by(
+    return stale
+
+
+def _due(now: datetime, limit: int) -> list:
+    """Scheduled rows whose time has come, the longest waiting first."""
+    return _candidates(
+        _ROWS.where(Delivery.status == DeliveryStatus.SCHEDULED, Delivery.due_at <= now).order_by(
             Delivery.due_at
         ),
         limit,
     )
-    facts = _subscriber_facts([row for row in due if row.kind == schedule.DRIP])
 
-    window = parse_window(cfg["DRIP_WINDOW"])
-    gap = timedelta(days=cfg["DRIP_MIN_GAP_DAYS"])
-    default_zone = cfg["DEFAULT_TIMEZONE"]
-    take: list[tuple[int, str]] = [(row.id, row.status) for row in stale]
-    deferred: list[dict] = []
-    dripped: dict[int, datetime] = {}
-    for row in due:
-        if row.kind == schedule.DRIP:
-            zone_name, last_drip_at = facts[row.subscriber_id]
-            last = dripped.get(row.subscriber_id, last_drip_at)
-            when = send_time(
-                row.due_at,
-                now=now,
-                zone=zone_or_default(zone_name, default_zone),
-                window=window,
-                last_drip_at=last,
-                min_gap=gap,
-            )
-            if when > now:
-                deferred.append({"b_id": row.id, "b_due": when})
-                continue
-            dripped[row.subscriber_id] = now
-        take.append((row.id, row.status))
 
-    if deferred:
-        db.session.execute(
-            update(Delivery.__table__)
-            .where(
-                Delivery.__table__.c.id == bindparam("b_id"),
-                Delivery.__table__.c.status == DeliveryStatus.SCHEDULED,
-            )
-            .values(due_at=bindparam("b_due", type_=UTCDateTime())),
-            deferred,
-        )
-    result.deferred = len(deferred)
+def _defer(deferred: list[tuple[int, datetime]]) -> None:
+    """Move what may not leave yet to its time, if it is still scheduled."""
+    if not deferred:
+        return
+    table = Delivery.__table__
+    db.session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.SCHEDULED)
+        .values(due_at=bindparam("b_due", type_=UTCDateTime())),
+        [{"b_id": delivery_id, "b_due": when} for delivery_id, when in deferred],
+    )
 
-    lease = now + timedelta(seconds=cfg["SEND_LEASE_SECONDS"])
-    claimed: list[int] = []
+
+def _claim(ids: list[int], now: datetime, lost: list[str], batch_size: int) -> list[Batch]:
+    """Take the rows still in the state they were read in, in batches under fresh job ids."""
+    lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
     claim = (
         update(Delivery)
         .where(
@@ -178,25 +153,55 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )
-    for job_id, ids in batches_of([i for i, _ in take], cfg["SEND_BATCH_SIZE"]):
+    claimed: list[Batch] = []
+    for job_id, batch in batches_of(ids, batch_size):
         got = db.session.scalars(
-            claim, {"b_ids": ids, "b_job": job_id, "b_lost": lost or [""]}
+            claim, {"b_ids": batch, "b_job": job_id, "b_lost": lost or [""]}
         ).all()
         if got:
-            result.batches.append((job_id, sorted(got)))
-            claimed.extend(got)
-    # Every drip claimed in this pass starts its subscriber's gap at `now`: one statement
-    # per chunk of ids, not one per subscriber.
+            claimed.append((job_id, sorted(got)))
+    return claimed
+
+
+def _start_gaps(subscriber_ids: list[int], now: datetime) -> None:
+    """Each drip claimed in this pass starts its subscriber's gap at `now`: one statement
+    per chunk of ids, not one per subscriber."""
     gap_starts = (
         update(Subscriber.__table__)
         .where(_in(Subscriber.__table__.c.id, "b_ids"))
         .values(last_drip_at=bindparam("b_at", type_=UTCDateTime()))
     )
-    for chunk in _chunks(sorted(dripped)):
+    for chunk in _chunks(subscriber_ids):
         db.session.execute(gap_starts, {"b_ids": chunk, "b_at": now})
+
+
+def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> TickResult:
+    """One pass at `now`: sync the sequence, reclaim lost work, claim and queue what is due.
+
+    `pretend` (`drip tick --now`): the jobs of this pass send as if it were `now` too, so a
+    demo or a test that travels in time records its sends, and the gap, at that time.
+    """
+    cfg = current_app.config
+    limit = limit or cfg.get("DISPATCH_LIMIT", 10000)
+    result = TickResult()
+    sequence = current_app.extensions["tend.sequence"]
+    result.sync = schedule.sync(sequence, now=now, domain=Sender.current().domain)
+
+    lost = _lost_job_ids(now)
+    stale = _stale(now, lost, limit)
+    due = _due(now, limit)
+    facts = _subscriber_facts([row for row in due if row.kind == schedule.DRIP])
+    plan = decide(due, facts, now=now, rules=Rules.from_config(cfg))
+
+    _defer(plan.defer)
+    stale_ids = [row.id for row in stale]
+    result.batches = _claim(stale_ids + plan.send, now, lost, cfg["SEND_BATCH_SIZE"])
+    _start_gaps(plan.gap_starts, now)
     db.session.commit()
-    stale_ids = {row.id for row in stale}
-    result.reclaimed = sum(1 for i in claimed if i in stale_ids)
+
+    claimed = [i for _, ids in result.batches for i in ids]
+    result.deferred = len(plan.defer)
+    result.reclaimed = len(set(stale_ids).intersection(claimed))
     result.queued = len(claimed)
-    result.handed_over = send_after_commit(result.batches, now if pretend else None)
+    result.handed_over = enqueue_after_commit(result.batches, now if pretend else None)
     return result

@@ -6,54 +6,26 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-import idna
 from flask import current_app
 from sqlalchemy import bindparam, exists, func, or_, select, update
 
-from campaigns import render as rendering
+from campaigns.compose import Recipient, compose, email_for
+from campaigns.mime import Outgoing
+from campaigns.render import Sender
 from campaigns.schedule import DRIP, WORKSHEET, cancel_open
+from campaigns.sequence import Sequence
 from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Status, Subscriber, UTCDateTime, db, utcnow
 from workers.transport import (
     ConnectionLost,
-    OutboxTransport,
     PermanentFailure,
-    SMTPSettings,
-    SMTPTransport,
     TemporaryFailure,
     Undeliverable,
+    envelope_address,
+    open_transport,
 )
 
 log = logging.getLogger("tend.send")
-
-
-def open_transport():
-    """The configured transport, as a context manager holding one connection for a batch."""
-    cfg = current_app.config
-    if cfg["MAIL_BACKEND"] == "smtp":
-        return SMTPTransport(
-            SMTPSettings(
-                host=cfg["SMTP_HOST"],
-                port=cfg["SMTP_PORT"],
-                username=cfg["SMTP_USERNAME"],
-                password=cfg["SMTP_PASSWORD"],
-                security=cfg["SMTP_SECURITY"],
-                timeout=cfg["SMTP_TIMEOUT"],
-                ca_file=cfg.get("SMTP_CA_FILE", ""),
-            )
-        )
-    return OutboxTransport(cfg.get("OUTBOX_PATH") or f"{current_app.instance_path}/outbox")
-
-
-def envelope_address(address: str) -> str:
-    """An ASCII local part keeps the envelope ASCII: the domain goes out as IDNA."""
-    local, _, domain = address.rpartition("@")
-    if local.isascii() and not domain.isascii():
-        try:
-            return f"{local}@{idna.encode(domain).decode('ascii')}"
-        except idna.IDNAError:
-            return address
-    return address
 
 
 def _claim(job_id: str, ids: list[int], now: datetime) -> list[int]:
@@ -86,42 +58,19 @@ def _may_receive(kind: str, status: str) -> bool:
     return status in _MAY_RECEIVE[_audience(kind)]
 
 
-def compose(row, sender: rendering.Sender, now: datetime):
+def _message(row, sequence: Sequence, sender: Sender, now: datetime) -> Outgoing | None:
     """The message for one claimed row, or None when its step left the sequence."""
-    if row.kind == WORKSHEET:
-        email = rendering.render(
-            "worksheet",
-            subject="Your worksheet: what you need from your next company",
-            preheader="One click and it's yours.",
-            name=row.name,
-            public_id=row.public_id,
-            sender=sender,
-            transactional=True,
-            extra={"confirm": row.sub_status == Status.PENDING},
-        )
-    else:
-        step = current_app.extensions["tend.sequence"].step(row.step)
-        if step is None:
-            return None
-        email = rendering.render(
-            step.template,
-            subject=step.subject,
-            preheader=step.preheader,
-            name=row.name,
-            public_id=row.public_id,
-            sender=sender,
-            transactional=False,
-        )
-    return rendering.build_message(
-        email,
-        to_name=row.name,
-        to_address=row.email,
+    email = email_for(sequence, row.kind, row.step)
+    if email is None:
+        return None
+    recipient = Recipient(
+        name=row.name,
+        address=row.email,
         public_id=row.public_id,
+        status=row.sub_status,
         message_id=row.message_id,
-        sender=sender,
-        transactional=row.kind == WORKSHEET,
-        date=now,
     )
+    return compose(recipient, email, sender, now)
 
 
 def send_batch(job_id: str, ids: Iterable[int], now: str | None = None) -> dict[str, int]:
@@ -140,7 +89,8 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     claimed = _claim(job_id, ids, max(clock(), utcnow()))
     if not claimed:
         return counts
-    sender = rendering.Sender.current()
+    sender = Sender.current()
+    sequence = current_app.extensions["tend.sequence"]
     rows = db.session.execute(
         select(
             Delivery.id,
@@ -163,7 +113,10 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     transport_down: str | None = None
     bounced: set[int] = set()
     envelope_from = sender.envelope_from
-    with open_transport() as transport, _SentLedger() as ledger:
+    with (
+        open_transport(current_app.config, current_app.instance_path) as transport,
+        _SentLedger() as ledger,
+    ):
         for position, row in enumerate(rows):
             upcoming = rows[position + 1] if position + 1 < len(rows) else None
             now = clock()
@@ -173,7 +126,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             elif transport_down:
                 # The server is gone for this batch: the rest waits without spending attempts.
                 counts[_retry(row, now, transport_down, attempts=row.attempts)] += 1
-            elif (message := compose(row, sender, now)) is None:
+            elif (message := _message(row, sequence, sender, now)) is None:
                 _record(
                     row,
                     now,
@@ -188,7 +141,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             else:
                 attempts = row.attempts + 1
                 try:
-                    transport.send(message, envelope_from, envelope_address(row.email))
+                    transport.deliver(message, envelope_from, envelope_address(row.email))
                 except ConnectionLost as err:
                     transport_down = str(err)
                     counts[_retry(row, now, transport_down, attempts=attempts)] += 1

@@ -34,7 +34,8 @@ class RQConveyor:
     def queue(self) -> Queue:
         return Queue(self.queue_name, connection=self.redis)
 
-    def send(self, batches: list[Batch], now: datetime | None = None) -> None:
+    def enqueue(self, batches: list[Batch], now: datetime | None = None) -> None:
+        """One RQ send job per batch, named by its job id, put on the queue in one round trip."""
         at = (now.isoformat(),) if now is not None else ()
         queue = self.queue
         queue.enqueue_many(

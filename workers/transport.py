@@ -1,14 +1,22 @@
-"""How an email leaves: SMTP (one connection per batch) or a Maildir outbox for development."""
+"""How an email leaves: SMTP (one connection per batch) or a Maildir outbox for development.
+
+Both are a `Transport`: opened for a batch with `open_transport`, used as a context
+manager, and handed one message at a time with `deliver`.
+"""
 
 from __future__ import annotations
 
 import mailbox
 import smtplib
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from campaigns.render import Outgoing
+import idna
+
+from campaigns.mime import Outgoing
 
 
 def _text(reason: bytes | str) -> str:
@@ -29,6 +37,48 @@ class PermanentFailure(Exception):
 
 class Undeliverable(Exception):
     """This message cannot go through this server at all (e.g. it lacks SMTPUTF8)."""
+
+
+class Transport(Protocol):
+    """One way out for a batch of messages; leaving the `with` block closes it."""
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(self, *exc) -> None: ...
+
+    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
+        """Hand one message for one envelope recipient on, or raise `TemporaryFailure`
+        (`ConnectionLost` when the rest of the batch must wait too), `PermanentFailure`
+        (the recipient is refused for good) or `Undeliverable` (this message cannot go)."""
+        ...
+
+
+def open_transport(config: Mapping, instance_path: str) -> Transport:
+    """The configured transport (`MAIL_BACKEND`), holding one connection for a batch."""
+    if config["MAIL_BACKEND"] == "smtp":
+        return SMTPTransport(
+            SMTPSettings(
+                host=config["SMTP_HOST"],
+                port=config["SMTP_PORT"],
+                username=config["SMTP_USERNAME"],
+                password=config["SMTP_PASSWORD"],
+                security=config["SMTP_SECURITY"],
+                timeout=config["SMTP_TIMEOUT"],
+                ca_file=config.get("SMTP_CA_FILE", ""),
+            )
+        )
+    return OutboxTransport(config.get("OUTBOX_PATH") or f"{instance_path}/outbox")
+
+
+def envelope_address(address: str) -> str:
+    """An ASCII local part keeps the envelope ASCII: the domain goes out as IDNA."""
+    local, _, domain = address.rpartition("@")
+    if local.isascii() and not domain.isascii():
+        try:
+            return f"{local}@{idna.encode(domain).decode('ascii')}"
+        except idna.IDNAError:
+            return address
+    return address
 
 
 @dataclass
@@ -90,7 +140,7 @@ class SMTPTransport:
                 self._conn.close()
             self._conn = None
 
-    def send(self, message: Outgoing, sender: str, recipient: str) -> None:
+    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
         """Send one message to one recipient, or raise one of the three failures."""
         for attempt in (1, 2):
             if self._conn is None:
@@ -175,7 +225,8 @@ class OutboxTransport:
     def __exit__(self, *exc) -> None:
         self._box.close()
 
-    def send(self, message: Outgoing, sender: str, recipient: str) -> None:
+    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
+        """Write the message as one file of the Maildir; the envelope is not kept."""
         try:
             self._box.add(message.data)
         except OSError as err:
