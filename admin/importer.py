@@ -19,24 +19,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from campaigns import schedule
 from campaigns.render import Sender
 from campaigns.timing import due_at
-from models import (
-    Consent,
-    Delivery,
-    DeliveryStatus,
-    Status,
-    Subscriber,
-    Suppression,
-    db,
-    new_public_id,
-)
-from signup.service import suppression_hash
-from signup.suppression import Reason, suppressed_among
-from signup.validation import clean_email, clean_name, clean_timezone, email_key
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db, new_public_id
+from signup.validation import clean_email, clean_name, clean_timezone
+from subscribers.lifecycle import email_key, known_among
+from subscribers.suppression import Reason, suppress_many, suppressed_among
 
 MAILCHIMP, LISTMONK, TEND = "mailchimp", "listmonk", "tend"
 # Characters a spreadsheet would run as a formula; the export quotes them with a '.
@@ -290,17 +281,6 @@ def read(lines: Iterable[str], *, default_timezone: str, progress: Progress | No
     return plan
 
 
-def _existing(keys: list[str], chunk: int = 500) -> set[str]:
-    found: set[str] = set()
-    for i in range(0, len(keys), chunk):
-        found.update(
-            db.session.scalars(
-                select(Subscriber.email_key).where(Subscriber.email_key.in_(keys[i : i + chunk]))
-            )
-        )
-    return found
-
-
 def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, list[dict]]:
     """The subscriber, consent and delivery rows for one import row, as column values.
 
@@ -385,27 +365,22 @@ def load(
     steps = [(step.key, step.offset) for step in current_app.extensions["tend.sequence"].steps]
     domain = Sender.current().domain
     keys = [r.email_key for r in plan.rows]
-    existing = _existing(keys)
+    existing = known_among(keys)
     suppressed = suppressed_among(keys)
 
     todo: list[Row] = []
-    fresh_hashes: set[str] = set()
+    left: list[str] = []
     for row in plan.rows:
         if row.email_key in existing:
             report.existing += 1
         elif row.left:
             report.left_at_source += 1
-            if row.email_key not in suppressed:
-                fresh_hashes.add(suppression_hash(row.email_key))
+            left.append(row.email_key)
         elif row.email_key in suppressed:
             report.suppressed += 1
         else:
             todo.append(row)
-    if fresh_hashes:
-        db.session.execute(
-            Suppression.__table__.insert(),
-            [{"email_hash": h, "reason": Reason.IMPORTED, "created_at": now} for h in fresh_hashes],
-        )
+    if suppress_many(left, Reason.IMPORTED, now=now):
         db.session.commit()
     if progress:
         progress(len(plan.rows) - len(todo))

@@ -1,18 +1,18 @@
-"""The subscriber lifecycle: subscribe, confirm, unsubscribe, and the job-start anchor.
+"""Signing up: subscribe, confirm, unsubscribe, and the job-start anchor.
 
 Each function runs one transaction, takes `now`, and hands fresh deliveries to the
-conveyor only after commit. Every signup gets the same answer, whoever it was.
+conveyor only after commit. Every signup gets the same answer, whoever it was. The rules
+about a subscriber as such (finding one, stopping one, suppression) are `subscribers`'.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import bindparam, or_, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -27,11 +27,12 @@ from models import (
     DeliveryStatus,
     Status,
     Subscriber,
-    Suppression,
     UTCDateTime,
     db,
     new_public_id,
 )
+from subscribers.lifecycle import StopReason, find_by_address, stop
+from subscribers.suppression import is_suppressed
 
 
 @dataclass(frozen=True)
@@ -62,19 +63,6 @@ class Context:
 
 def sequence() -> Sequence:
     return current_app.extensions["tend.sequence"]
-
-
-def suppression_hash(email_key: str) -> str:
-    return hashlib.sha256(email_key.encode("utf-8")).hexdigest()
-
-
-def is_suppressed(email_key: str) -> bool:
-    return (
-        db.session.scalar(
-            select(Suppression.id).where(Suppression.email_hash == suppression_hash(email_key))
-        )
-        is not None
-    )
 
 
 def _hand_over(deliveries: list[Delivery], now: datetime) -> list[Batch]:
@@ -129,7 +117,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
             send_after_commit([batch])
             return
     batches: list[Batch] = []
-    existing = db.session.scalar(select(Subscriber).where(Subscriber.email_key == entry.email_key))
+    existing = find_by_address(entry.email)
     if existing is None:
         try:
             batches = _create(entry, context, now=now)
@@ -137,9 +125,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
         except IntegrityError:
             # A parallel signup of the same address won the unique index; continue as theirs.
             db.session.rollback()
-            existing = db.session.scalar(
-                select(Subscriber).where(Subscriber.email_key == entry.email_key)
-            )
+            existing = find_by_address(entry.email)
             if existing is None:
                 raise
     if existing is not None:
@@ -320,12 +306,6 @@ def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datet
     return _hand_over([delivery], now)
 
 
-def find(public_id: str | None) -> Subscriber | None:
-    if not public_id:
-        return None
-    return db.session.scalar(select(Subscriber).where(Subscriber.public_id == public_id))
-
-
 def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
     """Confirm a pending subscriber (idempotent): active, consent confirmed, drip scheduled.
 
@@ -346,10 +326,7 @@ def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
 
 def unsubscribe(subscriber: Subscriber, *, now: datetime) -> None:
     """Stop everything for this subscriber (idempotent): status and every unsent delivery."""
-    if subscriber.status in (Status.PENDING, Status.ACTIVE):
-        subscriber.status = Status.UNSUBSCRIBED
-        subscriber.unsubscribed_at = now
-    schedule.cancel_open(subscriber)
+    stop(subscriber, StopReason.UNSUBSCRIBE, now=now)
     db.session.commit()
 
 

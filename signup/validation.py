@@ -47,11 +47,6 @@ def clean_email(raw: object) -> str | None:
     return result.normalized if len(result.normalized) <= EMAIL_MAX else None
 
 
-def email_key(normalized: str) -> str:
-    """The form of an address that decides whether two signups are the same person."""
-    return normalized.lower()
-
-
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())

@@ -29,7 +29,8 @@ from signup import messages, service
 from signup.forms import SignupForm
 from signup.limits import limiter, retry_after, signup_limit
 from signup.traps import is_bot, render_stamp, shown_at
-from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone, email_key
+from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone
+from subscribers.lifecycle import email_key, find_by_public_id
 
 bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
 
@@ -307,7 +308,7 @@ def embed_js():
 def subscriber_for(purpose: str, token: str) -> Subscriber:
     """The subscriber a link's token names, or a 404 page for a tampered or stale one."""
     public_id = read_token(current_app.config["SECRET_KEY"], purpose, token)
-    subscriber = service.find(public_id)
+    subscriber = find_by_public_id(public_id)
     if subscriber is None:
         abort(404)
     return subscriber

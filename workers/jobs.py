@@ -11,9 +11,10 @@ from flask import current_app
 from sqlalchemy import bindparam, exists, func, or_, select, update
 
 from campaigns import render as rendering
-from campaigns.schedule import DRIP, WORKSHEET, cancel_open
+from campaigns.schedule import WORKSHEET
 from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Status, Subscriber, UTCDateTime, db, utcnow
+from subscribers import lifecycle
 from workers.transport import (
     ConnectionLost,
     OutboxTransport,
@@ -74,16 +75,11 @@ def _claim(job_id: str, ids: list[int], now: datetime) -> list[int]:
     return sorted(claimed)
 
 
-# Who may still receive each kind of email: the worksheet goes to anyone who has not left.
-_MAY_RECEIVE = {WORKSHEET: (Status.PENDING, Status.ACTIVE), DRIP: (Status.ACTIVE,)}
-
-
-def _audience(kind: str) -> str:
-    return WORKSHEET if kind == WORKSHEET else DRIP
-
-
-def _may_receive(kind: str, status: str) -> bool:
-    return status in _MAY_RECEIVE[_audience(kind)]
+# Who may still receive each kind of email is the subscribers' rule, checked here and
+# re-checked in SQL just before each send.
+_MAY_RECEIVE = lifecycle.MAY_RECEIVE
+_audience = lifecycle.audience
+_may_receive = lifecycle.may_receive
 
 
 def compose(row, sender: rendering.Sender, now: datetime):
@@ -196,7 +192,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
                     counts[_retry(row, now, str(err), attempts=attempts)] += 1
                 except PermanentFailure as err:
                     _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=str(err))
-                    _bounce(row.subscriber_id)
+                    _bounce(row.subscriber_id, now)
                     bounced.add(row.subscriber_id)
                     counts["failed"] += 1
                 except Undeliverable as err:
@@ -395,7 +391,6 @@ def _retry(row, now: datetime, error: str, *, attempts: int) -> str:
     return "retry"
 
 
-def _bounce(subscriber_id: int) -> None:
+def _bounce(subscriber_id: int, now: datetime) -> None:
     subscriber = db.session.get(Subscriber, subscriber_id)
-    subscriber.status = Status.BOUNCED
-    cancel_open(subscriber)
+    lifecycle.stop(subscriber, lifecycle.StopReason.BOUNCE, now=now)
