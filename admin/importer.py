@@ -24,8 +24,9 @@ from sqlalchemy import insert
 from campaigns import schedule
 from campaigns.render import Sender
 from campaigns.timing import due_at
-from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db, new_public_id
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db
 from signup.validation import clean_email, clean_name, clean_timezone
+from subscribers import rows
 from subscribers.lifecycle import email_key, known_among
 from subscribers.suppression import Reason, suppress_many, suppressed_among
 
@@ -291,21 +292,18 @@ def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, l
     worksheet email with its confirm link, due now, as `schedule.add_worksheet` writes it.
     """
     anchor = (row.anchor_at or row.confirmed_at) if row.consented else None
-    subscriber = {
-        "public_id": new_public_id(),
-        "email": row.email,
-        "email_key": row.email_key,
-        "name": row.name,
-        "status": Status.ACTIVE if row.consented else Status.PENDING,
-        "timezone": row.timezone,
-        "anchor_at": anchor,
-        "started_job_on": row.started_job_on,
-        "confirmed_at": row.confirmed_at if row.consented else None,
-        "worksheet_sent_at": None if row.consented else now,
-        "soft_bounces": 0,
-        "created_at": row.opted_in_at or now,
-        "updated_at": now,
-    }
+    subscriber = rows.subscriber_row(
+        email=row.email,
+        name=row.name,
+        timezone=row.timezone,
+        now=now,
+        status=Status.ACTIVE if row.consented else Status.PENDING,
+        created_at=row.opted_in_at,
+        anchor_at=anchor,
+        started_job_on=row.started_job_on,
+        confirmed_at=row.confirmed_at if row.consented else None,
+        worksheet_sent_at=None if row.consented else now,
+    )
     if anchor is not None:
         deliveries = []
         for key, offset in steps:
@@ -313,22 +311,21 @@ def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, l
             past = due < now
             extra = {"status": DeliveryStatus.CANCELLED, "last_error": PAST_STEP} if past else {}
             deliveries.append(
-                schedule.row_values(key, schedule.DRIP, due, domain=domain, now=now, **extra)
+                schedule.delivery_row(key, schedule.DRIP, due, domain=domain, now=now, **extra)
             )
     else:
-        deliveries = [
-            schedule.row_values(schedule.WORKSHEET, schedule.WORKSHEET, now, domain=domain, now=now)
-        ]
-    consent = {
-        "created_at": row.opted_in_at or now,
-        "ip": row.opt_in_ip,
-        "user_agent": row.user_agent,
-        "page_url": row.page_url,
-        "form_version": row.form_version,
-        "source": "import",
-        "confirmed_at": row.confirmed_at if row.consented else None,
-        "confirmed_ip": row.confirmed_ip if row.consented else None,
-    }
+        deliveries = [schedule.worksheet_row(now=now, domain=domain)]
+    consent = rows.consent_row(
+        now=now,
+        created_at=row.opted_in_at,
+        ip=row.opt_in_ip,
+        user_agent=row.user_agent,
+        page_url=row.page_url,
+        form_version=row.form_version,
+        source="import",
+        confirmed_at=row.confirmed_at if row.consented else None,
+        confirmed_ip=row.confirmed_ip if row.consented else None,
+    )
     return subscriber, consent, deliveries
 
 
