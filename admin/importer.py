@@ -162,67 +162,56 @@ def _status_listmonk(record: dict) -> tuple[bool, bool] | None:
     raise _RowError(f"unknown status {subscriber_status!r:.30}")
 
 
-def _row(fmt: str, line: int, record: dict, *, default_timezone: str) -> Row | None:
-    if fmt == MAILCHIMP:
-        raw_email = record.get("Email Address")
-        raw_name = " ".join(
-            p for p in (_unquote(record.get("First Name")), _unquote(record.get("Last Name"))) if p
-        )
-    else:
-        raw_email, raw_name = record.get("email"), _unquote(record.get("name"))
-    email = clean_email(_unquote(raw_email))
-    if email is None:
-        raise _RowError(f"not a valid email address: {_unquote(raw_email)!r:.60}")
-    # An export without a name (common in Mailchimp) greets by the address's local part.
-    name = clean_name(raw_name or email.rpartition("@")[0])
-    if name is None:
-        raise _RowError(f"not a usable name: {raw_name!r:.60}")
+def _mailchimp_who(record: dict) -> tuple[str | None, str]:
+    name = " ".join(
+        p for p in (_unquote(record.get("First Name")), _unquote(record.get("Last Name"))) if p
+    )
+    return record.get("Email Address"), name
 
-    timezone_raw = _unquote(record.get("TIMEZONE") or record.get("timezone"))
-    if fmt == MAILCHIMP:
-        confirmed_at = _time(record, "CONFIRM_TIME")
-        opted_in_at = _time(record, "OPTIN_TIME") or confirmed_at
-        left = bool(_unquote(record.get("UNSUB_TIME")) or _unquote(record.get("CLEAN_TIME")))
-        return Row(
-            line=line,
-            email=email,
-            email_key=email_key(email),
-            name=name,
-            timezone=clean_timezone(timezone_raw, default_timezone),
-            consented=confirmed_at is not None and not left,
-            opted_in_at=opted_in_at,
-            opt_in_ip=_ip(_unquote(record.get("OPTIN_IP"))),
-            confirmed_at=confirmed_at,
-            confirmed_ip=_ip(_unquote(record.get("CONFIRM_IP"))),
-            form_version=MAILCHIMP,
-            left=left,
-        )
-    if fmt == LISTMONK:
-        state = _status_listmonk(record)
-        if state is None:
-            return None
-        consented, left = state
-        attributes = _unquote(record.get("attributes"))
-        if attributes:
-            try:
-                parsed = json.loads(attributes)
-            except ValueError:
-                raise _RowError("attributes is not JSON") from None
-            if isinstance(parsed, dict) and isinstance(parsed.get("timezone"), str):
-                timezone_raw = timezone_raw or parsed["timezone"]
-        created = _time(record, "subscription_created_at") or _time(record, "created_at")
-        return Row(
-            line=line,
-            email=email,
-            email_key=email_key(email),
-            name=name,
-            timezone=clean_timezone(timezone_raw, default_timezone),
-            consented=consented,
-            opted_in_at=created,
-            confirmed_at=created if consented else None,
-            form_version=LISTMONK,
-            left=left,
-        )
+
+def _columns_who(record: dict) -> tuple[str | None, str]:
+    return record.get("email"), _unquote(record.get("name"))
+
+
+def _mailchimp(record: dict) -> dict:
+    confirmed_at = _time(record, "CONFIRM_TIME")
+    left = bool(_unquote(record.get("UNSUB_TIME")) or _unquote(record.get("CLEAN_TIME")))
+    return {
+        "consented": confirmed_at is not None and not left,
+        "opted_in_at": _time(record, "OPTIN_TIME") or confirmed_at,
+        "opt_in_ip": _ip(_unquote(record.get("OPTIN_IP"))),
+        "confirmed_at": confirmed_at,
+        "confirmed_ip": _ip(_unquote(record.get("CONFIRM_IP"))),
+        "form_version": MAILCHIMP,
+        "left": left,
+    }
+
+
+def _listmonk(record: dict) -> dict | None:
+    state = _status_listmonk(record)
+    if state is None:
+        return None
+    consented, left = state
+    facts: dict = {}
+    attributes = _unquote(record.get("attributes"))
+    if attributes:
+        try:
+            parsed = json.loads(attributes)
+        except ValueError:
+            raise _RowError("attributes is not JSON") from None
+        if isinstance(parsed, dict) and isinstance(parsed.get("timezone"), str):
+            facts["fallback_timezone"] = parsed["timezone"]
+    created = _time(record, "subscription_created_at") or _time(record, "created_at")
+    return facts | {
+        "consented": consented,
+        "opted_in_at": created,
+        "confirmed_at": created if consented else None,
+        "form_version": LISTMONK,
+        "left": left,
+    }
+
+
+def _tend(record: dict) -> dict:
     status = _unquote(record.get("status")).lower()
     if status not in (Status.ACTIVE, Status.PENDING, Status.UNSUBSCRIBED, Status.BOUNCED):
         raise _RowError(f"unknown status {status!r:.30}")
@@ -230,23 +219,63 @@ def _row(fmt: str, line: int, record: dict, *, default_timezone: str) -> Row | N
     consented = status == Status.ACTIVE
     if consented and confirmed_at is None:
         raise _RowError("active without confirmed_at")
+    return {
+        "consented": consented,
+        "opted_in_at": _time(record, "consent_at") or _time(record, "signed_up_at"),
+        "opt_in_ip": _ip(_unquote(record.get("consent_ip"))),
+        "confirmed_at": confirmed_at,
+        "confirmed_ip": _ip(_unquote(record.get("confirmed_ip"))),
+        "anchor_at": _time(record, "anchor_at"),
+        "started_job_on": _unquote(record.get("started_job_on")) or None,
+        "user_agent": _unquote(record.get("consent_user_agent")) or None,
+        "page_url": _unquote(record.get("consent_page_url")) or None,
+        "form_version": _unquote(record.get("consent_form_version")) or TEND,
+        "left": status in (Status.UNSUBSCRIBED, Status.BOUNCED),
+    }
+
+
+@dataclass(frozen=True)
+class Parser:
+    """How one exporter's columns become a Row: who it is, then what the file says of them.
+
+    `facts` returns the rest of the Row's fields, or None for a row the source disabled;
+    its "fallback_timezone" is a zone the format keeps elsewhere (listmonk's attributes),
+    used when the timezone column is empty.
+    """
+
+    who: Callable[[dict], tuple[str | None, str]]
+    facts: Callable[[dict], dict | None]
+
+
+PARSERS: dict[str, Parser] = {
+    MAILCHIMP: Parser(who=_mailchimp_who, facts=_mailchimp),
+    LISTMONK: Parser(who=_columns_who, facts=_listmonk),
+    TEND: Parser(who=_columns_who, facts=_tend),
+}
+
+
+def _row(fmt: str, line: int, record: dict, *, default_timezone: str) -> Row | None:
+    parser = PARSERS[fmt]
+    raw_email, raw_name = parser.who(record)
+    email = clean_email(_unquote(raw_email))
+    if email is None:
+        raise _RowError(f"not a valid email address: {_unquote(raw_email)!r:.60}")
+    # An export without a name (common in Mailchimp) greets by the address's local part.
+    name = clean_name(raw_name or email.rpartition("@")[0])
+    if name is None:
+        raise _RowError(f"not a usable name: {raw_name!r:.60}")
+    facts = parser.facts(record)
+    if facts is None:
+        return None
+    fallback = facts.pop("fallback_timezone", "")
+    zone = _unquote(record.get("TIMEZONE") or record.get("timezone")) or fallback
     return Row(
         line=line,
         email=email,
         email_key=email_key(email),
         name=name,
-        timezone=clean_timezone(timezone_raw, default_timezone),
-        consented=consented,
-        opted_in_at=_time(record, "consent_at") or _time(record, "signed_up_at"),
-        opt_in_ip=_ip(_unquote(record.get("consent_ip"))),
-        confirmed_at=confirmed_at,
-        confirmed_ip=_ip(_unquote(record.get("confirmed_ip"))),
-        anchor_at=_time(record, "anchor_at"),
-        started_job_on=_unquote(record.get("started_job_on"))[:10] or None,
-        user_agent=_unquote(record.get("consent_user_agent"))[:512] or None,
-        page_url=_unquote(record.get("consent_page_url"))[:2048] or None,
-        form_version=_unquote(record.get("consent_form_version"))[:32] or TEND,
-        left=status in (Status.UNSUBSCRIBED, Status.BOUNCED),
+        timezone=clean_timezone(zone, default_timezone),
+        **facts,
     )
 
 
