@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from models import Consent, Status, Subscriber, new_public_id
-from subscribers.fields import fit
+from models import Status, new_public_id
+from subscribers.fields import FORM_VERSION_MAX, PAGE_URL_MAX, STARTED_ON_MAX, USER_AGENT_MAX, fit
 from subscribers.lifecycle import email_key
 
 
@@ -40,7 +40,7 @@ def subscriber_row(
         "status": status,
         "timezone": timezone,
         "anchor_at": anchor_at,
-        "started_job_on": fit(started_job_on, Subscriber.started_job_on),
+        "started_job_on": fit(started_job_on, STARTED_ON_MAX),
         "confirmed_at": confirmed_at,
         "worksheet_sent_at": worksheet_sent_at,
         "soft_bounces": 0,
@@ -68,9 +68,9 @@ def consent_row(
     return {
         "created_at": created_at or now,
         "ip": ip,
-        "user_agent": fit(user_agent, Consent.user_agent),
-        "page_url": fit(page_url, Consent.page_url),
-        "form_version": form_version[: Consent.form_version.type.length],
+        "user_agent": fit(user_agent, USER_AGENT_MAX),
+        "page_url": fit(page_url, PAGE_URL_MAX),
+        "form_version": form_version[:FORM_VERSION_MAX],
         "source": source,
         "confirmed_at": confirmed_at,
         "confirmed_ip": confirmed_ip,

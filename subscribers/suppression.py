@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from models import Suppression, db
-from subscribers.fields import fit
+from subscribers.fields import REASON_MAX, fit
 
 
 class Reason:
@@ -49,9 +49,7 @@ def suppress(email_key: str, reason: str, *, now: datetime) -> bool:
     try:
         with db.session.begin_nested():
             db.session.add(
-                Suppression(
-                    email_hash=digest, reason=fit(reason, Suppression.reason), created_at=now
-                )
+                Suppression(email_hash=digest, reason=fit(reason, REASON_MAX), created_at=now)
             )
     except IntegrityError:
         # A parallel request suppressed it a moment ago: the outcome is the same.
@@ -73,7 +71,7 @@ def suppress_many(email_keys: Iterable[str], reason: str, *, now: datetime) -> i
             [
                 {
                     "email_hash": suppression_hash(k),
-                    "reason": fit(reason, Suppression.reason),
+                    "reason": fit(reason, REASON_MAX),
                     "created_at": now,
                 }
                 for k in sorted(fresh)
