@@ -19,24 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from campaigns import schedule
 from campaigns.render import Sender
 from campaigns.timing import due_at
-from models import (
-    Consent,
-    Delivery,
-    DeliveryStatus,
-    Status,
-    Subscriber,
-    Suppression,
-    db,
-    new_public_id,
-)
-from signup.service import suppression_hash
-from signup.suppression import Reason, suppressed_among
-from signup.validation import clean_email, clean_name, clean_timezone, email_key
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db
+from signup.validation import clean_email, clean_name, clean_timezone
+from subscribers import rows
+from subscribers.lifecycle import email_key, known_among
+from subscribers.suppression import Reason, suppress_many, suppressed_among
 
 MAILCHIMP, LISTMONK, TEND = "mailchimp", "listmonk", "tend"
 # Characters a spreadsheet would run as a formula; the export quotes them with a '.
@@ -170,67 +162,56 @@ def _status_listmonk(record: dict) -> tuple[bool, bool] | None:
     raise _RowError(f"unknown status {subscriber_status!r:.30}")
 
 
-def _row(fmt: str, line: int, record: dict, *, default_timezone: str) -> Row | None:
-    if fmt == MAILCHIMP:
-        raw_email = record.get("Email Address")
-        raw_name = " ".join(
-            p for p in (_unquote(record.get("First Name")), _unquote(record.get("Last Name"))) if p
-        )
-    else:
-        raw_email, raw_name = record.get("email"), _unquote(record.get("name"))
-    email = clean_email(_unquote(raw_email))
-    if email is None:
-        raise _RowError(f"not a valid email address: {_unquote(raw_email)!r:.60}")
-    # An export without a name (common in Mailchimp) greets by the address's local part.
-    name = clean_name(raw_name or email.rpartition("@")[0])
-    if name is None:
-        raise _RowError(f"not a usable name: {raw_name!r:.60}")
+def _mailchimp_who(record: dict) -> tuple[str | None, str]:
+    name = " ".join(
+        p for p in (_unquote(record.get("First Name")), _unquote(record.get("Last Name"))) if p
+    )
+    return record.get("Email Address"), name
 
-    timezone_raw = _unquote(record.get("TIMEZONE") or record.get("timezone"))
-    if fmt == MAILCHIMP:
-        confirmed_at = _time(record, "CONFIRM_TIME")
-        opted_in_at = _time(record, "OPTIN_TIME") or confirmed_at
-        left = bool(_unquote(record.get("UNSUB_TIME")) or _unquote(record.get("CLEAN_TIME")))
-        return Row(
-            line=line,
-            email=email,
-            email_key=email_key(email),
-            name=name,
-            timezone=clean_timezone(timezone_raw, default_timezone),
-            consented=confirmed_at is not None and not left,
-            opted_in_at=opted_in_at,
-            opt_in_ip=_ip(_unquote(record.get("OPTIN_IP"))),
-            confirmed_at=confirmed_at,
-            confirmed_ip=_ip(_unquote(record.get("CONFIRM_IP"))),
-            form_version=MAILCHIMP,
-            left=left,
-        )
-    if fmt == LISTMONK:
-        state = _status_listmonk(record)
-        if state is None:
-            return None
-        consented, left = state
-        attributes = _unquote(record.get("attributes"))
-        if attributes:
-            try:
-                parsed = json.loads(attributes)
-            except ValueError:
-                raise _RowError("attributes is not JSON") from None
-            if isinstance(parsed, dict) and isinstance(parsed.get("timezone"), str):
-                timezone_raw = timezone_raw or parsed["timezone"]
-        created = _time(record, "subscription_created_at") or _time(record, "created_at")
-        return Row(
-            line=line,
-            email=email,
-            email_key=email_key(email),
-            name=name,
-            timezone=clean_timezone(timezone_raw, default_timezone),
-            consented=consented,
-            opted_in_at=created,
-            confirmed_at=created if consented else None,
-            form_version=LISTMONK,
-            left=left,
-        )
+
+def _columns_who(record: dict) -> tuple[str | None, str]:
+    return record.get("email"), _unquote(record.get("name"))
+
+
+def _mailchimp(record: dict) -> dict:
+    confirmed_at = _time(record, "CONFIRM_TIME")
+    left = bool(_unquote(record.get("UNSUB_TIME")) or _unquote(record.get("CLEAN_TIME")))
+    return {
+        "consented": confirmed_at is not None and not left,
+        "opted_in_at": _time(record, "OPTIN_TIME") or confirmed_at,
+        "opt_in_ip": _ip(_unquote(record.get("OPTIN_IP"))),
+        "confirmed_at": confirmed_at,
+        "confirmed_ip": _ip(_unquote(record.get("CONFIRM_IP"))),
+        "form_version": MAILCHIMP,
+        "left": left,
+    }
+
+
+def _listmonk(record: dict) -> dict | None:
+    state = _status_listmonk(record)
+    if state is None:
+        return None
+    consented, left = state
+    facts: dict = {}
+    attributes = _unquote(record.get("attributes"))
+    if attributes:
+        try:
+            parsed = json.loads(attributes)
+        except ValueError:
+            raise _RowError("attributes is not JSON") from None
+        if isinstance(parsed, dict) and isinstance(parsed.get("timezone"), str):
+            facts["fallback_timezone"] = parsed["timezone"]
+    created = _time(record, "subscription_created_at") or _time(record, "created_at")
+    return facts | {
+        "consented": consented,
+        "opted_in_at": created,
+        "confirmed_at": created if consented else None,
+        "form_version": LISTMONK,
+        "left": left,
+    }
+
+
+def _tend(record: dict) -> dict:
     status = _unquote(record.get("status")).lower()
     if status not in (Status.ACTIVE, Status.PENDING, Status.UNSUBSCRIBED, Status.BOUNCED):
         raise _RowError(f"unknown status {status!r:.30}")
@@ -238,23 +219,63 @@ def _row(fmt: str, line: int, record: dict, *, default_timezone: str) -> Row | N
     consented = status == Status.ACTIVE
     if consented and confirmed_at is None:
         raise _RowError("active without confirmed_at")
+    return {
+        "consented": consented,
+        "opted_in_at": _time(record, "consent_at") or _time(record, "signed_up_at"),
+        "opt_in_ip": _ip(_unquote(record.get("consent_ip"))),
+        "confirmed_at": confirmed_at,
+        "confirmed_ip": _ip(_unquote(record.get("confirmed_ip"))),
+        "anchor_at": _time(record, "anchor_at"),
+        "started_job_on": _unquote(record.get("started_job_on")) or None,
+        "user_agent": _unquote(record.get("consent_user_agent")) or None,
+        "page_url": _unquote(record.get("consent_page_url")) or None,
+        "form_version": _unquote(record.get("consent_form_version")) or TEND,
+        "left": status in (Status.UNSUBSCRIBED, Status.BOUNCED),
+    }
+
+
+@dataclass(frozen=True)
+class Parser:
+    """How one exporter's columns become a Row: who it is, then what the file says of them.
+
+    `facts` returns the rest of the Row's fields, or None for a row the source disabled;
+    its "fallback_timezone" is a zone the format keeps elsewhere (listmonk's attributes),
+    used when the timezone column is empty.
+    """
+
+    who: Callable[[dict], tuple[str | None, str]]
+    facts: Callable[[dict], dict | None]
+
+
+PARSERS: dict[str, Parser] = {
+    MAILCHIMP: Parser(who=_mailchimp_who, facts=_mailchimp),
+    LISTMONK: Parser(who=_columns_who, facts=_listmonk),
+    TEND: Parser(who=_columns_who, facts=_tend),
+}
+
+
+def _row(fmt: str, line: int, record: dict, *, default_timezone: str) -> Row | None:
+    parser = PARSERS[fmt]
+    raw_email, raw_name = parser.who(record)
+    email = clean_email(_unquote(raw_email))
+    if email is None:
+        raise _RowError(f"not a valid email address: {_unquote(raw_email)!r:.60}")
+    # An export without a name (common in Mailchimp) greets by the address's local part.
+    name = clean_name(raw_name or email.rpartition("@")[0])
+    if name is None:
+        raise _RowError(f"not a usable name: {raw_name!r:.60}")
+    facts = parser.facts(record)
+    if facts is None:
+        return None
+    fallback = facts.pop("fallback_timezone", "")
+    zone = _unquote(record.get("TIMEZONE") or record.get("timezone")) or fallback
     return Row(
         line=line,
         email=email,
         email_key=email_key(email),
         name=name,
-        timezone=clean_timezone(timezone_raw, default_timezone),
-        consented=consented,
-        opted_in_at=_time(record, "consent_at") or _time(record, "signed_up_at"),
-        opt_in_ip=_ip(_unquote(record.get("consent_ip"))),
-        confirmed_at=confirmed_at,
-        confirmed_ip=_ip(_unquote(record.get("confirmed_ip"))),
-        anchor_at=_time(record, "anchor_at"),
-        started_job_on=_unquote(record.get("started_job_on"))[:10] or None,
-        user_agent=_unquote(record.get("consent_user_agent"))[:512] or None,
-        page_url=_unquote(record.get("consent_page_url"))[:2048] or None,
-        form_version=_unquote(record.get("consent_form_version"))[:32] or TEND,
-        left=status in (Status.UNSUBSCRIBED, Status.BOUNCED),
+        timezone=clean_timezone(zone, default_timezone),
+        **facts,
     )
 
 
@@ -290,17 +311,6 @@ def read(lines: Iterable[str], *, default_timezone: str, progress: Progress | No
     return plan
 
 
-def _existing(keys: list[str], chunk: int = 500) -> set[str]:
-    found: set[str] = set()
-    for i in range(0, len(keys), chunk):
-        found.update(
-            db.session.scalars(
-                select(Subscriber.email_key).where(Subscriber.email_key.in_(keys[i : i + chunk]))
-            )
-        )
-    return found
-
-
 def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, list[dict]]:
     """The subscriber, consent and delivery rows for one import row, as column values.
 
@@ -311,21 +321,18 @@ def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, l
     worksheet email with its confirm link, due now, as `schedule.add_worksheet` writes it.
     """
     anchor = (row.anchor_at or row.confirmed_at) if row.consented else None
-    subscriber = {
-        "public_id": new_public_id(),
-        "email": row.email,
-        "email_key": row.email_key,
-        "name": row.name,
-        "status": Status.ACTIVE if row.consented else Status.PENDING,
-        "timezone": row.timezone,
-        "anchor_at": anchor,
-        "started_job_on": row.started_job_on,
-        "confirmed_at": row.confirmed_at if row.consented else None,
-        "worksheet_sent_at": None if row.consented else now,
-        "soft_bounces": 0,
-        "created_at": row.opted_in_at or now,
-        "updated_at": now,
-    }
+    subscriber = rows.subscriber_row(
+        email=row.email,
+        name=row.name,
+        timezone=row.timezone,
+        now=now,
+        status=Status.ACTIVE if row.consented else Status.PENDING,
+        created_at=row.opted_in_at,
+        anchor_at=anchor,
+        started_job_on=row.started_job_on,
+        confirmed_at=row.confirmed_at if row.consented else None,
+        worksheet_sent_at=None if row.consented else now,
+    )
     if anchor is not None:
         deliveries = []
         for key, offset in steps:
@@ -333,22 +340,21 @@ def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, l
             past = due < now
             extra = {"status": DeliveryStatus.CANCELLED, "last_error": PAST_STEP} if past else {}
             deliveries.append(
-                schedule.row_values(key, schedule.DRIP, due, domain=domain, now=now, **extra)
+                schedule.delivery_row(key, schedule.DRIP, due, domain=domain, now=now, **extra)
             )
     else:
-        deliveries = [
-            schedule.row_values(schedule.WORKSHEET, schedule.WORKSHEET, now, domain=domain, now=now)
-        ]
-    consent = {
-        "created_at": row.opted_in_at or now,
-        "ip": row.opt_in_ip,
-        "user_agent": row.user_agent,
-        "page_url": row.page_url,
-        "form_version": row.form_version,
-        "source": "import",
-        "confirmed_at": row.confirmed_at if row.consented else None,
-        "confirmed_ip": row.confirmed_ip if row.consented else None,
-    }
+        deliveries = [schedule.worksheet_row(now=now, domain=domain)]
+    consent = rows.consent_row(
+        now=now,
+        created_at=row.opted_in_at,
+        ip=row.opt_in_ip,
+        user_agent=row.user_agent,
+        page_url=row.page_url,
+        form_version=row.form_version,
+        source="import",
+        confirmed_at=row.confirmed_at if row.consented else None,
+        confirmed_ip=row.confirmed_ip if row.consented else None,
+    )
     return subscriber, consent, deliveries
 
 
@@ -385,27 +391,22 @@ def load(
     steps = [(step.key, step.offset) for step in current_app.extensions["tend.sequence"].steps]
     domain = Sender.current().domain
     keys = [r.email_key for r in plan.rows]
-    existing = _existing(keys)
+    existing = known_among(keys)
     suppressed = suppressed_among(keys)
 
     todo: list[Row] = []
-    fresh_hashes: set[str] = set()
+    left: list[str] = []
     for row in plan.rows:
         if row.email_key in existing:
             report.existing += 1
         elif row.left:
             report.left_at_source += 1
-            if row.email_key not in suppressed:
-                fresh_hashes.add(suppression_hash(row.email_key))
+            left.append(row.email_key)
         elif row.email_key in suppressed:
             report.suppressed += 1
         else:
             todo.append(row)
-    if fresh_hashes:
-        db.session.execute(
-            Suppression.__table__.insert(),
-            [{"email_hash": h, "reason": Reason.IMPORTED, "created_at": now} for h in fresh_hashes],
-        )
+    if suppress_many(left, Reason.IMPORTED, now=now):
         db.session.commit()
     if progress:
         progress(len(plan.rows) - len(todo))

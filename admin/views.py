@@ -21,16 +21,15 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from sqlalchemy import select
 
 from admin import charts, exporter, importer, previews, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
-from models import Subscriber, db, utcnow
-from signup import service
+from models import Subscriber, utcnow
 from signup.limits import limiter
 from signup.privacy import data_of, data_response, forget
-from signup.suppression import Reason
-from signup.validation import clean_email, email_key
+from signup.validation import clean_email
+from subscribers.lifecycle import find_by_address, find_by_public_id
+from subscribers.suppression import Reason
 from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
 
 bp = Blueprint(
@@ -237,7 +236,7 @@ def email_html(key: str):
 
 
 def _subscriber_or_404(public_id: str) -> Subscriber:
-    return service.find(public_id) or abort(404)
+    return find_by_public_id(public_id) or abort(404)
 
 
 @bp.get("/subscribers")
@@ -247,9 +246,7 @@ def subscribers():
     if query:
         address = clean_email(query)
         if address:
-            found = db.session.scalar(
-                select(Subscriber).where(Subscriber.email_key == email_key(address))
-            )
+            found = find_by_address(address)
         if found is not None:
             return redirect(url_for("admin.subscriber", public_id=found.public_id))
     return render_template(

@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from campaigns.schedule import cancel_open
-from models import Status, Subscriber, db
-from signup.suppression import Reason, suppress
-from signup.validation import clean_email, email_key
+from models import Subscriber, db
+from signup.validation import clean_email
+from subscribers.lifecycle import StopReason, email_key, find_by_address, stop
+from subscribers.suppression import Reason, suppress
 
 
 class Kind:
@@ -60,21 +60,9 @@ def json_body(body: bytes, shape: type | tuple[type, ...], *, status: int = 400)
     return value
 
 
-def _key(address: str) -> str:
-    return email_key(clean_email(address) or address.strip())
-
-
-def _subscriber(key: str) -> Subscriber | None:
-    return db.session.scalar(select(Subscriber).where(Subscriber.email_key == key))
-
-
-def _stop(subscriber: Subscriber | None, status: str, now: datetime) -> None:
-    if subscriber is None:
-        return
-    if status == Status.UNSUBSCRIBED and subscriber.unsubscribed_at is None:
-        subscriber.unsubscribed_at = now
-    subscriber.status = status
-    cancel_open(subscriber)
+def _stop(subscriber: Subscriber | None, reason: str, now: datetime) -> None:
+    if subscriber is not None:
+        stop(subscriber, reason, now=now)
 
 
 def apply(events: Iterable[Event], *, now: datetime, provider: str) -> dict[str, int]:
@@ -85,17 +73,17 @@ def apply(events: Iterable[Event], *, now: datetime, provider: str) -> dict[str,
         if not event.email or "@" not in event.email:
             counts["ignored"] += 1
             continue
-        key = _key(event.email)
-        subscriber = _subscriber(key)
+        address = clean_email(event.email) or event.email.strip()
+        key = email_key(address)
+        subscriber = find_by_address(address)
         if event.kind == Kind.HARD_BOUNCE:
-            _stop(subscriber, Status.BOUNCED, now)
+            _stop(subscriber, StopReason.BOUNCE, now)
             suppress(key, Reason.BOUNCE, now=now)
         elif event.kind == Kind.COMPLAINT:
-            _stop(subscriber, Status.UNSUBSCRIBED, now)
+            _stop(subscriber, StopReason.COMPLAINT, now)
             suppress(key, Reason.COMPLAINT, now=now)
         elif event.kind == Kind.UNSUBSCRIBE:
-            if subscriber is not None and subscriber.status in (Status.PENDING, Status.ACTIVE):
-                _stop(subscriber, Status.UNSUBSCRIBED, now)
+            _stop(subscriber, StopReason.UNSUBSCRIBE, now)
         elif event.kind == Kind.SOFT_BOUNCE and subscriber is not None:
             count = db.session.scalar(
                 update(Subscriber)
@@ -105,7 +93,7 @@ def apply(events: Iterable[Event], *, now: datetime, provider: str) -> dict[str,
                 .execution_options(synchronize_session="fetch")
             )
             if count >= limit:
-                _stop(subscriber, Status.BOUNCED, now)
+                _stop(subscriber, StopReason.BOUNCE, now)
                 suppress(key, Reason.SOFT_BOUNCES, now=now)
         elif event.kind == Kind.DELIVERED and subscriber is not None:
             subscriber.soft_bounces = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +13,16 @@ from sqlalchemy.exc import IntegrityError
 from campaigns.conveyor import Batch, batches_of
 from campaigns.sequence import Sequence
 from campaigns.timing import due_at
-from models import Delivery, DeliveryStatus, Setting, Status, Subscriber, UTCDateTime, db
+from models import (
+    Delivery,
+    DeliveryStatus,
+    Setting,
+    Status,
+    Subscriber,
+    UTCDateTime,
+    db,
+    utcnow,
+)
 
 WORKSHEET = "worksheet"
 DRIP = "drip"
@@ -23,8 +33,15 @@ def new_message_id(domain: str) -> str:
     return f"<{secrets.token_hex(12)}.tend@{domain}>"
 
 
-def row_values(step: str, kind: str, due: datetime, *, domain: str, now: datetime, **extra) -> dict:
-    """Column values of one delivery for bulk inserts (sync, import): the ORM path's twin."""
+def delivery_row(
+    step: str, kind: str, due: datetime, *, domain: str, now: datetime, **extra
+) -> dict[str, Any]:
+    """The columns of one new delivery, scheduled unless `extra` says otherwise.
+
+    The one shape of a delivery row, whoever writes it: the ORM here, the bulk inserts of
+    sync and import, signup's one-statement insert. `extra` adds or overrides columns
+    (its subscriber, a status, a job).
+    """
     return {
         "step": step,
         "kind": kind,
@@ -38,16 +55,14 @@ def row_values(step: str, kind: str, due: datetime, *, domain: str, now: datetim
     } | extra
 
 
+def worksheet_row(*, now: datetime, domain: str, **extra) -> dict[str, Any]:
+    """The columns of a worksheet email due now (see `delivery_row`)."""
+    return delivery_row(WORKSHEET, WORKSHEET, now, domain=domain, now=now, **extra)
+
+
 def add_worksheet(subscriber: Subscriber, *, now: datetime, domain: str) -> Delivery:
     """A worksheet email due now, written in the caller's transaction."""
-    delivery = Delivery(
-        subscriber=subscriber,
-        step=WORKSHEET,
-        kind=WORKSHEET,
-        status=DeliveryStatus.SCHEDULED,
-        due_at=now,
-        message_id=new_message_id(domain),
-    )
+    delivery = Delivery(subscriber=subscriber, **worksheet_row(now=now, domain=domain))
     db.session.add(delivery)
     subscriber.worksheet_sent_at = now
     return delivery
@@ -66,27 +81,23 @@ def claim(
     return batches
 
 
-def schedule_drip(subscriber: Subscriber, sequence: Sequence, *, domain: str) -> None:
+def schedule_drip(
+    subscriber: Subscriber, sequence: Sequence, *, domain: str, now: datetime | None = None
+) -> None:
     """Give an active subscriber one row per step; steps already sent are never touched.
 
     Rows that were cancelled (the subscriber left and came back) are scheduled again.
+    New rows are written at `now` (the clock unless given).
     """
     assert subscriber.anchor_at is not None
+    written = now or utcnow()
     existing = {d.step: d for d in subscriber.deliveries if d.kind == DRIP}
     for step in sequence.steps:
         due = due_at(subscriber.anchor_at, step.offset)
         row = existing.get(step.key)
         if row is None:
-            db.session.add(
-                Delivery(
-                    subscriber=subscriber,
-                    step=step.key,
-                    kind=DRIP,
-                    status=DeliveryStatus.SCHEDULED,
-                    due_at=due,
-                    message_id=new_message_id(domain),
-                )
-            )
+            fresh = delivery_row(step.key, DRIP, due, domain=domain, now=written)
+            db.session.add(Delivery(subscriber=subscriber, **fresh))
         elif row.status in (DeliveryStatus.SCHEDULED, DeliveryStatus.CANCELLED):
             row.status, row.due_at, row.lease_until, row.job_id = (
                 DeliveryStatus.SCHEDULED,
@@ -195,7 +206,9 @@ def _add_step(key: str, offset, *, now: datetime, domain: str, chunk: int) -> in
     added = 0
     for rows in db.session.execute(query).partitions(chunk):
         fresh = [
-            row_values(key, DRIP, due_at(anchor, offset), domain=domain, now=now, subscriber_id=sid)
+            delivery_row(
+                key, DRIP, due_at(anchor, offset), domain=domain, now=now, subscriber_id=sid
+            )
             for sid, anchor in rows
             if due_at(anchor, offset) >= now
         ]

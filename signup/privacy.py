@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 
 from campaigns import tallies
 from models import Consent, Delivery, DeliveryStatus, Subscriber, db, utcnow
-from signup.suppression import Reason, suppress
 from signup.views import subscriber_for
+from subscribers.suppression import Reason, suppress
 
 bp = Blueprint("privacy", __name__)
 

@@ -1,19 +1,21 @@
-"""The subscriber lifecycle: subscribe, confirm, unsubscribe, and the job-start anchor.
+"""Signing up: subscribe, confirm, unsubscribe, and the job-start anchor.
 
 Each function runs one transaction, takes `now`, and hands fresh deliveries to the
-conveyor only after commit. Every signup gets the same answer, whoever it was.
+conveyor only after commit. Every signup gets the same answer, whoever it was. The rules
+about a subscriber as such (finding one, stopping one, suppression, their rows) are
+`subscribers`'.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, text, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from campaigns import schedule
@@ -21,17 +23,10 @@ from campaigns.conveyor import Batch, enqueue_after_commit
 from campaigns.render import Sender
 from campaigns.sequence import Sequence
 from campaigns.timing import zone_or_default
-from models import (
-    Consent,
-    Delivery,
-    DeliveryStatus,
-    Status,
-    Subscriber,
-    Suppression,
-    UTCDateTime,
-    db,
-    new_public_id,
-)
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db
+from subscribers import rows
+from subscribers.lifecycle import StopReason, find_by_address, stop
+from subscribers.suppression import is_suppressed
 
 
 @dataclass(frozen=True)
@@ -54,27 +49,9 @@ class Context:
     form_version: str
     source: str = "form"
 
-    @property
-    def stored_user_agent(self) -> str | None:
-        """The user agent as the consent record keeps it: at most its 512 characters."""
-        return (self.user_agent or "")[:512] or None
-
 
 def sequence() -> Sequence:
     return current_app.extensions["tend.sequence"]
-
-
-def suppression_hash(email_key: str) -> str:
-    return hashlib.sha256(email_key.encode("utf-8")).hexdigest()
-
-
-def is_suppressed(email_key: str) -> bool:
-    return (
-        db.session.scalar(
-            select(Suppression.id).where(Suppression.email_hash == suppression_hash(email_key))
-        )
-        is not None
-    )
 
 
 def _hand_over(deliveries: list[Delivery], now: datetime) -> list[Batch]:
@@ -96,7 +73,7 @@ def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
     if subscriber.consents:
         consent = subscriber.consents[-1]
         consent.confirmed_at, consent.confirmed_ip = now, ip
-    schedule.schedule_drip(subscriber, sequence(), domain=Sender.current().domain)
+    schedule.schedule_drip(subscriber, sequence(), domain=Sender.current().domain, now=now)
 
 
 def _claim_resend(subscriber_id: int, now: datetime) -> bool:
@@ -129,7 +106,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
             enqueue_after_commit([batch])
             return
     batches: list[Batch] = []
-    existing = db.session.scalar(select(Subscriber).where(Subscriber.email_key == entry.email_key))
+    existing = find_by_address(entry.email)
     if existing is None:
         try:
             batches = _create(entry, context, now=now)
@@ -137,9 +114,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
         except IntegrityError:
             # A parallel signup of the same address won the unique index; continue as theirs.
             db.session.rollback()
-            existing = db.session.scalar(
-                select(Subscriber).where(Subscriber.email_key == entry.email_key)
-            )
+            existing = find_by_address(entry.email)
             if existing is None:
                 raise
     if existing is not None:
@@ -148,85 +123,62 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     enqueue_after_commit(batches)
 
 
-def _sqlite_statements() -> tuple:
-    """The three inserts of a new pending signup on SQLite, built once with bound parameters
-    (SQLite has no INSERT inside WITH, so they go one by one in a transaction)."""
-    when = UTCDateTime()
-    subscriber = (
-        sqlite.insert(Subscriber.__table__)
-        .values(
-            public_id=bindparam("public_id"),
-            email=bindparam("email"),
-            email_key=bindparam("email_key"),
-            name=bindparam("name"),
-            timezone=bindparam("timezone"),
-            status=Status.PENDING,
-            soft_bounces=0,
-            worksheet_sent_at=bindparam("now", type_=when),
-            created_at=bindparam("now", type_=when),
-            updated_at=bindparam("now", type_=when),
-        )
-        .on_conflict_do_nothing(index_elements=["email_key"])
-        .returning(Subscriber.__table__.c.id)
+def _consent_row(context: Context, now: datetime) -> dict:
+    return rows.consent_row(
+        now=now,
+        ip=context.ip,
+        user_agent=context.user_agent,
+        page_url=context.page_url,
+        form_version=context.form_version,
+        source=context.source,
     )
-    consent = Consent.__table__.insert().values(
-        subscriber_id=bindparam("subscriber_id"),
-        created_at=bindparam("now", type_=when),
-        ip=bindparam("ip"),
-        user_agent=bindparam("user_agent"),
-        page_url=bindparam("page_url"),
-        form_version=bindparam("form_version"),
-        source=bindparam("source"),
-    )
-    delivery = (
-        Delivery.__table__.insert()
-        .values(
-            subscriber_id=bindparam("subscriber_id"),
-            step=schedule.WORKSHEET,
-            kind=schedule.WORKSHEET,
-            status=DeliveryStatus.QUEUED,
-            due_at=bindparam("now", type_=when),
-            lease_until=bindparam("lease_until", type_=when),
-            job_id=bindparam("job_id"),
-            attempts=0,
-            message_id=bindparam("message_id"),
-            created_at=bindparam("now", type_=when),
-            updated_at=bindparam("now", type_=when),
-        )
-        .returning(Delivery.__table__.c.id)
-    )
-    return subscriber, consent, delivery
 
 
-_SQLITE_INSERTS = _sqlite_statements()
 # The databases whose INSERT knows ON CONFLICT DO NOTHING and RETURNING; others take the ORM.
 _ONE_STEP_DIALECTS = ("postgresql", "sqlite")
+_SUBSCRIBERS, _CONSENTS, _DELIVERIES = Subscriber.__table__, Consent.__table__, Delivery.__table__
+# SQLite has no INSERT inside WITH: three inserts in one transaction, each taking its
+# columns from the row it is given. Nothing is written when the address is already there.
+_NEW_SUBSCRIBER = (
+    sqlite.insert(_SUBSCRIBERS)
+    .on_conflict_do_nothing(index_elements=["email_key"])
+    .returning(_SUBSCRIBERS.c.id)
+)
+_NEW_CONSENT = insert(_CONSENTS)
+_NEW_DELIVERY = insert(_DELIVERIES).returning(_DELIVERIES.c.id)
 
-# On PostgreSQL the three are one statement, sent on an autocommit connection: one round
-# trip and one commit. Nothing is written when the address is already there (no row back).
-_PENDING_SIGNUP_PG = text(
-    f"""
-    WITH new_subscriber AS (
-        INSERT INTO subscribers (public_id, email, email_key, name, timezone, status,
-                                 soft_bounces, worksheet_sent_at, created_at, updated_at)
-        VALUES (:public_id, :email, :email_key, :name, :timezone, '{Status.PENDING}',
-                0, :now, :now, :now)
-        ON CONFLICT (email_key) DO NOTHING
-        RETURNING id
-    ), new_consent AS (
-        INSERT INTO consents (subscriber_id, created_at, ip, user_agent, page_url,
-                              form_version, source)
-        SELECT id, :now, :ip, :user_agent, :page_url, :form_version, :source
-        FROM new_subscriber
+
+def _bound(table, prefix: str, columns: tuple[str, ...]) -> list:
+    return [bindparam(prefix + c, type_=table.c[c].type) for c in columns]
+
+
+@cache
+def _pending_signup_pg(shape: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]):
+    """On PostgreSQL the three inserts are one statement, built once from the rows' own
+    columns and sent on an autocommit connection: one round trip and one commit. Nothing
+    is written when the address is already there (no row back)."""
+    subscriber, consent, delivery = shape
+    new_subscriber = (
+        postgresql.insert(_SUBSCRIBERS)
+        .values(dict(zip(subscriber, _bound(_SUBSCRIBERS, "s_", subscriber), strict=True)))
+        .on_conflict_do_nothing(index_elements=["email_key"])
+        .returning(_SUBSCRIBERS.c.id)
+        .cte("new_subscriber")
     )
-    INSERT INTO deliveries (subscriber_id, step, kind, status, due_at, lease_until, job_id,
-                            attempts, message_id, created_at, updated_at)
-    SELECT id, '{schedule.WORKSHEET}', '{schedule.WORKSHEET}', '{DeliveryStatus.QUEUED}',
-           :now, :lease_until, :job_id, 0, :message_id, :now, :now
-    FROM new_subscriber
-    RETURNING id
-    """
-).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime()))
+
+    def for_new_subscriber(table, prefix: str, columns: tuple[str, ...]):
+        return insert(table).from_select(
+            ["subscriber_id", *columns],
+            select(new_subscriber.c.id, *_bound(table, prefix, columns)),
+            include_defaults=False,
+        )
+
+    new_consent = for_new_subscriber(_CONSENTS, "c_", consent).cte("new_consent")
+    return (
+        for_new_subscriber(_DELIVERIES, "d_", delivery)
+        .returning(_DELIVERIES.c.id)
+        .add_cte(new_consent)
+    )
 
 
 def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch | None:
@@ -238,35 +190,41 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
     list; a parallel signup of the same address waits here for the other to commit.
     """
     job_id = uuid.uuid4().hex
-    params = {
-        "public_id": new_public_id(),
-        "email": entry.email,
-        "email_key": entry.email_key,
-        "name": entry.name,
-        "timezone": entry.timezone,
-        "now": now,
-        "ip": context.ip,
-        "user_agent": context.stored_user_agent,
-        "page_url": context.page_url,
-        "form_version": context.form_version,
-        "source": context.source,
-        "lease_until": now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"]),
-        "job_id": job_id,
-        "message_id": schedule.new_message_id(Sender.current().domain),
-    }
+    subscriber = rows.subscriber_row(
+        email=entry.email,
+        name=entry.name,
+        timezone=entry.timezone,
+        now=now,
+        worksheet_sent_at=now,
+    )
+    consent = _consent_row(context, now)
+    delivery = schedule.worksheet_row(
+        now=now,
+        domain=Sender.current().domain,
+        status=DeliveryStatus.QUEUED,
+        job_id=job_id,
+        lease_until=now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"]),
+    )
     if db.engine.dialect.name == "postgresql":
+        statement = _pending_signup_pg((tuple(subscriber), tuple(consent), tuple(delivery)))
+        params = {
+            **{"s_" + k: v for k, v in subscriber.items()},
+            **{"c_" + k: v for k, v in consent.items()},
+            **{"d_" + k: v for k, v in delivery.items()},
+        }
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            delivery_id = conn.execute(_PENDING_SIGNUP_PG, params).scalar()
+            delivery_id = conn.execute(statement, params).scalar()
         return None if delivery_id is None else (job_id, [delivery_id])
 
-    subscriber, consent, delivery = _SQLITE_INSERTS
     conn = db.session.connection()
-    params["subscriber_id"] = conn.execute(subscriber, params).scalar()
-    if params["subscriber_id"] is None:
+    subscriber_id = conn.execute(_NEW_SUBSCRIBER, subscriber).scalar()
+    if subscriber_id is None:
         db.session.rollback()
         return None
-    conn.execute(consent, params)
-    delivery_id = conn.execute(delivery, params).scalar_one()
+    conn.execute(_NEW_CONSENT, consent | {"subscriber_id": subscriber_id})
+    delivery_id = conn.execute(
+        _NEW_DELIVERY, delivery | {"subscriber_id": subscriber_id}
+    ).scalar_one()
     db.session.commit()
     return job_id, [delivery_id]
 
@@ -274,32 +232,15 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
 def _create(entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
     double_opt_in = current_app.config["DOUBLE_OPT_IN"] or is_suppressed(entry.email_key)
     subscriber = Subscriber(
-        email=entry.email,
-        email_key=entry.email_key,
-        name=entry.name,
-        timezone=entry.timezone,
-        status=Status.PENDING,
-        created_at=now,
-        updated_at=now,
+        **rows.subscriber_row(email=entry.email, name=entry.name, timezone=entry.timezone, now=now)
     )
     db.session.add(subscriber)
-    subscriber.consents.append(_consent(context, now))
+    subscriber.consents.append(Consent(**_consent_row(context, now)))
     db.session.flush()  # the unique index speaks here, before anything else is written
     if not double_opt_in:
         _activate(subscriber, now, context.ip)
     delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.current().domain)
     return _hand_over([delivery], now)
-
-
-def _consent(context: Context, now: datetime) -> Consent:
-    return Consent(
-        created_at=now,
-        ip=context.ip,
-        user_agent=context.stored_user_agent,
-        page_url=context.page_url,
-        form_version=context.form_version,
-        source=context.source,
-    )
 
 
 def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
@@ -311,19 +252,13 @@ def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datet
             return []
         subscriber.status = Status.PENDING
         subscriber.unsubscribed_at = None
-        subscriber.consents.append(_consent(context, now))
+        subscriber.consents.append(Consent(**_consent_row(context, now)))
         if not current_app.config["DOUBLE_OPT_IN"] and not is_suppressed(entry.email_key):
             _activate(subscriber, now, context.ip)
     elif not _claim_resend(subscriber.id, now):
         return []
     delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.current().domain)
     return _hand_over([delivery], now)
-
-
-def find(public_id: str | None) -> Subscriber | None:
-    if not public_id:
-        return None
-    return db.session.scalar(select(Subscriber).where(Subscriber.public_id == public_id))
 
 
 def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
@@ -346,10 +281,7 @@ def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
 
 def unsubscribe(subscriber: Subscriber, *, now: datetime) -> None:
     """Stop everything for this subscriber (idempotent): status and every unsent delivery."""
-    if subscriber.status in (Status.PENDING, Status.ACTIVE):
-        subscriber.status = Status.UNSUBSCRIBED
-        subscriber.unsubscribed_at = now
-    schedule.cancel_open(subscriber)
+    stop(subscriber, StopReason.UNSUBSCRIBE, now=now)
     db.session.commit()
 
 

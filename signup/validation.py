@@ -9,8 +9,8 @@ from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
-NAME_MAX = 100
-EMAIL_MAX = 254
+from subscribers.fields import EMAIL_MAX, NAME_MAX, PAGE_URL_MAX
+
 # Characters that have no business in a name: controls, line breaks, surrogates, private use.
 _FORBIDDEN = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
 
@@ -47,11 +47,6 @@ def clean_email(raw: object) -> str | None:
     return result.normalized if len(result.normalized) <= EMAIL_MAX else None
 
 
-def email_key(normalized: str) -> str:
-    """The form of an address that decides whether two signups are the same person."""
-    return normalized.lower()
-
-
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -66,7 +61,7 @@ def clean_timezone(raw: object, default: str) -> str:
 
 def clean_page_url(raw: object) -> str | None:
     """The page the form sat on, if it is a plain http(s) URL."""
-    if not isinstance(raw, str) or len(raw) > 2048:
+    if not isinstance(raw, str) or len(raw) > PAGE_URL_MAX:
         return None
     value = raw.strip()
     try:

@@ -28,7 +28,9 @@ from signup import messages, service
 from signup.forms import SignupForm
 from signup.limits import limiter, retry_after, signup_limit
 from signup.traps import is_bot, render_stamp, shown_at
-from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone, email_key
+from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone
+from subscribers.fields import EMAIL_MAX, IP_MAX, NAME_MAX
+from subscribers.lifecycle import email_key, find_by_public_id
 from web.errors import error_page
 from web.metrics import count_rejection
 from web.security import frameable
@@ -125,6 +127,9 @@ def server_error(_err):
 
 # ---- the hosted form -------------------------------------------------------------------
 
+# The maxlength of each field, in the hosted form and the embed: what the checks accept.
+FIELD_MAX = {"name": NAME_MAX, "email": EMAIL_MAX}
+
 
 def _form_extras(*, keep_stamp: bool = False) -> dict:
     secret = current_app.config["SECRET_KEY"]
@@ -134,12 +139,13 @@ def _form_extras(*, keep_stamp: bool = False) -> dict:
     return {
         "consent_text": messages.CONSENT_TEXT,
         "banner_text": messages.BANNER,
+        "field_max": FIELD_MAX,
         "stamp": kept if shown_at(secret, kept) is not None else render_stamp(secret, utcnow()),
     }
 
 
 def _client_ip() -> str | None:
-    return (request.remote_addr or "")[:45] or None
+    return (request.remote_addr or "")[:IP_MAX] or None
 
 
 def _store(name: str, email: str, timezone: object, page: object, source: str) -> None:
@@ -267,6 +273,7 @@ def embed_js():
         "embed.js",
         messages={"name": messages.NAME, "email": messages.EMAIL, "banner": messages.BANNER},
         consent_text=messages.CONSENT_TEXT,
+        field_max=FIELD_MAX,
     )
     response = make_response(body)
     response.headers["Content-Type"] = "text/javascript; charset=utf-8"
@@ -281,7 +288,7 @@ def embed_js():
 def subscriber_for(purpose: str, token: str) -> Subscriber:
     """The subscriber a link's token names, or a 404 page for a tampered or stale one."""
     public_id = read_token(current_app.config["SECRET_KEY"], purpose, token)
-    subscriber = service.find(public_id)
+    subscriber = find_by_public_id(public_id)
     if subscriber is None:
         abort(404)
     return subscriber

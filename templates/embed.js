@@ -9,6 +9,7 @@
   var base = new URL(script.src, window.location.href).origin;
   var MSG = {{ messages | tojson }};
   var CONSENT = {{ consent_text | tojson }};
+  var MAX = {{ field_max | tojson }};
   // Lengths are px and em, never rem: the blog's root font size must not reach the form.
   // .tend resets every inherited property the blog's body would otherwise hand down.
   var CSS = [
@@ -60,8 +61,8 @@
     shadow.appendChild(root);
     var form = el("form", { novalidate: "" });
     var banner = el("div", { "class": "banner", role: "alert", tabindex: "-1", hidden: "" }, MSG.banner);
-    var name = field("name", "Your name", "text", "name", 100);
-    var email = field("email", "Your email", "email", "email", 254);
+    var name = field("name", "Your name", "text", "name", MAX.name);
+    var email = field("email", "Your email", "email", "email", MAX.email);
     var trap = el("div", { "class": "trap", "aria-hidden": "true" });
     var website = el("input", { name: "website", type: "text", tabindex: "-1", autocomplete: "off" });
     trap.appendChild(website);

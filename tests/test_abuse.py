@@ -207,7 +207,7 @@ def test_a_suppressed_address_must_confirm_even_with_single_opt_in(make_app, smt
     from conftest import work
 
     from models import Status, Suppression
-    from signup.service import suppression_hash
+    from subscribers.suppression import suppression_hash
 
     app = make_app(DOUBLE_OPT_IN="0", RESEND_MINUTES="0")
     client = app.test_client()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from admin import charts, stats
 from admin.views import embed_codes
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
-from signup.service import suppression_hash
+from subscribers.suppression import suppression_hash
 
 PASSWORD = "correct horse battery staple"
 

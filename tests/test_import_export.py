@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from campaigns.timing import due_at
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
-from signup.service import suppression_hash
+from subscribers.suppression import suppression_hash
 
 MAILCHIMP_HEADER = [
     "Email Address",
@@ -239,7 +239,7 @@ def test_invalid_rows_are_reported_by_line_and_nothing_is_imported(app, tmp_path
 
 
 def test_suppressed_and_existing_addresses_are_never_re_added(app, client, tmp_path):
-    from signup.suppression import Reason, suppress
+    from subscribers.suppression import Reason, suppress
 
     assert (
         client.post(

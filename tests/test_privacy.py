@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from campaigns.links import make_token
 from models import Consent, Delivery, Status, Subscriber, Suppression, db
-from signup.service import suppression_hash
+from subscribers.suppression import suppression_hash
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from bounces import ses
 from models import Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
-from signup.service import suppression_hash
+from subscribers.suppression import suppression_hash
 
 SAMPLES = Path(__file__).resolve().parent / "webhook_samples"
 TOPIC = "arn:aws:sns:us-west-2:123456789012:ses-bounces"

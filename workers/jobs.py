@@ -12,10 +12,11 @@ from sqlalchemy import bindparam, exists, func, or_, select, update
 from campaigns.compose import Recipient, compose, email_for
 from campaigns.mime import Outgoing
 from campaigns.render import Sender
-from campaigns.schedule import DRIP, WORKSHEET, cancel_open
+from campaigns.schedule import WORKSHEET
 from campaigns.sequence import Sequence
 from campaigns.timing import backoff
-from models import Delivery, DeliveryStatus, Status, Subscriber, UTCDateTime, db, utcnow
+from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db, utcnow
+from subscribers import lifecycle
 from workers.transport import (
     ConnectionLost,
     PermanentFailure,
@@ -44,18 +45,6 @@ def _claim(job_id: str, ids: list[int], now: datetime) -> list[int]:
     ).all()
     db.session.commit()
     return sorted(claimed)
-
-
-# Who may still receive each kind of email: the worksheet goes to anyone who has not left.
-_MAY_RECEIVE = {WORKSHEET: (Status.PENDING, Status.ACTIVE), DRIP: (Status.ACTIVE,)}
-
-
-def _audience(kind: str) -> str:
-    return WORKSHEET if kind == WORKSHEET else DRIP
-
-
-def _may_receive(kind: str, status: str) -> bool:
-    return status in _MAY_RECEIVE[_audience(kind)]
 
 
 def _message(row, sequence: Sequence, sender: Sender, now: datetime) -> Outgoing | None:
@@ -120,7 +109,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
         for position, row in enumerate(rows):
             upcoming = rows[position + 1] if position + 1 < len(rows) else None
             now = clock()
-            if not _may_receive(row.kind, row.sub_status) or row.subscriber_id in bounced:
+            if not lifecycle.may_receive(row.kind, row.sub_status) or row.subscriber_id in bounced:
                 _record(row, now, DeliveryStatus.CANCELLED, attempts=row.attempts)
                 counts["skipped"] += 1
             elif transport_down:
@@ -149,7 +138,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
                     counts[_retry(row, now, str(err), attempts=attempts)] += 1
                 except PermanentFailure as err:
                     _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=str(err))
-                    _bounce(row.subscriber_id)
+                    _bounce(row.subscriber_id, now)
                     bounced.add(row.subscriber_id)
                     counts["failed"] += 1
                 except Undeliverable as err:
@@ -215,7 +204,7 @@ def _still_ours_query(*allowed: str, row_param: str = "b_id"):
 
 
 # Plain parameters only (no expanded IN list), so each execution is a cache hit.
-_STILL_OURS = {kind: _still_ours_query(*allowed) for kind, allowed in _MAY_RECEIVE.items()}
+_STILL_OURS = {kind: _still_ours_query(*allowed) for kind, allowed in lifecycle.MAY_RECEIVE.items()}
 # PostgreSQL: both in one statement, so recording a sent email costs one round trip.
 _SENT_ROW = _MARK_SENT.returning(_DELIVERIES.c.subscriber_id, _DELIVERIES.c.kind).cte("sent_row")
 _DRIP_GAP = update(_SUBSCRIBERS).where(
@@ -236,7 +225,7 @@ _MARK_SENT_AND_CHECK_NEXT = {
         exists(select(_SENT_ROW.c.kind)).label("recorded"),
         _still_ours_query(*allowed, row_param="b_next").exists().label("ours"),
     ).add_cte(_SENT_ROW, _GAP_CTE)
-    for kind, allowed in _MAY_RECEIVE.items()
+    for kind, allowed in lifecycle.MAY_RECEIVE.items()
 }
 
 
@@ -263,7 +252,7 @@ class _SentLedger:
         """Re-read just before sending: still this job's, and the subscriber may receive it."""
         if row.id in self._checked:  # read with the previous email's record, just now
             return self._checked.pop(row.id)
-        query = _STILL_OURS[_audience(row.kind)]
+        query = _STILL_OURS[lifecycle.audience(row.kind)]
         params = {"b_id": row.id, "b_job": row.job_id}
         if self._conn is not None:
             return self._conn.execute(query, params).first() is not None
@@ -284,7 +273,7 @@ class _SentLedger:
         }
         self._checked.clear()
         if self._conn is not None and upcoming is not None and upcoming.job_id == row.job_id:
-            query = _MARK_SENT_AND_CHECK_NEXT[_audience(upcoming.kind)]
+            query = _MARK_SENT_AND_CHECK_NEXT[lifecycle.audience(upcoming.kind)]
             recorded, ours = self._conn.execute(query, {**params, "b_next": upcoming.id}).one()
             if recorded:
                 self._checked[upcoming.id] = ours
@@ -348,7 +337,6 @@ def _retry(row, now: datetime, error: str, *, attempts: int) -> str:
     return "retry"
 
 
-def _bounce(subscriber_id: int) -> None:
+def _bounce(subscriber_id: int, now: datetime) -> None:
     subscriber = db.session.get(Subscriber, subscriber_id)
-    subscriber.status = Status.BOUNCED
-    cancel_open(subscriber)
+    lifecycle.stop(subscriber, lifecycle.StopReason.BOUNCE, now=now)

@@ -1,19 +1,20 @@
 """The suppression list: hashed addresses that must never be mailed again without a new consent.
 
-Shared by the privacy page (forget me), bounce webhooks and the importer. Only the hash
-of the folded address is kept (see `service.suppression_hash`).
+Shared by signup, the privacy page (forget me), bounce webhooks, the dashboard and the
+importer. Only the SHA-256 of the folded address (`lifecycle.email_key`) is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from models import Suppression, db
-from signup.service import is_suppressed, suppression_hash
+from subscribers.fields import REASON_MAX, fit
 
 
 class Reason:
@@ -25,6 +26,21 @@ class Reason:
     OPERATOR = "operator"  # deleted from the dashboard
 
 
+def suppression_hash(email_key: str) -> str:
+    """What the list keeps of a folded address: its SHA-256, in hex."""
+    return hashlib.sha256(email_key.encode("utf-8")).hexdigest()
+
+
+def is_suppressed(email_key: str) -> bool:
+    """Whether this folded address is on the list."""
+    return (
+        db.session.scalar(
+            select(Suppression.id).where(Suppression.email_hash == suppression_hash(email_key))
+        )
+        is not None
+    )
+
+
 def suppress(email_key: str, reason: str, *, now: datetime) -> bool:
     """Add the address to the list in the caller's transaction; False if it was there already."""
     if is_suppressed(email_key):
@@ -32,11 +48,36 @@ def suppress(email_key: str, reason: str, *, now: datetime) -> bool:
     digest = suppression_hash(email_key)
     try:
         with db.session.begin_nested():
-            db.session.add(Suppression(email_hash=digest, reason=reason[:32], created_at=now))
+            db.session.add(
+                Suppression(email_hash=digest, reason=fit(reason, REASON_MAX), created_at=now)
+            )
     except IntegrityError:
         # A parallel request suppressed it a moment ago: the outcome is the same.
         return False
     return True
+
+
+def suppress_many(email_keys: Iterable[str], reason: str, *, now: datetime) -> int:
+    """Add every address not yet on the list, in one insert in the caller's transaction.
+
+    Returns how many were added. Meant for one writer at a time (the importer): a
+    parallel suppression of the same address makes the insert fail as a whole.
+    """
+    keys = set(email_keys)
+    fresh = keys - suppressed_among(keys)
+    if fresh:
+        db.session.execute(
+            insert(Suppression),
+            [
+                {
+                    "email_hash": suppression_hash(k),
+                    "reason": fit(reason, REASON_MAX),
+                    "created_at": now,
+                }
+                for k in sorted(fresh)
+            ],
+        )
+    return len(fresh)
 
 
 def suppressed_among(email_keys: Iterable[str], chunk: int = 500) -> set[str]:
