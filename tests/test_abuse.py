@@ -84,7 +84,7 @@ def test_proxy_fix_trusts_forwarded_for_only_when_configured(make_app):
 
 
 def test_many_signups_of_one_address_send_one_confirmation(app, client, smtp):
-    from conftest import work
+    from support import work
 
     for _ in range(6):
         assert (
@@ -159,7 +159,7 @@ def test_large_bodies_are_refused_with_413_and_the_banner(app, client):
 
 
 def test_responses_never_tell_whether_an_address_is_listed(app, client):
-    from conftest import work
+    from support import work
 
     client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
     work(app)
@@ -204,7 +204,7 @@ def test_a_quick_correction_after_an_error_is_not_a_bot(make_app):
 
 
 def test_a_suppressed_address_must_confirm_even_with_single_opt_in(make_app, smtp):
-    from conftest import work
+    from support import work
 
     from models import Status, Suppression
     from subscribers.suppression import suppression_hash

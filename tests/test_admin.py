@@ -4,39 +4,21 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from datetime import date, datetime, timedelta
 
 import pytest
-from conftest import csrf_from
 from sqlalchemy import select
+from support import ADMIN_PASSWORD, admin_client, csrf_from, login
 
 from admin import charts, stats
 from admin.views import embed_codes
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
 from subscribers.suppression import suppression_hash
 
-PASSWORD = "correct horse battery staple"
-
 
 @pytest.fixture
 def admin_app(make_app):
-    return make_app(ADMIN_PASSWORD=PASSWORD)
-
-
-def admin_client(app):
-    """A browser of its own: login attempts are limited per address, and the limiter's
-    counters outlive a test (one process-wide key prefix), so each test gets a fresh address."""
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = (
-        f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
-    )
-    return client
-
-
-def login(client, password: str = PASSWORD):
-    page = client.get("/admin/login").get_data(as_text=True)
-    return client.post("/admin/login", data={"csrf_token": csrf_from(page), "password": password})
+    return make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
 
 
 @pytest.fixture
@@ -127,7 +109,7 @@ def test_wrong_password_is_refused_and_no_session_is_made(admin_app):
 
 def test_login_without_csrf_token_is_refused(admin_app):
     client = admin_client(admin_app)
-    response = client.post("/admin/login", data={"password": PASSWORD})
+    response = client.post("/admin/login", data={"password": ADMIN_PASSWORD})
     assert response.status_code == 401 and "expired" in response.get_data(as_text=True)
     assert client.get("/admin/").status_code == 302
 
@@ -136,7 +118,7 @@ def test_login_is_rate_limited_per_address(admin_app):
     client = admin_client(admin_app)
     for _ in range(5):
         assert login(client, "guess").status_code == 401
-    limited = login(client, PASSWORD)  # even the right password waits
+    limited = login(client, ADMIN_PASSWORD)  # even the right password waits
     assert limited.status_code == 429
     assert "Too many attempts" in limited.get_data(as_text=True)
     assert client.get("/admin/").status_code == 302
@@ -147,7 +129,7 @@ def test_login_lands_on_the_page_asked_for_and_logout_ends_the_session(admin_app
     first = client.get("/admin/emails")
     page = client.get(first.headers["Location"]).get_data(as_text=True)
     response = client.post(
-        first.headers["Location"], data={"csrf_token": csrf_from(page), "password": PASSWORD}
+        first.headers["Location"], data={"csrf_token": csrf_from(page), "password": ADMIN_PASSWORD}
     )
     assert response.status_code == 303 and response.headers["Location"] == "/admin/emails"
     dashboard = client.get("/admin/")
@@ -166,13 +148,13 @@ def test_login_never_redirects_off_site(admin_app):
     page = client.get("/admin/login").get_data(as_text=True)
     response = client.post(
         "/admin/login?next=//evil.example/x",
-        data={"csrf_token": csrf_from(page), "password": PASSWORD},
+        data={"csrf_token": csrf_from(page), "password": ADMIN_PASSWORD},
     )
     assert response.headers["Location"] == "/admin/"
 
 
 def test_changing_the_password_ends_open_sessions(make_app):
-    app = make_app(ADMIN_PASSWORD=PASSWORD)
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
     client = admin_client(app)
     login(client)
     assert client.get("/admin/").status_code == 200
@@ -366,9 +348,9 @@ def test_every_email_of_the_sequence_has_a_preview(operator):
 
 
 def test_preview_is_what_a_subscriber_receives(make_app, smtp):
-    from conftest import work
+    from support import work
 
-    app = make_app(ADMIN_PASSWORD=PASSWORD)
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
     app.test_client().post(
         "/api/subscribe", json={"name": "Sam Rivera", "email": "sam.rivera@example.com"}
     )

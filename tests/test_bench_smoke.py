@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PG_SERVER, ROOT
+from support import PG_SERVER, ROOT
 
 pytestmark = pytest.mark.slow
 

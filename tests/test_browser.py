@@ -22,9 +22,9 @@ from browser_support import (
     TendServer,
     need,
 )
-from conftest import work
 from playwright.sync_api import Frame, Locator, Page, expect, sync_playwright
 from sqlalchemy import func, select
+from support import work
 
 from campaigns.links import make_token
 from models import Subscriber, db

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
+from support import ROOT, free_port
 
 import settings
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import add_due_drip_rows, flask_cli, tick, work
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
+from support import add_due_drip_rows, flask_cli, tick, work
 
 from models import Delivery, DeliveryStatus, Subscriber, db
 from signup import service

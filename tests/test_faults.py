@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 import sqlalchemy as sa
-from conftest import add_due_drip_rows, start_worker, stop, tick, wait_for, work
 from flask_migrate import upgrade
+from support import add_due_drip_rows, signup, start_worker, stop, tick, wait_for, work
 from werkzeug.serving import make_server
 
 from models import Delivery, DeliveryStatus, Subscriber, db, utcnow
@@ -31,11 +31,6 @@ def statuses(app) -> dict[str, int]:
         ).all()
         db.session.remove()
         return dict(rows)
-
-
-def signup(client, email: str):
-    response = client.post("/api/subscribe", json={"name": "Reader", "email": email})
-    assert response.status_code == 202, response.get_data(as_text=True)
 
 
 def test_worker_killed_mid_batch_loses_nothing(make_app, app_env, smtp, reliability):
@@ -88,10 +83,10 @@ def test_redis_stopped_during_signups(make_app, redis_server, smtp, reliability)
     client = app.test_client()
     emails = [f"s{i}@example.com" for i in range(10)]
     for email in emails[:5]:
-        signup(client, email)
+        signup(client, email, name="Reader")
     redis_server.stop()
     for email in emails[5:]:
-        signup(client, email)  # answered as a success and stored
+        signup(client, email, name="Reader")  # answered as a success and stored
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber)) == 10
         db.session.remove()
@@ -108,7 +103,7 @@ def test_smtp_down_for_a_while(app, smtp, reliability):
     client = app.test_client()
     emails = [f"m{i}@example.com" for i in range(10)]
     for email in emails:
-        signup(client, email)
+        signup(client, email, name="Reader")
     now = utcnow()
     for hours in range(4):  # hours of ticks with the server still down
         if hours:
@@ -179,13 +174,13 @@ def test_worker_survives_a_database_restart(make_app, app_env, postgres_server, 
     worker = start_worker(env)
     client = app.test_client()
     try:
-        signup(client, "before@example.com")
+        signup(client, "before@example.com", name="Reader")
         assert wait_for(lambda: len(smtp.received) == 1, timeout=30)
         postgres_server.stop()
         down = client.post("/api/subscribe", json={"name": "Ann", "email": "during@example.com"})
         assert down.status_code == 503  # the banner, nothing half-written
         postgres_server.start()
-        signup(client, "after@example.com")
+        signup(client, "after@example.com", name="Reader")
         assert wait_for(lambda: len(smtp.received) == 2, timeout=30)
         assert worker.poll() is None  # the same worker process, still running
     finally:

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from email import message_from_string, policy
 
 import pytest
-from conftest import csrf_from
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from support import csrf_from
 
 from admin import previews
 from models import Subscriber, db

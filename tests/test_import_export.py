@@ -9,8 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import csrf_from
 from sqlalchemy import func, select
+from support import ADMIN_PASSWORD, admin_client, csrf_from, login
 
 from campaigns.timing import due_at
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
@@ -145,7 +145,7 @@ def test_mailchimp_export_confirmed_rows_start_the_drip_others_must_confirm(app,
 
 
 def test_queued_confirmation_email_goes_out_with_a_confirm_link(app, tmp_path, smtp):
-    from conftest import tick, work
+    from support import tick, work
 
     path = write_csv(
         tmp_path / "m.csv",
@@ -357,9 +357,7 @@ def test_export_to_standard_output(app, client):
 
 
 def admin(make_app):
-    from tests.test_admin import PASSWORD, admin_client, login
-
-    app = make_app(ADMIN_PASSWORD=PASSWORD)
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
     client = admin_client(app)
     login(client)
     return app, client

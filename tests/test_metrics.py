@@ -8,8 +8,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import csrf_from, free_port, work
 from prometheus_client.parser import text_string_to_metric_families
+from support import csrf_from, free_port, work
 
 import logs
 from models import Delivery, DeliveryStatus, Status, Subscriber, db, utcnow

@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import work
 from sqlalchemy import func, select
+from support import SECRET, signup, tampered, work
 
 from campaigns.links import make_token
 from models import Consent, Delivery, Status, Subscriber, Suppression, db
 from subscribers.suppression import suppression_hash
-
-SECRET = "test-secret-key-that-is-long-enough-0123456789"
-
-
-def signup(client, email="ann@example.com", name="Ann Lee"):
-    response = client.post("/api/subscribe", json={"name": name, "email": email})
-    assert response.status_code == 202
 
 
 def privacy_path(smtp, address="ann@example.com") -> str:
@@ -119,7 +112,7 @@ def test_tampered_or_foreign_tokens_are_404(app, client):
     good = make_token(SECRET, "privacy", public_id)
     wrong_purpose = make_token(SECRET, "unsubscribe", public_id)
     other_key = make_token("another-secret-key-that-is-long-enough-987", "privacy", public_id)
-    for token in (good[:-2] + "xx", wrong_purpose, other_key, "x", "a" * 300):
+    for token in (tampered(good), wrong_purpose, other_key, "x", "a" * 300):
         for path in (f"/privacy/{token}", f"/privacy/{token}/data.json"):
             page = client.get(path)
             assert page.status_code == 404

@@ -8,7 +8,7 @@ later is covered without editing this file (a new kind of URL argument fails lou
 from __future__ import annotations
 
 import sqlalchemy as sa
-from conftest import csrf_from
+from support import csrf_from
 
 from campaigns.links import make_token
 from models import db

@@ -6,8 +6,8 @@ import re
 import threading
 
 import pytest
-from conftest import csrf_from
 from sqlalchemy import func, select
+from support import csrf_from
 
 from models import Consent, Delivery, Status, Subscriber, db
 from signup import messages

@@ -9,7 +9,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPProtocol
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import free_port
+from support import free_port
 
 from campaigns.mime import Outgoing
 from workers.transport import ConnectionLost, SMTPSettings, SMTPTransport

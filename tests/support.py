@@ -1,0 +1,373 @@
+"""What the tests share besides fixtures: the real servers they start, the helpers they
+call, and the values they sign with. Fixtures live in conftest.py and build on these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import redis
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPProtocol
+
+from models import db
+
+PG_SERVER = os.environ.get("TEND_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+REDIS_BASE = os.environ.get("TEND_TEST_REDIS", "redis://127.0.0.1:6379")
+BACKEND = os.environ.get("TEND_TEST_DB", "sqlite")
+ROOT = Path(__file__).resolve().parent.parent
+# The key every test app signs with (see `env_for`), so tests can make their own links.
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker_index() -> int:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+
+
+def env_for(database_url: str, redis_url: str, **extra) -> dict[str, str]:
+    env = {
+        "SECRET_KEY": SECRET,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": "https://tend.example",
+        "MAIL_BACKEND": "smtp",
+        "MAIL_FROM": "Career Notes <coach@tend.example>",
+        "POSTAL_ADDRESS": "12 Garden Lane, Springfield, IL 62701",
+        "SIGNUP_RATE_LIMIT": "10000/minute",
+        "SIGNUP_MIN_SECONDS": "0",
+        "RQ_QUEUE": f"tend-test-{uuid.uuid4().hex[:8]}",
+    }
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    smtputf8: bool
+
+    @property
+    def message(self):
+        return message_from_bytes(self.data, policy=policy.default)
+
+
+@dataclass
+class SMTPSink:
+    """A real SMTP server on loopback; it can refuse recipients or be stopped and restarted."""
+
+    port: int
+    received: list[Received] = field(default_factory=list)
+    reject: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    controller: Controller | None = None
+    enable_smtputf8: bool = True
+    delay: float = 0.0  # seconds before accepting each message (a slow server)
+    reject_sender: str = ""  # an SMTP reply to every MAIL FROM, e.g. "550 5.7.1 not allowed"
+    reject_data: str = ""  # an SMTP reply to every message body, e.g. "554 5.7.1 spam"
+    arriving: int = 0  # message bodies received so far, accepted or not yet
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return self.reject[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.reject_sender:
+            return self.reject_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.arriving += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.reject_data:
+            return self.reject_data
+        with self.lock:
+            self.received.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content or envelope.content,
+                    envelope.smtp_utf8,
+                )
+            )
+        return "250 Message accepted"
+
+    def start(self) -> None:
+        sink = self
+
+        class Factory(Controller):
+            def factory(self):
+                return SMTPProtocol(
+                    self.handler, enable_SMTPUTF8=sink.enable_smtputf8, decode_data=False
+                )
+
+        self.controller = Factory(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    def messages_to(self, address: str):
+        return [r.message for r in self.received if address in r.rcpt_tos]
+
+    def per_recipient(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.received:
+            for rcpt in r.rcpt_tos:
+                counts[rcpt] = counts.get(rcpt, 0) + 1
+        return counts
+
+
+def work(app) -> None:
+    """Drain the queue with a real RQ worker in burst mode."""
+    from workers.cli import run_worker
+
+    with app.app_context():
+        run_worker(burst=True)
+
+
+def tick(app, now: datetime, *, pretend: bool = False):
+    from workers.dispatcher import tick as dispatch
+
+    with app.app_context():
+        try:
+            return dispatch(now, pretend=pretend)
+        finally:
+            db.session.remove()
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def add_due_drip_rows(app, count: int, due: datetime) -> None:
+    """Bulk-insert `count` active subscribers, each with a month-1 drip email due at `due`."""
+    from datetime import timedelta
+
+    from campaigns.schedule import new_message_id
+    from models import Delivery, Subscriber
+
+    with app.app_context():
+        start = db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber))
+        db.session.execute(
+            Subscriber.__table__.insert(),
+            [
+                {
+                    "public_id": f"pub{start + i}",
+                    "email": f"r{start + i}@example.com",
+                    "email_key": f"r{start + i}@example.com",
+                    "name": f"Reader {start + i}",
+                    "status": "active",
+                    "timezone": "UTC",
+                    "soft_bounces": 0,
+                    "created_at": due,
+                    "updated_at": due,
+                    "anchor_at": due - timedelta(days=31),
+                }
+                for i in range(count)
+            ],
+        )
+        ids = db.session.scalars(
+            sa.select(Subscriber.id).order_by(Subscriber.id).offset(start)
+        ).all()
+        db.session.execute(
+            Delivery.__table__.insert(),
+            [
+                {
+                    "subscriber_id": sid,
+                    "step": "month-1",
+                    "kind": "drip",
+                    "status": "scheduled",
+                    "due_at": due,
+                    "attempts": 0,
+                    "message_id": new_message_id("tend.example"),
+                    "created_at": due,
+                    "updated_at": due,
+                }
+                for sid in ids
+            ],
+        )
+        db.session.commit()
+        db.session.remove()
+
+
+def flask_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `flask --app app ARGS...` as a newcomer would, with `env` on top of ours."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    """`flask --app app worker` as its own process, as the Procfile runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "worker"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class RedisServer:
+    """A private redis-server process on its own port, to stop and start at will."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        assert wait_for(lambda: self._ping(), timeout=10)
+
+    def _ping(self) -> bool:
+        try:
+            return redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster in a temporary folder, to restart at will."""
+
+    def __init__(self, root: Path, port: int):
+        bindir = Path("/usr/lib/postgresql") / sorted(os.listdir("/usr/lib/postgresql"))[-1] / "bin"
+        self.pg_ctl, self.initdb = str(bindir / "pg_ctl"), str(bindir / "initdb")
+        self.root, self.port = root, port
+        self.data = root / "data"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _as_postgres(self, *args: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._as_postgres(self.initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+        self._as_postgres(
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._as_postgres(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+def signup(client, email: str = "ann@example.com", name: str = "Ann Lee", **extra) -> None:
+    """Sign up through the API, as the embed does, and insist it was accepted."""
+    response = client.post("/api/subscribe", json={"name": name, "email": email, **extra})
+    assert response.status_code == 202, response.get_data(as_text=True)
+
+
+def admin_client(app):
+    """A browser of its own: login attempts are limited per address, and the limiter's
+    counters outlive a test (one process-wide key prefix), so each test gets a fresh address."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = (
+        f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+    )
+    return client
+
+
+def login(client, password: str = ADMIN_PASSWORD):
+    page = client.get("/admin/login").get_data(as_text=True)
+    return client.post("/admin/login", data={"csrf_token": csrf_from(page), "password": password})
+
+
+def tampered(token: str) -> str:
+    """The token with one character of its signature changed: never valid.
+
+    A changed last character is not enough: base64's last character of a signature may
+    carry unused bits, so some replacements decode to the same bytes.
+    """
+    spot = len(token) - 5
+    other = "A" if token[spot] != "A" else "B"
+    return token[:spot] + other + token[spot + 1 :]
