@@ -262,3 +262,72 @@ def test_a_suppressed_address_must_confirm_even_with_single_opt_in(make_app, smt
     with app.app_context():
         assert db.session.scalar(select(Subscriber.status)) == Status.PENDING
     assert "/confirm/" in smtp.received[-1].message.get_body(("plain",)).get_content()
+
+
+def test_ipv6_clients_are_counted_by_their_64(make_app):
+    app = make_app(SIGNUP_RATE_LIMIT="2/minute")
+    client = app.test_client()
+
+    def post(address: str, i: int) -> int:
+        return client.post(
+            "/api/subscribe",
+            json={"name": "A", "email": f"v6.{i}@example.com"},
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+
+    # Three addresses of one /64: one client, whatever the last 64 bits say.
+    same = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2:abcd:1234:5678:9abc"]
+    assert [post(a, i) for i, a in enumerate(same)] == [202, 202, 429]
+    assert post("2001:db8:1:3::1", 10) == 202  # the next /64 is another client
+    # An IPv4 address written as IPv6 counts as the IPv4 address.
+    assert [post(a, 20 + i) for i, a in enumerate(["192.0.2.7", "::ffff:192.0.2.7"])] == [202, 202]
+    assert post("192.0.2.7", 30) == 429
+
+
+def test_network_of_table():
+    from signup.limits import network_of
+
+    assert network_of("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert network_of("2001:DB8:1:2::") == "2001:db8:1:2::/64"
+    assert network_of("fe80::1%eth0") == "fe80::/64"
+    assert network_of("::ffff:203.0.113.9") == "203.0.113.9"
+    assert network_of("203.0.113.9") == "203.0.113.9"
+    assert network_of("") == "unknown" and network_of(None) == "unknown"
+
+
+def test_admin_logins_are_limited_across_all_addresses(make_app):
+    from support import csrf_from
+
+    app = make_app(
+        ADMIN_PASSWORD="correct horse battery staple",
+        ADMIN_LOGIN_RATE_LIMIT="100/minute",
+        ADMIN_LOGIN_GLOBAL_RATE_LIMIT="3/minute",
+    )
+    codes = []
+    for i in range(4):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{i + 1}"  # each guess from elsewhere
+        page = client.get("/admin/login").get_data(as_text=True)
+        codes.append(
+            client.post(
+                "/admin/login", data={"csrf_token": csrf_from(page), "password": "guess"}
+            ).status_code
+        )
+    assert codes == [401, 401, 401, 429]
+
+
+def test_admin_logins_from_one_ipv6_64_share_a_limit(make_app):
+    from support import csrf_from
+
+    app = make_app(ADMIN_PASSWORD="correct horse battery staple", ADMIN_LOGIN_RATE_LIMIT="2/minute")
+    codes = []
+    for i in range(3):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"2001:db8:77:1::{i + 1:x}"
+        page = client.get("/admin/login").get_data(as_text=True)
+        codes.append(
+            client.post(
+                "/admin/login", data={"csrf_token": csrf_from(page), "password": "guess"}
+            ).status_code
+        )
+    assert codes == [401, 401, 429]
