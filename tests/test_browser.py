@@ -16,6 +16,7 @@ from browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,
+    NO_THIRD_PARTY_COOKIES,
     PHONE,
     SCREENSHOTS,
     Blog,
@@ -47,7 +48,9 @@ def browser():
     need(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS + NO_THIRD_PARTY_COOKIES,
         )
         yield chromium
         chromium.close()
@@ -76,10 +79,16 @@ def stranger(tend_server):
     site.close()
 
 
+SERVER_KEY = "a-server-key-for-the-tests"
+
+
 @pytest.fixture
 def tend(make_app, tend_server, blog):
-    """Tend as configured for the blog: embeds allowed from its origin, double opt-in."""
-    app = make_app(EMBED_ALLOWED_ORIGINS=blog.origin)
+    """Tend as configured for the blog: embeds allowed from its origin, double opt-in, the
+    proof of work on (each page solves its own), and a key for the tests' own API calls."""
+    app = make_app(
+        EMBED_ALLOWED_ORIGINS=blog.origin, SIGNUP_CHALLENGE="pow", SIGNUP_API_KEYS=SERVER_KEY
+    )
     tend_server.app = app
     yield app
     tend_server.app = None
@@ -451,7 +460,9 @@ def axe_violations(page: Page) -> list[dict]:
 
 def a_subscriber(app) -> str:
     response = app.test_client().post(
-        "/api/subscribe", json={"name": "Ann Lee", "email": "ann@example.com"}
+        "/api/subscribe",
+        json={"name": "Ann Lee", "email": "ann@example.com"},
+        headers={"Authorization": f"Bearer {SERVER_KEY}"},
     )
     assert response.status_code == 202
     with app.app_context():
