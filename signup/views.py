@@ -68,10 +68,11 @@ def cap_body() -> None:
     limit = current_app.config["MAX_FORM_BYTES"]
     request.max_content_length = limit
     if request.method == "POST" and request.content_length is None:
-        # A chunked body has no length to refuse it by: read it here, and refuse it whole
-        # once it runs past the limit, rather than take what fits.
+        # A chunked body has no length to refuse it by, and reading stops at the limit
+        # without a word: read one byte past it here, and refuse the body whole.
+        request.max_content_length = limit + 1
         try:
-            body = request.get_data(cache=True, parse_form_data=False)
+            body = request.get_data(cache=True)
         except RequestEntityTooLarge:
             abort(413)
         if len(body) > limit:
@@ -290,8 +291,10 @@ def signup_form():
         else ("form:" + token.nonce, token.expires_at())
     )
     if not _take(key, expires):
-        # Sent twice (the back button), or replayed: the form again, ready for one press.
+        # Sent twice (the back button), or replayed: the form again, ready for one press
+        # with a fresh token and a fresh challenge.
         count_rejection("replay")
+        form.altcha.data = ""
         return _page(form, 400, banner=messages.AGAIN)
     _store(name, email, form.timezone.data, form.page.data, "form")
     return redirect(url_for("signup.thanks"), code=303)

@@ -204,6 +204,20 @@ def test_without_javascript_the_hosted_form_works_by_its_token_once(make_app):
     assert count(app) == 1
 
 
+def test_a_used_solution_on_the_hosted_form_asks_for_one_more_press_with_a_new_one(make_app):
+    app = make_app(SIGNUP_CHALLENGE="pow")
+    client = app.test_client()
+    fields, issued = _hosted(client)
+    fields["altcha"] = solve(issued)
+    data = {"name": "Ann", "email": "ann@example.com", **fields}
+    assert client.post("/signup", data=data).status_code == 303
+    again = client.post("/signup", data=data | {"email": "bob@example.com"})
+    html = again.get_data(as_text=True)
+    assert again.status_code == 400 and AGAIN in html
+    assert hosted_fields(html)["altcha"] == "" and "data-challenge=" in html  # a new one
+    assert count(app) == 1
+
+
 def test_a_bad_solution_on_the_hosted_form_gets_the_banner(make_app):
     app = make_app(SIGNUP_CHALLENGE="pow")
     client = app.test_client()
