@@ -474,6 +474,21 @@ def _hosted_errors(page: Page) -> None:
     expect(page.get_by_role("alert")).to_be_visible()
 
 
+def _hosted_suggestion(page: Page) -> None:
+    page.get_by_label("Your name").fill("Ann Lee")
+    page.get_by_label("Your email").fill("ann@gmial.con")
+    page.get_by_role("button", name="Send me the worksheet").click()
+    expect(page.get_by_role("status")).to_have_text("Did you mean ann@gmail.com?")
+
+
+def _embed_suggestion(page: Page) -> None:
+    embed = page.locator("[data-tend-signup]")
+    embed.get_by_label("Your name").fill("Ann Lee")
+    embed.get_by_label("Your email").fill("ann@gmial.con")
+    embed.get_by_role("button", name="Send me the worksheet").click()
+    expect(embed.get_by_role("status")).to_have_text("Did you mean ann@gmail.com?")
+
+
 def _embed_errors(page: Page) -> None:
     page.locator("[data-tend-signup]").get_by_role("button").click()
     expect(page.locator("[data-tend-signup]").get_by_role("alert")).to_be_visible()
@@ -499,6 +514,8 @@ AXE_PAGES = {
     "embed": ("blog", "post.html", None),
     "embed-errors": ("blog", "post.html", _embed_errors),
     "embed-thanks": ("blog", "post.html", _embed_thanks),
+    "hosted-suggestion": ("tend", "/signup", _hosted_suggestion),
+    "embed-suggestion": ("blog", "post.html", _embed_suggestion),
     "confirm": ("tend", "/confirm/{confirm}", None),
     "unsubscribe": ("tend", "/unsubscribe/{unsubscribe}", None),
     "unsubscribed": ("tend", "/unsubscribe/{unsubscribe}", _unsubscribed),
