@@ -98,9 +98,31 @@ def open_page(browser):
         context.close()
 
 
-def shoot(page: Page, name: str) -> None:
+PAINTED = "new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def shoot(page: Page, name: str, frame: Frame | None = None, around: Locator | None = None) -> None:
+    """A screenshot of the viewport, or of the whole of `around` with a margin of page."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    # A frame from another origin paints in its own process: let it, and then the page.
+    for scope in (frame, page):
+        if scope is not None:
+            scope.evaluate(PAINTED)
+    path = str(SCREENSHOTS / f"{name}.png")
+    if around is None:
+        page.screenshot(path=path)
+        return
+    box = around.evaluate(
+        "el => { const r = el.getBoundingClientRect();"
+        " return {y: r.top + scrollY, height: r.height}; }"
+    )
+    width = page.viewport_size["width"]
+    top = max(0, box["y"] - 60)
+    page.screenshot(
+        path=path,
+        full_page=True,
+        clip={"x": 0, "y": top, "width": width, "height": box["y"] - top + box["height"] + 60},
+    )
 
 
 def signed_up(app, smtp, address: str) -> None:
@@ -178,14 +200,14 @@ def test_iframe_signs_up_without_cookies_and_fits_every_state(tend, sites, smtp,
     expect(send).to_be_visible()
     assert_frame_fits(element, frame, frame.locator(".fine"))
     element.scroll_into_view_if_needed()
-    shoot(page, f"iframe-{sites.scheme}-{device}-empty")
+    shoot(page, f"iframe-{sites.scheme}-{device}-empty", frame, element)
 
     with frame.expect_navigation():
         send.click()
     expect(frame.get_by_role("alert")).to_have_text(BANNER)
     expect(frame.get_by_text(NAME_MSG)).to_be_visible()
     assert_frame_fits(element, frame, frame.locator(".fine"))
-    shoot(page, f"iframe-{sites.scheme}-{device}-errors")
+    shoot(page, f"iframe-{sites.scheme}-{device}-errors", frame, element)
 
     # The page solved its proof of work by itself; the reader only types and presses.
     expect(frame.locator("input[name=altcha]")).to_have_value(re.compile(r"^eyJ"))
@@ -196,7 +218,7 @@ def test_iframe_signs_up_without_cookies_and_fits_every_state(tend, sites, smtp,
     expect(frame.get_by_role("heading", name=THANKS)).to_be_visible()
     assert frame.url == sites.tend.url("/signup/thanks")
     assert_frame_fits(element, frame, frame.get_by_role("status"))
-    shoot(page, f"iframe-{sites.scheme}-{device}-thanks")
+    shoot(page, f"iframe-{sites.scheme}-{device}-thanks", frame, element)
 
     assert re.search(r"(^|&)altcha=eyJ", posted[-1]), "the signup carried a solution"
     assert page.context.cookies() == [], "no cookie was needed, and none was set"
