@@ -229,3 +229,15 @@ class Suppression(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("email_hash", name="uq_suppressions_email_hash"),)
+
+
+class SpentToken(db.Model):
+    """Challenge solutions and form tokens already used, kept here while Redis is down.
+
+    Redis holds them otherwise (`signup.spent`); a row lives until its token expires.
+    """
+
+    __tablename__ = "spent_tokens"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -64,6 +64,15 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         raise ConfigError(f"MAIL_BACKEND must be smtp or outbox, got {backend!r}")
 
     origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]
+    challenge = env.get("SIGNUP_CHALLENGE", "pow").strip().lower() or "pow"
+    if challenge not in {"pow", "off"}:
+        raise ConfigError(f"SIGNUP_CHALLENGE must be pow or off, got {challenge!r}")
+    api_keys = [k.strip() for k in env.get("SIGNUP_API_KEYS", "").split(",") if k.strip()]
+    if any(len(k) < 16 for k in api_keys):
+        raise ConfigError(
+            "SIGNUP_API_KEYS: every key must be at least 16 characters "
+            "(make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
     public_base = env.get("PUBLIC_BASE_URL", "http://localhost:5000").strip().rstrip("/")
 
     return {
@@ -94,6 +103,8 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "DRIP_MIN_GAP_DAYS": _int(env, "DRIP_MIN_GAP_DAYS", 7),
         "SIGNUP_RATE_LIMIT": env.get("SIGNUP_RATE_LIMIT", "5/minute;50/day").strip(),
         "SIGNUP_MIN_SECONDS": _int(env, "SIGNUP_MIN_SECONDS", 2),
+        "SIGNUP_CHALLENGE": challenge,
+        "SIGNUP_API_KEYS": api_keys,
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
         "WORKSHEET_PATH": env.get("WORKSHEET_PATH", "").strip(),
         "SEQUENCE_PATH": env.get("SEQUENCE_PATH", "").strip(),
@@ -103,13 +114,16 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "MAX_SEND_ATTEMPTS": _int(env, "MAX_SEND_ATTEMPTS", 8),
         "RESEND_MINUTES": _int(env, "RESEND_MINUTES", 10),
         "SESSION_COOKIE_SECURE": public_base.startswith("https://"),
-        "SESSION_COOKIE_SAMESITE": "None" if public_base.startswith("https://") else "Lax",
-        # CHIPS: the framed form keeps its CSRF cookie where third-party cookies are blocked.
-        "SESSION_COOKIE_PARTITIONED": public_base.startswith("https://"),
+        # Only the dashboard has a session (the signup form needs no cookie), and it is
+        # never framed: Lax keeps its cookie off every cross-site request.
+        "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": 3600 * 6,
         "MAX_FORM_BYTES": _int(env, "MAX_FORM_BYTES", 16 * 1024),
         # The operator's side: dashboard login, bounce webhooks, metrics, logs.
         "ADMIN_LOGIN_RATE_LIMIT": env.get("ADMIN_LOGIN_RATE_LIMIT", "5/minute").strip(),
+        "ADMIN_LOGIN_GLOBAL_RATE_LIMIT": env.get(
+            "ADMIN_LOGIN_GLOBAL_RATE_LIMIT", "20/minute"
+        ).strip(),
         "ADMIN_SESSION_HOURS": _int(env, "ADMIN_SESSION_HOURS", 12),
         "SES_TOPIC_ARNS": [
             a.strip() for a in env.get("SES_TOPIC_ARNS", "").split(",") if a.strip()

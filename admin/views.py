@@ -75,6 +75,15 @@ def login_limit() -> str:
     return current_app.config["ADMIN_LOGIN_RATE_LIMIT"]
 
 
+def login_limit_all() -> str:
+    return current_app.config["ADMIN_LOGIN_GLOBAL_RATE_LIMIT"]
+
+
+def _every_client() -> str:
+    # One bucket for all addresses: many addresses guessing at once are still counted.
+    return "all-clients"
+
+
 @bp.before_request
 def guard():
     if not current_app.config["ADMIN_PASSWORD"]:
@@ -114,6 +123,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(login_limit_all, methods=["POST"], key_func=_every_client)
 def login():
     form = LoginForm()
     error = None
@@ -147,9 +157,11 @@ def embed_codes(base: str) -> dict[str, str]:
             f'<div data-tend-signup><a href="{base}/signup">Get the worksheet</a></div>'
             f'<script src="{base}/embed.js" async></script>'
         ),
+        # embed.js beside the frame sizes it to the form in every state (no clipping).
         "iframe": (
-            f'<iframe src="{base}/signup" title="Get the worksheet" width="100%" height="460" '
-            'style="border:0;max-width:36rem" loading="lazy"></iframe>'
+            f'<iframe src="{base}/signup" title="Get the worksheet" '
+            'style="width:100%;max-width:36rem;height:36rem;border:0" loading="lazy"></iframe>'
+            f'<script src="{base}/embed.js" async></script>'
         ),
     }
 

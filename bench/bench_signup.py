@@ -2,7 +2,10 @@
 
 Both run under gunicorn with the same settings ((2 x cores) + 1 sync workers) against one
 fresh PostgreSQL database; Tend also enqueues each worksheet email to Redis (no worker
-drains it: that is part of the cost). A load generator on this machine (`wrk` with
+drains it: that is part of the cost). Tend runs as shipped, with the proof of work on:
+every signup carries its own challenge solution, checked and spent in Redis. The bench
+makes the solutions with the signing key beforehand (a known answer per challenge), so
+the load generator spends nothing on solving; the baseline gets the same bodies. A load generator on this machine (`wrk` with
 bench/signup.lua, or a Python one) posts valid, distinct signups at each concurrency
 for `--duration` seconds per server, split into `--rounds` turns in which baseline and
 Tend alternate, so a machine that speeds up or slows down meanwhile meets both alike.
@@ -16,9 +19,11 @@ at 10 clients.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import resource
+import secrets
 import shutil
 import subprocess
 import sys
@@ -82,13 +87,41 @@ def gunicorn(name, args, env, workers, logdir: Path, count_sql: str, cwd: Path) 
     return server
 
 
+# More solutions per second of load than this machine's Tend answers, so none is sent twice.
+SOLUTIONS_PER_SECOND = 2000
+
+
+def solutions(count: int) -> list[str]:
+    """`count` challenge solutions, each for its own challenge, made without solving."""
+    from datetime import UTC, datetime
+
+    from signup import challenge
+
+    now = datetime.now(UTC)
+    made = []
+    for _ in range(count):
+        number = secrets.randbelow(challenge.MAX_NUMBER + 1)
+        issued = challenge.issue(benchlib.SECRET_KEY, now, number=number)
+        body = {k: issued[k] for k in ("algorithm", "challenge", "salt", "signature")}
+        made.append(base64.b64encode(json.dumps(body | {"number": number}).encode()).decode())
+    return made
+
+
 def load(server: Server, clients: int, duration: int, generator: str) -> dict:
     tag = f"{server.name}{clients}x{uuid.uuid4().hex[:8]}"
+    pool = solutions(SOLUTIONS_PER_SECOND * duration + 500)
     if generator == "python":
         return loadgen.run(
-            server.port, "/api/subscribe", clients=clients, duration=duration, tag=tag
+            server.port,
+            "/api/subscribe",
+            clients=clients,
+            duration=duration,
+            tag=tag,
+            solutions=pool,
         )
     threads = max(1, min(clients, os.cpu_count() or 1))
+    pool_file = Path(tempfile.mkstemp(prefix="tend-bench-solutions-")[1])
+    pool_file.write_text("\n".join(pool) + "\n")
     cmd = [
         "wrk",
         f"-t{threads}",
@@ -100,14 +133,22 @@ def load(server: Server, clients: int, duration: int, generator: str) -> dict:
         str(benchlib.BENCH / "signup.lua"),
         f"http://127.0.0.1:{server.port}/api/subscribe",
     ]
-    out = subprocess.run(
-        cmd,
-        env={**os.environ, "BENCH_TAG": tag},
-        capture_output=True,
-        text=True,
-        timeout=duration + 60,
-        check=True,
-    )
+    try:
+        out = subprocess.run(
+            cmd,
+            env={
+                **os.environ,
+                "BENCH_TAG": tag,
+                "BENCH_SOLUTIONS": str(pool_file),
+                "BENCH_THREADS": str(threads),
+            },
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            check=True,
+        )
+    finally:
+        pool_file.unlink(missing_ok=True)
     for line in out.stdout.splitlines():
         if line.startswith("WRKJSON "):
             return json.loads(line[len("WRKJSON ") :])

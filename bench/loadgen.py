@@ -20,8 +20,20 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[index]
 
 
-def run(port: int, path: str, *, clients: int, duration: float, tag: str) -> dict:
-    """Load 127.0.0.1:`port` with `clients` concurrent clients; same keys as the wrk summary."""
+def run(
+    port: int,
+    path: str,
+    *,
+    clients: int,
+    duration: float,
+    tag: str,
+    solutions: list[str] | None = None,
+) -> dict:
+    """Load 127.0.0.1:`port` with `clients` concurrent clients; same keys as the wrk summary.
+
+    With `solutions`, each signup carries the next one as its `altcha` field (each once).
+    """
+    pool = iter(solutions or ())
     stop_at = time.monotonic() + duration
     lock = threading.Lock()
     latencies: list[float] = []
@@ -34,13 +46,15 @@ def run(port: int, path: str, *, clients: int, duration: float, tag: str) -> dic
         n = 0
         while time.monotonic() < stop_at:
             n += 1
-            body = json.dumps(
-                {
-                    "name": f"Reader {n}",
-                    "email": f"r{tid}.{n}.{tag}@example.com",
-                    "timezone": "Europe/Berlin",
-                }
-            )
+            fields = {
+                "name": f"Reader {n}",
+                "email": f"r{tid}.{n}.{tag}@example.com",
+                "timezone": "Europe/Berlin",
+            }
+            if solutions:
+                with lock:
+                    fields["altcha"] = next(pool, "")
+            body = json.dumps(fields)
             started = time.perf_counter()
             try:
                 conn.request("POST", path, body, {"Content-Type": "application/json"})

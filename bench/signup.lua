@@ -11,12 +11,31 @@ end
 
 local counter = 0
 local headers = { ["Content-Type"] = "application/json" }
+-- BENCH_SOLUTIONS names a file of challenge solutions, one a line, each sent once: thread
+-- t of BENCH_THREADS takes lines t, t + n, t + 2n, ...
+local solutions = {}
+
+function init(args)
+  local path = os.getenv("BENCH_SOLUTIONS")
+  local threads = tonumber(os.getenv("BENCH_THREADS") or "1")
+  if path then
+    local i = 0
+    for line in io.lines(path) do
+      if i % threads == tid - 1 then solutions[#solutions + 1] = line end
+      i = i + 1
+    end
+  end
+end
 
 function request()
   counter = counter + 1
+  local extra = ""
+  if #solutions > 0 then
+    extra = string.format(',"altcha":"%s"', solutions[(counter - 1) % #solutions + 1])
+  end
   local body = string.format(
-    '{"name":"Reader %d","email":"r%d.%d.%s@example.com","timezone":"Europe/Berlin"}',
-    counter, tid, counter, tag)
+    '{"name":"Reader %d","email":"r%d.%d.%s@example.com","timezone":"Europe/Berlin"%s}',
+    counter, tid, counter, tag, extra)
   return wrk.format("POST", "/api/subscribe", headers, body)
 end
 

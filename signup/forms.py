@@ -1,4 +1,8 @@
-"""The hosted form (Flask-WTF), validated by the same pure checks the API uses."""
+"""The hosted form (Flask-WTF), validated by the same pure checks the API uses.
+
+It has no session CSRF: its `csrf_token` is the signed, stateless token of `signup.traps`,
+checked by the view, so the form needs no cookie (the dashboard's forms keep theirs).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,23 @@ from signup import messages
 from signup.validation import clean_email, clean_name
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class SignupForm(FlaskForm):
-    name = StringField("Your name", filters=[lambda v: v.strip() if isinstance(v, str) else v])
-    email = EmailField("Your email", filters=[lambda v: v.strip() if isinstance(v, str) else v])
+    class Meta:
+        csrf = False
+
+    name = StringField("Your name", filters=[_strip])
+    email = EmailField("Your email", filters=[_strip])
     timezone = HiddenField()
     page = HiddenField()
-    rendered = HiddenField()
+    csrf_token = HiddenField()
+    # The ALTCHA solution the page's script fills in; empty without JavaScript.
+    altcha = HiddenField()
+    # The address a "Did you mean …?" was shown for: sent again unchanged, it is kept.
+    email_checked = HiddenField()
     # The honeypot: hidden from people, filled by bots.
     website = StringField("Leave this field empty")
 

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
-from flask import current_app
+from flask import current_app, request
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+
+
+def network_of(address: str | None) -> str:
+    """What one client is, for counting: an IPv4 address, or the /64 of an IPv6 address.
+
+    An ISP hands a household (and a host a server) a whole /64, so counting single IPv6
+    addresses would give one client 2**64 allowances. An IPv4 address written as IPv6
+    (`::ffff:203.0.113.9`) counts as itself.
+    """
+    try:
+        ip = ipaddress.ip_address((address or "").split("%", 1)[0])
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def client_network() -> str:
+    """The requesting client, as limits count it (see `network_of`)."""
+    return network_of(request.remote_addr)
+
 
 # No X-RateLimit-* headers on every answer: they cost a Redis round trip per signup, and
 # only a refused client needs to know when to come back (Retry-After, see `retry_after`).
 limiter = Limiter(
-    key_func=get_remote_address,
+    key_func=client_network,
     in_memory_fallback_enabled=True,
     headers_enabled=False,
 )

@@ -3,6 +3,10 @@
 NAME = "Please enter your name."
 EMAIL = "Please enter a valid email address."
 BANNER = "Something went wrong. Please check your entries and try again."
+# Answers that are not about the entries, so they do not ask the reader to check them.
+RATE_LIMITED = "Too many tries from your network. Please wait a minute and try again."
+AGAIN = "Almost there: please press the button once more."
+SUGGEST = "Did you mean {address}?"
 
 # Bumped whenever the sentence beside the form changes; stored with every consent.
 FORM_VERSION = "worksheet-2026-11"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -13,6 +14,12 @@ from subscribers.fields import EMAIL_MAX, NAME_MAX, PAGE_URL_MAX
 
 # Characters that have no business in a name: controls, line breaks, surrogates, private use.
 _FORBIDDEN = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
+# What a mail client turns into a link: a word with a dot inside it that ends in two or more
+# letters (`bit.ly`, `evil.example`, `x.co/claim`). Initials keep their space or end in one
+# letter (`J. R. R.`, `A.J.`), so real names pass.
+_LINK_LIKE = re.compile(r"[^\W_](?:[\w-]*[^\W_])?\.[^\W\d_]{2,}(?![\w-])|://|www\.", re.IGNORECASE)
+# The other full stops IDNA reads as one (ideographic, fullwidth, halfwidth).
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
 def clean_name(raw: object) -> str | None:
@@ -27,10 +34,15 @@ def clean_name(raw: object) -> str | None:
     # Something a greeting can use: at least one letter or digit, and no links (a spam vector).
     if not any(unicodedata.category(ch)[0] in "LN" for ch in name):
         return None
-    lowered = name.lower()
-    if "://" in lowered or "www." in lowered:
+    if looks_like_a_link(name):
         return None
     return name
+
+
+def looks_like_a_link(text: str) -> bool:
+    """Whether a mail client would likely show part of `text` as a link (a URL or a domain)."""
+    folded = unicodedata.normalize("NFKC", text).translate(_DOTS)
+    return _LINK_LIKE.search(folded) is not None
 
 
 def clean_email(raw: object) -> str | None:
@@ -41,7 +53,8 @@ def clean_email(raw: object) -> str | None:
     if not value or len(value) > EMAIL_MAX:
         return None
     try:
-        result = validate_email(value, check_deliverability=False)
+        # Strict: RFC 5321's limits too, such as 64 characters before the @.
+        result = validate_email(value, check_deliverability=False, strict=True)
     except (EmailNotValidError, UnicodeError, ValueError):
         return None
     return result.normalized if len(result.normalized) <= EMAIL_MAX else None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -21,13 +21,16 @@ from flask import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from campaigns.links import read_token
 from models import Subscriber, db, utcnow
-from signup import messages, service
+from signup import challenge, messages, service, spent
+from signup.door import bearer_key, key_accepted, origin_of, post_from_allowed_page
 from signup.forms import SignupForm
 from signup.limits import limiter, retry_after, signup_limit
-from signup.traps import is_bot, render_stamp, shown_at
+from signup.traps import form_token, honeypot_filled, read_form_token
+from signup.typos import suggest
 from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone
 from subscribers.fields import EMAIL_MAX, IP_MAX, NAME_MAX
 from subscribers.lifecycle import email_key, find_by_public_id
@@ -41,6 +44,8 @@ SHIPPED_WORKSHEET = (
     Path(__file__).resolve().parent.parent / "campaigns" / "worksheet" / "worksheet.pdf"
 )
 SIGNUP_ENDPOINTS = ("signup.form", "signup.api_subscribe")  # where a signup is posted
+# A signup body is one flat object of strings; a little nesting is tolerated, not more.
+MAX_JSON_DEPTH = 4
 
 
 class Unavailable(Exception):
@@ -51,27 +56,34 @@ class Unavailable(Exception):
 
 
 def allowed_origins() -> set[str]:
-    """Origins that may embed the form and post to the API: the configured ones and our own."""
-    own = {request.host_url.rstrip("/"), _origin(current_app.config["PUBLIC_BASE_URL"])}
+    """Origins that may embed the form and post to it: the configured ones and our own."""
+    own = {request.host_url.rstrip("/"), origin_of(current_app.config["PUBLIC_BASE_URL"])}
     return own | set(current_app.config["EMBED_ALLOWED_ORIGINS"])
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 @bp.before_request
 def cap_body() -> None:
-    if request.endpoint in SIGNUP_ENDPOINTS:
-        request.max_content_length = current_app.config["MAX_FORM_BYTES"]
+    if request.endpoint not in SIGNUP_ENDPOINTS:
+        return
+    limit = current_app.config["MAX_FORM_BYTES"]
+    request.max_content_length = limit
+    if request.method == "POST" and request.content_length is None:
+        # A chunked body has no length to refuse it by, and reading stops at the limit
+        # without a word: read one byte past it here, and refuse the body whole.
+        request.max_content_length = limit + 1
+        try:
+            body = request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            abort(413)
+        if len(body) > limit:
+            abort(413)
 
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-# Metric labels of the fields a reader can get wrong; a bad CSRF token counts as "csrf".
+# Metric labels of the fields a reader can get wrong; a bad form token counts as "csrf".
 _FIELD_REASONS = {"name": "name", "email": "email", "csrf_token": "csrf"}
 
 
@@ -80,19 +92,25 @@ def _field_reasons(fields) -> list[str]:
     return [_FIELD_REASONS[f] for f in fields if f in _FIELD_REASONS] or ["malformed"]
 
 
-def _rejected(status: int, reasons: list[str], errors: dict | None = None, form=None):
-    """The one shape of a refusal: counted by reason, then the banner on the page or in JSON."""
+def _rejected(
+    status: int,
+    reasons: list[str],
+    errors: dict | None = None,
+    form: SignupForm | None = None,
+    message: str = messages.BANNER,
+):
+    """The one shape of a refusal: counted by reason, then the message on the page or in JSON."""
     # A refused preflight is not a signup refused: the browser never sent one.
     if request.method != "OPTIONS":
         count_rejection(*reasons)
     if _wants_json():
-        body = jsonify(errors=errors or {}, message=messages.BANNER)
+        body = jsonify(errors=errors or {}, message=message)
         return _cors(make_response(body, status))
     if form is None:
         # Keep what the reader typed, unless the body itself was the problem.
         form = SignupForm(formdata=None) if status == 413 else SignupForm()
-    extras = _form_extras(keep_stamp=status != 413)
-    return render_template("signup.html", form=form, banner=True, **extras), status
+    keep = status != 413 and status != 403
+    return _page(form, status, banner=message, token=_kept_token() if keep else None)
 
 
 @bp.errorhandler(413)
@@ -104,7 +122,7 @@ def too_large(_err):
 
 @bp.errorhandler(429)
 def too_many(_err):
-    response = make_response(_rejected(429, ["rate_limited"]))
+    response = make_response(_rejected(429, ["rate_limited"], message=messages.RATE_LIMITED))
     wait = retry_after(time.time())
     if wait is not None:
         response.headers["Retry-After"] = str(wait)
@@ -125,23 +143,27 @@ def server_error(_err):
     return error_page(500)
 
 
-# ---- the hosted form -------------------------------------------------------------------
+# ---- what every signup shares: the challenge, single use, storing ----------------------
 
 # The maxlength of each field, in the hosted form and the embed: what the checks accept.
 FIELD_MAX = {"name": NAME_MAX, "email": EMAIL_MAX}
 
 
-def _form_extras(*, keep_stamp: bool = False) -> dict:
-    secret = current_app.config["SECRET_KEY"]
-    # A form shown again after an error keeps the time it was first shown: a quick
-    # correction is not a bot.
-    kept = request.form.get("rendered") if keep_stamp else None
-    return {
-        "consent_text": messages.CONSENT_TEXT,
-        "banner_text": messages.BANNER,
-        "field_max": FIELD_MAX,
-        "stamp": kept if shown_at(secret, kept) is not None else render_stamp(secret, utcnow()),
-    }
+def _challenge_on() -> bool:
+    return current_app.config["SIGNUP_CHALLENGE"] == "pow"
+
+
+def _solved(payload: object) -> challenge.Solved | None:
+    return challenge.check(current_app.config["SECRET_KEY"], payload, utcnow())
+
+
+def _take(key: str, expires_at) -> bool:
+    """Use a solution or a form token up; False when it was used before."""
+    try:
+        return spent.take(key, expires_at, now=utcnow())
+    except SQLAlchemyError as err:
+        current_app.logger.exception("signup not stored: database unavailable")
+        raise Unavailable() from err
 
 
 def _client_ip() -> str | None:
@@ -169,13 +191,61 @@ def _store(name: str, email: str, timezone: object, page: object, source: str) -
         raise Unavailable() from err
 
 
-def _trapped(values) -> bool:
-    return is_bot(
-        honeypot=values.get("website"),
-        stamp=values.get("rendered"),
-        now=utcnow(),
-        min_seconds=current_app.config["SIGNUP_MIN_SECONDS"],
-        secret_key=current_app.config["SECRET_KEY"],
+def _suggestion(email: str, checked: object) -> str | None:
+    """A "Did you mean …?" for this address, unless the reader already saw it and kept theirs."""
+    if checked == email:
+        return None
+    return suggest(email)
+
+
+# ---- the hosted form -------------------------------------------------------------------
+
+
+def _kept_token() -> str | None:
+    """The submitted form token, when it can serve the form shown again: the first showing
+    still counts, so a quick correction is not taken for a bot."""
+    raw = request.form.get("csrf_token")
+    token = read_form_token(current_app.config["SECRET_KEY"], raw)
+    return raw if token is not None and not token.expired(utcnow()) else None
+
+
+def _page(
+    form: SignupForm,
+    status: int = 200,
+    *,
+    banner: str | None = None,
+    token: str | None = None,
+    suggestion: str | None = None,
+):
+    """The hosted form, with a message above it or a suggestion under the address."""
+    secret = current_app.config["SECRET_KEY"]
+    now = utcnow()
+    # A solution that checks out is kept, so the next press needs no new proof of work.
+    altcha = form.altcha.data if _challenge_on() and _solved(form.altcha.data) else ""
+    body = render_template(
+        "signup.html",
+        form=form,
+        banner=banner,
+        consent_text=messages.CONSENT_TEXT,
+        field_max=FIELD_MAX,
+        token=token or form_token(secret, now),
+        altcha=altcha,
+        challenge=challenge.issue(secret, now) if _challenge_on() and not altcha else None,
+        suggestion=suggestion,
+        suggestion_text=messages.SUGGEST.format(address="\0").split("\0"),
+        frame_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
+    )
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"  # each showing has its own token
+    return response
+
+
+def _origin_refused() -> bool:
+    return not post_from_allowed_page(
+        origin=request.headers.get("Origin"),
+        fetch_site=request.headers.get("Sec-Fetch-Site"),
+        referer=request.headers.get("Referer"),
+        allowed=allowed_origins(),
     )
 
 
@@ -185,26 +255,55 @@ def _trapped(values) -> bool:
 def signup_form():
     form = SignupForm()
     if request.method != "POST":  # GET and HEAD only show the form
-        return render_template("signup.html", form=form, banner=False, **_form_extras())
+        return _page(form)
+    if _origin_refused():
+        return _rejected(403, ["origin"])
     # A bot is answered as a success before anything else, so it learns nothing.
-    if _trapped(request.form):
+    if honeypot_filled(request.form.get("website")):
         return redirect(url_for("signup.thanks"), code=303)
-    if not form.validate_on_submit():
+    now = utcnow()
+    token = read_form_token(current_app.config["SECRET_KEY"], form.csrf_token.data)
+    if token is None:
+        return _rejected(400, ["csrf"], form=form)
+    if token.expired(now):
+        # The form was open for hours: a fresh token, and the reader presses again.
+        count_rejection("expired")
+        return _page(form, 400, banner=messages.AGAIN)
+    if not form.validate():
         return _rejected(400, _field_reasons(form.errors), form=form)
-    _store(
-        clean_name(form.name.data),
-        clean_email(form.email.data),
-        form.timezone.data,
-        form.page.data,
-        "form",
+    name, email = clean_name(form.name.data), clean_email(form.email.data)
+    chosen = clean_email(request.form.get("email_suggestion"))
+    if chosen is not None and chosen == suggest(email):
+        email = chosen  # the reader took the "Did you mean …?"
+    elif (suggestion := _suggestion(email, form.email_checked.data)) is not None:
+        form.email_checked.data = email
+        return _page(form, 200, token=form.csrf_token.data, suggestion=suggestion)
+    solved = _solved(form.altcha.data) if _challenge_on() and form.altcha.data else None
+    if _challenge_on() and form.altcha.data and solved is None:
+        return _rejected(400, ["challenge"], form=form)
+    # Without a proof of work (no JavaScript), the form must have been open a little while.
+    if solved is None and token.too_fast(now, current_app.config["SIGNUP_MIN_SECONDS"]):
+        count_rejection("too_fast")
+        return _page(form, 400, banner=messages.AGAIN, token=form.csrf_token.data)
+    key, expires = (
+        ("pow:" + solved.id, solved.expires_at)
+        if solved
+        else ("form:" + token.nonce, token.expires_at())
     )
+    if not _take(key, expires):
+        # Sent twice (the back button), or replayed: the form again, ready for one press
+        # with a fresh token and a fresh challenge.
+        count_rejection("replay")
+        form.altcha.data = ""
+        return _page(form, 400, banner=messages.AGAIN)
+    _store(name, email, form.timezone.data, form.page.data, "form")
     return redirect(url_for("signup.thanks"), code=303)
 
 
 @bp.get("/signup/thanks", endpoint="thanks")
 @frameable
 def thanks():
-    return render_template("thanks.html")
+    return render_template("thanks.html", frame_origins=current_app.config["EMBED_ALLOWED_ORIGINS"])
 
 
 # ---- the API and the embed -------------------------------------------------------------
@@ -221,28 +320,56 @@ def _cors(response: Response) -> Response:
     return response
 
 
+def _depth(value, limit: int) -> int:
+    """How deeply `value` nests lists and objects, counted up to `limit` + 1."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        depth += 1
+    return depth
+
+
 def _api_values() -> MultiDict | dict | None:
     """The submitted fields as one mapping of strings; None for a body we cannot read."""
     if request.is_json:
-        data = request.get_json(silent=True)
-        return data if isinstance(data, dict) else None
+        try:
+            data = json.loads(request.get_data(cache=True))
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(data, dict) or _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            return None
+        return data
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return request.form
     return None
 
 
+def _keyed_call() -> bool:
+    """A server presenting one of SIGNUP_API_KEYS (exempt from the per-client limit)."""
+    key = bearer_key(request.headers.get("Authorization"))
+    return key is not None and key_accepted(key, current_app.config["SIGNUP_API_KEYS"])
+
+
 @bp.route("/api/subscribe", methods=["POST", "OPTIONS"], endpoint="api_subscribe")
-@limiter.shared_limit(signup_limit, scope="signup", methods=["POST"])
+@limiter.shared_limit(signup_limit, scope="signup", methods=["POST"], exempt_when=_keyed_call)
 def api_subscribe():
     origin = request.headers.get("Origin")
     if origin is not None and origin not in allowed_origins():
         return _rejected(403, ["origin"])
     if request.method == "OPTIONS":
         return _cors(make_response("", 204))
+    keyed = _keyed_call()
+    if request.headers.get("Authorization") is not None and not keyed:
+        return _rejected(401, ["key"])
     values = _api_values()
     if values is None:
         return _rejected(400, ["malformed"])
-    if _trapped(values):
+    if honeypot_filled(values.get("website")):
         # A bot is answered as a success before anything else, so it learns nothing.
         return _cors(make_response(jsonify(status="ok"), 202))
     name, email = clean_name(values.get("name")), clean_email(values.get("email"))
@@ -253,16 +380,29 @@ def api_subscribe():
         errors["email"] = [messages.EMAIL]
     if errors:
         return _rejected(400, _field_reasons(errors), errors)
-    _store(name, email, values.get("timezone"), values.get("page"), "embed" if origin else "api")
+    solved = None
+    if not keyed and _challenge_on():
+        solved = _solved(values.get("altcha"))
+        if solved is None:
+            return _rejected(400, ["challenge"])
+    # Only a page that can show a suggestion asks for one (it sends `email_checked`).
+    if "email_checked" in values:
+        suggestion = _suggestion(email, values.get("email_checked"))
+        if suggestion is not None:
+            return _cors(make_response(jsonify(status="check", suggestion=suggestion), 200))
+    if solved is not None and not _take("pow:" + solved.id, solved.expires_at):
+        return _rejected(400, ["replay"])
+    source = "embed" if origin and not keyed else "api"
+    _store(name, email, values.get("timezone"), values.get("page"), source)
     return _cors(make_response(jsonify(status="ok"), 202))
 
 
-@bp.get("/api/form-stamp")
-def form_stamp():
-    """A fresh signed render time for the embed (it renders the form in the reader's page)."""
-    response = make_response(
-        jsonify(rendered=render_stamp(current_app.config["SECRET_KEY"], utcnow()))
-    )
+@bp.get("/api/challenge")
+def new_challenge():
+    """A fresh ALTCHA challenge for a page that renders the form itself (the embed)."""
+    if not _challenge_on():
+        abort(404)
+    response = make_response(jsonify(challenge.issue(current_app.config["SECRET_KEY"], utcnow())))
     response.headers["Cache-Control"] = "no-store"
     return _cors(response)
 
@@ -271,15 +411,25 @@ def form_stamp():
 def embed_js():
     body = render_template(
         "embed.js",
-        messages={"name": messages.NAME, "email": messages.EMAIL, "banner": messages.BANNER},
+        messages={
+            "name": messages.NAME,
+            "email": messages.EMAIL,
+            "banner": messages.BANNER,
+            "suggest": messages.SUGGEST.format(address="\0").split("\0"),
+        },
         consent_text=messages.CONSENT_TEXT,
         field_max=FIELD_MAX,
+        challenge_on=_challenge_on(),
+        solver=SOLVER.read_text(encoding="utf-8"),
     )
     response = make_response(body)
     response.headers["Content-Type"] = "text/javascript; charset=utf-8"
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
+
+
+SOLVER = Path(__file__).resolve().parent / "static" / "altcha-solver.js"
 
 
 # ---- links in emails -------------------------------------------------------------------

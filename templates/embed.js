@@ -1,13 +1,16 @@
 /* Tend signup embed: paste
  *   <div data-tend-signup><a href="https://YOUR-TEND/signup">Get the worksheet</a></div>
  *   <script src="https://YOUR-TEND/embed.js" async></script>
- * The link stays for readers without JavaScript; with it, the form renders in place. */
+ * The link stays for readers without JavaScript; with it, the form renders in place.
+ * Beside an <iframe src="https://YOUR-TEND/signup">, it sizes the frame to the form instead. */
 (function () {
   "use strict";
   var script = document.currentScript;
   if (!script) return;
   var base = new URL(script.src, window.location.href).origin;
   var MSG = {{ messages | tojson }};
+  var POW = {{ challenge_on | tojson }};
+{{ solver }}
   var CONSENT = {{ consent_text | tojson }};
   var MAX = {{ field_max | tojson }};
   // Lengths are px and em, never rem: the blog's root font size must not reach the form.
@@ -31,6 +34,8 @@
     "button[disabled]{opacity:.6;cursor:progress}",
     ".fine{color:#5d6b63;font-size:.85em;margin:.9em 0 0}",
     ".trap{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}",
+    ".hint{font-size:.9em;margin:.3em 0 0}",
+    ".hint button{all:unset;cursor:pointer;font-weight:700;color:#2f6b4f;text-decoration:underline}",
     "[hidden]{display:none!important}"
   ].join("\n");
 
@@ -80,11 +85,22 @@
     root.appendChild(form);
     root.appendChild(done);
 
-    var stamp = "";
-    fetch(base + "/api/form-stamp", { credentials: "omit" })
-      .then(function (r) { return r.ok ? r.json() : {}; })
-      .then(function (j) { stamp = j.rendered || ""; })
-      .catch(function () { /* untimed: the API accepts it */ });
+    // The proof of work: fetched and solved as the form appears, so it is ready by the
+    // time the reader presses the button (a press before that waits for it).
+    var solution = null, solving = null, pending = null;
+    function prepare() {
+      if (!POW) return;
+      solution = null;
+      solving = fetch(base + "/api/challenge", { credentials: "omit" })
+        .then(function (r) { return r.json(); })
+        .then(function (ch) {
+          return new Promise(function (resolve) { tendSolve(ch, resolve); });
+        })
+        .then(function (payload) { solution = payload; solving = null; if (pending) pending(); })
+        .catch(function () { solving = null; if (pending) pending(); });
+    }
+    prepare();
+    var checked = null;
 
     function show(f, message) {
       f.error.textContent = message || "";
@@ -98,24 +114,43 @@
       }
     }
 
-    function fail(errors) {
+    var hint = el("p", { "class": "hint", id: "tend-email-hint", role: "status", hidden: "" });
+    email.wrap.appendChild(hint);
+    function suggest(address) {
+      while (hint.firstChild) hint.removeChild(hint.firstChild);
+      hint.hidden = !address;
+      if (!address) return;
+      var take = el("button", { type: "button" }, address);
+      take.addEventListener("click", function () { email.input.value = address; send(); });
+      hint.appendChild(document.createTextNode(MSG.suggest[0]));
+      hint.appendChild(take);
+      hint.appendChild(document.createTextNode(MSG.suggest[1]));
+      if (!email.input.getAttribute("aria-invalid")) email.input.setAttribute("aria-describedby", hint.id);
+    }
+
+    function fail(errors, message) {
       errors = errors || {};
+      suggest(null);
       show(name, (errors.name || [])[0]);
       show(email, (errors.email || [])[0]);
+      banner.textContent = message || MSG.banner;
       banner.hidden = false;
       banner.focus();
       button.disabled = false;
+      // A refusal that is not about the fields may have used the solution up.
+      if (!errors.name && !errors.email) prepare();
     }
 
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
+    function send() {
       button.disabled = true;
+      if (solving) { pending = function () { pending = null; send(); }; return; }
       var zone = "";
       try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
       var body = {
         name: name.input.value, email: email.input.value, website: website.value,
-        timezone: zone, page: window.location.href, rendered: stamp
+        timezone: zone, page: window.location.href, email_checked: checked || ""
       };
+      if (solution) body.altcha = solution;
       fetch(base + "/api/subscribe", {
         method: "POST", credentials: "omit", headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body)
@@ -125,15 +160,48 @@
             form.hidden = true;
             done.hidden = false;
             done.focus();
+          } else if (r.status === 200 && j.suggestion) {
+            checked = body.email;
+            banner.hidden = true;
+            show(name, null);
+            show(email, null);
+            suggest(j.suggestion);
+            button.disabled = false;
+            hint.querySelector("button").focus();
           } else {
-            fail(j.errors);
+            fail(j.errors, j.message);
           }
         });
       }).catch(function () { fail({}); });
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send();
     });
   }
 
+  // Iframe mode: each frame showing our form reports its height; the frame takes it.
+  var frames = Array.prototype.filter.call(document.getElementsByTagName("iframe"), function (f) {
+    try { return new URL(f.src, window.location.href).origin === base; } catch (e) { return false; }
+  });
+  if (frames.length && !window.__tendFrames) {
+    window.__tendFrames = true;
+    window.addEventListener("message", function (event) {
+      if (event.origin !== base || !event.data || typeof event.data.tendHeight !== "number") return;
+      Array.prototype.forEach.call(document.getElementsByTagName("iframe"), function (f) {
+        if (f.contentWindow === event.source) f.style.height = Math.ceil(event.data.tendHeight) + "px";
+      });
+    });
+  }
+  frames.forEach(function (f) {
+    var ask = function () { if (f.contentWindow) f.contentWindow.postMessage("tend:height?", base); };
+    f.addEventListener("load", ask);
+    ask();
+  });
+
   var targets = document.querySelectorAll("[data-tend-signup]");
+  if (!targets.length && frames.length) return;
   if (!targets.length) {
     var holder = document.createElement("div");
     script.parentNode.insertBefore(holder, script);

@@ -7,8 +7,15 @@ werkzeug's server in a thread; each test hands it the app it built (`TendServer.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import ipaddress
 import os
+import ssl
+import tempfile
 import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Third-party cookies blocked, as Safari and Firefox do by default: the form must need none.
+NO_THIRD_PARTY_COOKIES = ["--test-third-party-cookie-phaseout"]
 AXE = ROOT / "tests" / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
 BLOG = Path(__file__).resolve().parent / "blog"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -44,6 +53,66 @@ def need(present: bool, reason: str) -> None:
     if os.environ.get("TEND_REQUIRE_BROWSER") == "1":
         pytest.fail(f"{reason} (TEND_REQUIRE_BROWSER=1)", pytrace=False)
     pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A throwaway certificate for localhost and 127.0.0.1, made for one test run."""
+
+    cert_path: str
+    key_path: str
+    spki: str  # base64 SHA-256 of its public key, for --ignore-certificate-errors-spki-list
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_path, self.key_path)
+        return context
+
+    @property
+    def chromium_args(self) -> list[str]:
+        """What makes Chromium trust it (for this launch only)."""
+        return [f"--ignore-certificate-errors-spki-list={self.spki}"]
+
+
+def loopback_certificate() -> Certificate:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    folder = Path(tempfile.mkdtemp(prefix="tend-tls-"))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    spki = base64.b64encode(hashlib.sha256(public).digest()).decode()
+    return Certificate(str(folder / "cert.pem"), str(folder / "key.pem"), spki)
 
 
 class _BlogPage(SimpleHTTPRequestHandler):
@@ -69,14 +138,19 @@ class _BlogPage(SimpleHTTPRequestHandler):
 
 
 class Blog:
-    """A blog on `http://127.0.0.1:<port>`, a different origin from Tend on `localhost`."""
+    """A blog on `http(s)://127.0.0.1:<port>`, a different origin from Tend on `localhost`."""
 
-    def __init__(self, tend_origin: str):
+    def __init__(self, tend_origin: str, tls: Certificate | None = None):
         handler = type("BlogPage", (_BlogPage,), {"tend_origin": tend_origin})
         self.server = ThreadingHTTPServer(
             ("127.0.0.1", free_port()), partial(handler, directory=str(BLOG))
         )
-        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        if tls is not None:
+            self.server.socket = tls.server_context().wrap_socket(
+                self.server.socket, server_side=True
+            )
+        scheme = "https" if tls else "http"
+        self.origin = f"{scheme}://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -94,14 +168,20 @@ class _QuietRequests(WSGIRequestHandler):
 
 
 class TendServer:
-    """Tend answering on `http://localhost:<port>` with whichever app the test set."""
+    """Tend answering on `http(s)://localhost:<port>` with whichever app the test set."""
 
-    def __init__(self):
+    def __init__(self, tls: Certificate | None = None):
         self.app = None
         self.server = make_server(
-            "127.0.0.1", free_port(), self._wsgi, threaded=True, request_handler=_QuietRequests
+            "127.0.0.1",
+            free_port(),
+            self._wsgi,
+            threaded=True,
+            request_handler=_QuietRequests,
+            ssl_context=tls.server_context() if tls else None,
         )
-        self.origin = f"http://localhost:{self.server.server_port}"
+        scheme = "https" if tls else "http"
+        self.origin = f"{scheme}://localhost:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -100,3 +100,11 @@ def test_admin_counts_bench_runs():
     assert "| counts (status, confirmed)" in out
     assert "| GET /admin (whole page)" in out
     assert "300 subscribers" in out
+
+
+def test_challenge_bench_runs():
+    from browser_support import CHROMIUM, need
+
+    need(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM}")
+    out = run_bench("bench_challenge.py", "--challenges", "2", "--rates", "1,6")
+    assert "| 6x " in out and "checking one solution:" in out

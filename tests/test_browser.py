@@ -16,6 +16,7 @@ from browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,
+    NO_THIRD_PARTY_COOKIES,
     PHONE,
     SCREENSHOTS,
     Blog,
@@ -47,7 +48,9 @@ def browser():
     need(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS + NO_THIRD_PARTY_COOKIES,
         )
         yield chromium
         chromium.close()
@@ -76,10 +79,16 @@ def stranger(tend_server):
     site.close()
 
 
+SERVER_KEY = "a-server-key-for-the-tests"
+
+
 @pytest.fixture
 def tend(make_app, tend_server, blog):
-    """Tend as configured for the blog: embeds allowed from its origin, double opt-in."""
-    app = make_app(EMBED_ALLOWED_ORIGINS=blog.origin)
+    """Tend as configured for the blog: embeds allowed from its origin, double opt-in, the
+    proof of work on (each page solves its own), and a key for the tests' own API calls."""
+    app = make_app(
+        EMBED_ALLOWED_ORIGINS=blog.origin, SIGNUP_CHALLENGE="pow", SIGNUP_API_KEYS=SERVER_KEY
+    )
     tend_server.app = app
     yield app
     tend_server.app = None
@@ -451,7 +460,9 @@ def axe_violations(page: Page) -> list[dict]:
 
 def a_subscriber(app) -> str:
     response = app.test_client().post(
-        "/api/subscribe", json={"name": "Ann Lee", "email": "ann@example.com"}
+        "/api/subscribe",
+        json={"name": "Ann Lee", "email": "ann@example.com"},
+        headers={"Authorization": f"Bearer {SERVER_KEY}"},
     )
     assert response.status_code == 202
     with app.app_context():
@@ -461,6 +472,21 @@ def a_subscriber(app) -> str:
 def _hosted_errors(page: Page) -> None:
     page.get_by_role("button", name="Send me the worksheet").click()
     expect(page.get_by_role("alert")).to_be_visible()
+
+
+def _hosted_suggestion(page: Page) -> None:
+    page.get_by_label("Your name").fill("Ann Lee")
+    page.get_by_label("Your email").fill("ann@gmial.con")
+    page.get_by_role("button", name="Send me the worksheet").click()
+    expect(page.get_by_role("status")).to_have_text("Did you mean ann@gmail.com?")
+
+
+def _embed_suggestion(page: Page) -> None:
+    embed = page.locator("[data-tend-signup]")
+    embed.get_by_label("Your name").fill("Ann Lee")
+    embed.get_by_label("Your email").fill("ann@gmial.con")
+    embed.get_by_role("button", name="Send me the worksheet").click()
+    expect(embed.get_by_role("status")).to_have_text("Did you mean ann@gmail.com?")
 
 
 def _embed_errors(page: Page) -> None:
@@ -488,6 +514,8 @@ AXE_PAGES = {
     "embed": ("blog", "post.html", None),
     "embed-errors": ("blog", "post.html", _embed_errors),
     "embed-thanks": ("blog", "post.html", _embed_thanks),
+    "hosted-suggestion": ("tend", "/signup", _hosted_suggestion),
+    "embed-suggestion": ("blog", "post.html", _embed_suggestion),
     "confirm": ("tend", "/confirm/{confirm}", None),
     "unsubscribe": ("tend", "/unsubscribe/{unsubscribe}", None),
     "unsubscribed": ("tend", "/unsubscribe/{unsubscribe}", _unsubscribed),

@@ -5,6 +5,7 @@ Whatever arrives: never a 5xx, never a traceback, never an invalid row, never a 
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from email import message_from_string, policy
@@ -167,3 +168,76 @@ def test_token_urls_survive_anything(app, token, door, method):
     response = client.open(f"/{door}/{token}", method=method, data={"started_on": token})
     assert_sane(response)
     assert response.status_code in (400, 404, 405, 308)
+
+
+payload_parts = st.fixed_dictionaries(
+    {},
+    optional={
+        "algorithm": st.sampled_from(["SHA-256", "SHA-1", "", None]) | nasty_text,
+        "challenge": st.text(alphabet="0123456789abcdef", min_size=60, max_size=66) | json_values,
+        "number": st.integers(min_value=-(2**70), max_value=2**70) | json_values,
+        "salt": st.sampled_from(["abc?expires=99999999999&", "abc?expires=x&", "?", ""])
+        | nasty_text,
+        "signature": st.text(alphabet="0123456789abcdef", min_size=64, max_size=64) | json_values,
+    },
+)
+altcha_values = st.one_of(
+    nasty_text,
+    json_values,
+    payload_parts.map(lambda d: base64.b64encode(json.dumps(d).encode()).decode()),
+    json_values.map(lambda v: base64.b64encode(json.dumps(v).encode()).decode()),
+)
+
+
+@FUZZ
+@given(altcha=altcha_values, email_checked=st.none() | nasty_text)
+def test_api_survives_any_challenge_payload(make_app, altcha, email_checked):
+    app = make_app(SIGNUP_CHALLENGE="pow")
+    client = app.test_client()
+    body = {"name": "Ann", "email": "ann@example.com", "altcha": altcha}
+    if email_checked is not None:
+        body["email_checked"] = email_checked
+    response = client.post("/api/subscribe", json=body)
+    assert_sane(response)
+    assert response.status_code in (200, 400, 413)  # nothing forged gets through
+    with app.app_context():
+        assert db.session.scalars(select(Subscriber)).all() == []
+
+
+@FUZZ
+@given(
+    token=nasty_text,
+    altcha=nasty_text,
+    suggestion=nasty_text,
+    checked=nasty_text,
+    origin=st.sampled_from([None, "null", "https://evil.example", "http://localhost"]),
+    fetch_site=st.sampled_from([None, "cross-site", "same-origin", "none", "bogus"]),
+)
+def test_hosted_form_survives_any_token_and_door_header(
+    make_app, token, altcha, suggestion, checked, origin, fetch_site
+):
+    app = make_app(SIGNUP_CHALLENGE="pow")
+    client = app.test_client()
+    headers = {k: v for k, v in {"Origin": origin, "Sec-Fetch-Site": fetch_site}.items() if v}
+    response = client.post(
+        "/signup",
+        data={
+            "name": "Ann",
+            "email": "ann@example.com",
+            "csrf_token": token,
+            "altcha": altcha,
+            "email_suggestion": suggestion,
+            "email_checked": checked,
+        },
+        headers=headers,
+    )
+    assert_sane(response)
+    assert_rows_valid(app)
+    with app.app_context():
+        assert db.session.scalars(select(Subscriber)).all() == []  # no genuine token, no row
+
+
+def test_challenge_route_answers_every_method_sanely(make_app):
+    client = make_app(SIGNUP_CHALLENGE="pow").test_client()
+    for method in ("GET", "HEAD", "OPTIONS", "POST", "PUT"):
+        assert_sane(client.open("/api/challenge", method=method))
