@@ -201,6 +201,14 @@ def signup_form():
     return redirect(url_for("signup.thanks"), code=303)
 
 
+@bp.get("/", endpoint="home")
+def home():
+    """The bare site opens the form. A 302, not a 301: browsers keep a 301 forever, and the
+    operator may put a page of their own at / later."""
+    query = request.query_string.decode("latin-1")
+    return redirect(url_for("signup.form") + (f"?{query}" if query else ""), code=302)
+
+
 @bp.get("/signup/thanks", endpoint="thanks")
 @frameable
 def thanks():
