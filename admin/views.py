@@ -174,6 +174,7 @@ def dashboard():
         failures=stats.recent_failures(),
         recent=stats.recent_signups(),
         embed=embed_codes(current_app.config["PUBLIC_BASE_URL"]),
+        embed_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
         action=ActionForm(),
     )
 

@@ -236,6 +236,29 @@ def test_dashboard_shows_counts_funnel_due_failures_and_embed(admin_app, operato
     assert "http://" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", html)  # no CDN
 
 
+def _embed_hint(html: str) -> str:
+    hint = re.search(r'<p class="muted" id="embed-origins">(.*?)</p>', html, re.S).group(1)
+    return re.sub(r"<[^>]+>", "", hint)
+
+
+def test_the_embed_hint_names_the_allowed_origins_or_says_none_is_listed(make_app):
+    lonely = admin_client(make_app(ADMIN_PASSWORD=ADMIN_PASSWORD))
+    login(lonely)
+    hint = _embed_hint(lonely.get("/admin/").get_data(as_text=True))
+    assert hint.startswith("No other origin may embed the form yet: list your blog's origin")
+    assert "EMBED_ALLOWED_ORIGINS" in hint
+
+    origins = "https://blog.example, https://notes.example"
+    shared = admin_client(make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, EMBED_ALLOWED_ORIGINS=origins))
+    login(shared)
+    hint = _embed_hint(shared.get("/admin/").get_data(as_text=True))
+    assert hint.startswith(
+        "Pages on https://blog.example, https://notes.example may embed the form "
+        "(EMBED_ALLOWED_ORIGINS)."
+    )
+    assert "No other origin" not in hint and "must be listed" not in hint
+
+
 def test_embed_codes_use_the_public_base_url():
     codes = embed_codes("https://blog.example/tend")
     assert codes["script"] == (
