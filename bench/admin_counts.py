@@ -105,7 +105,10 @@ def _env() -> dict[str, str]:
         "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
         "DATABASE_URL": _url(),
         "REDIS_URL": "redis://127.0.0.1:6379/9",
-        "ADMIN_PASSWORD": "bench",
+        "ADMIN_PASSWORD": "bench-operator-password",
+        "PUBLIC_BASE_URL": "https://tend.bench.example",
+        "MAIL_FROM": "Career Notes <coach@tend.bench.example>",
+        "POSTAL_ADDRESS": "12 Garden Lane, Springfield, IL 62701",
     }
 
 

@@ -141,6 +141,8 @@ def main() -> None:
             "RQ_QUEUE": "tend-demo",
             "ADMIN_PASSWORD": PASSWORD,
             "PUBLIC_BASE_URL": "http://127.0.0.1:5077",
+            "MAIL_FROM": "Career Notes <coach@tend.example>",
+            "POSTAL_ADDRESS": "12 Garden Lane, Springfield, IL 62701",
             "LOG_LEVEL": "WARNING",
         }
     )
