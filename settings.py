@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -135,10 +135,11 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
 
     mail_from = env.get("MAIL_FROM", "Tend <hello@localhost>").strip()
     local, _, domain = parseaddr(mail_from)[1].rpartition("@")
-    if not local or not domain:
+    if not local or not domain or len(getaddresses([mail_from])) != 1:
         raise ConfigError(
-            f"MAIL_FROM must be an email address, for example "
-            f"MAIL_FROM='Career Notes <coach@example.com>', got {mail_from!r}"
+            f"MAIL_FROM must be one email address, for example "
+            f"MAIL_FROM='Career Notes <coach@example.com>' (a name with a comma goes in "
+            f'double quotes), got {mail_from!r}'
         )
 
     origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]

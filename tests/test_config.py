@@ -151,8 +151,9 @@ def test_production_starts_without_an_admin_password_and_with_a_long_one():
         ({"PUBLIC_BASE_URL": "ftp://tend.example.com"}, "PUBLIC_BASE_URL must be an absolute"),
         ({"PUBLIC_BASE_URL": "https://"}, "PUBLIC_BASE_URL must be an absolute"),
         ({"PUBLIC_BASE_URL": "https://tend.example:99999"}, "PUBLIC_BASE_URL must be an absolute"),
-        ({"MAIL_FROM": "Tend"}, "MAIL_FROM must be an email address"),
-        ({"MAIL_FROM": "coach@"}, "MAIL_FROM must be an email address"),
+        ({"MAIL_FROM": "Tend"}, "MAIL_FROM must be one email address"),
+        ({"MAIL_FROM": "coach@"}, "MAIL_FROM must be one email address"),
+        ({"MAIL_FROM": "Notes, Ltd <coach@tend.example>"}, "MAIL_FROM must be one email address"),
     ],
 )
 def test_unusable_addresses_are_refused_in_debug_too(env, named):
