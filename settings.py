@@ -139,7 +139,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         raise ConfigError(
             f"MAIL_FROM must be one email address, for example "
             f"MAIL_FROM='Career Notes <coach@example.com>' (a name with a comma goes in "
-            f'double quotes), got {mail_from!r}'
+            f"double quotes), got {mail_from!r}"
         )
 
     origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]
@@ -163,7 +163,6 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SMTP_TIMEOUT": _int(env, "SMTP_TIMEOUT", 20),
         "SMTP_CA_FILE": env.get("SMTP_CA_FILE", "").strip(),
         "MAIL_FROM": mail_from,
-        "LIST_UNSUBSCRIBE_MAILTO": env.get("LIST_UNSUBSCRIBE_MAILTO", "").strip(),
         "POSTAL_ADDRESS": env.get("POSTAL_ADDRESS", "").strip(),
         "EMBED_ALLOWED_ORIGINS": [o for o in origins if o],
         "DOUBLE_OPT_IN": _flag(env.get("DOUBLE_OPT_IN", "1")),

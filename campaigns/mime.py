@@ -101,11 +101,10 @@ def _headers(
         ("List-Id", f"{LIST_NAME} <staying-connected.{sender.domain}>"),
     ]
     if unsubscribe is not None:
-        targets = [f"<{unsubscribe}>"]
-        if sender.unsubscribe_mailto:
-            targets.append(f"<mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>")
-        headers.append(("List-Unsubscribe", ", ".join(targets)))
-        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        # Only the one-click link: a mailto: target would need a mailbox someone reads.
+        headers.append(("List-Unsubscribe", f"<{unsubscribe}>"))
+        if unsubscribe.startswith("https://"):  # RFC 8058: one-click is for https alone
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     return headers
 
 

@@ -37,7 +37,6 @@ class Sender:
     public_base_url: str
     secret_key: str
     postal_address: str
-    unsubscribe_mailto: str = ""
     debug: bool = False
 
     @classmethod
@@ -47,7 +46,6 @@ class Sender:
             public_base_url=cfg["PUBLIC_BASE_URL"],
             secret_key=cfg["SECRET_KEY"],
             postal_address=cfg["POSTAL_ADDRESS"],
-            unsubscribe_mailto=cfg["LIST_UNSUBSCRIBE_MAILTO"],
             debug=cfg["DEBUG"],
         )
 

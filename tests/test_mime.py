@@ -42,7 +42,6 @@ SENDER = Sender(
     public_base_url="https://tend.example",
     secret_key="k" * 32,
     postal_address="12 Garden Lane",
-    unsubscribe_mailto="unsubscribe@tend.example",
 )
 ASCII = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=120)
 _BOUNDARY = re.compile(rb'boundary="([^"]+)"')
@@ -172,7 +171,7 @@ def test_long_and_non_ascii_headers_fold_into_short_encoded_words(subject, name)
     raw = message_from_bytes(built.data)  # the headers as written, for RFC 2047 decoding
     assert _mailbox_of(raw, "To") == (mime.header_safe(name), "reader@example.com")
     assert _mailbox_of(raw, "From") == ("Zoë Ångström, Career Coach", "coach@tend.example")
-    assert parsed["List-Unsubscribe"].startswith("<https://tend.example/unsubscribe/abc.def>")
+    assert parsed["List-Unsubscribe"] == "<https://tend.example/unsubscribe/abc.def>"
     assert parsed.get_body(("plain",)).get_content() == "Hi\r\n"
 
 
@@ -233,3 +232,27 @@ def test_any_subject_and_name_fold_into_short_encoded_words(subject, name):
     assert " ".join(parsed["Subject"].split()) == " ".join(mime.header_safe(subject).split())
     display, _ = _mailbox_of(message_from_bytes(built.data), "To")
     assert " ".join(display.split()) == " ".join(mime.header_safe(name).split())
+
+
+@pytest.mark.parametrize(
+    ("link", "one_click"),
+    [
+        ("https://tend.example/unsubscribe/abc", True),
+        ("http://localhost:5000/unsubscribe/abc", False),
+    ],
+)
+def test_list_unsubscribe_is_the_link_alone_and_one_click_needs_https(link, one_click):
+    built = mime.build_message(
+        RenderedEmail(subject="A month in", text="Hi\n", html="<p>Hi</p>"),
+        to_name="Ann Lee",
+        to_address="ann@example.com",
+        message_id="<m1@tend.example>",
+        sender=SENDER,
+        unsubscribe=link,
+        date=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+    )
+    parsed = message_from_bytes(built.data, policy=policy.default)
+    assert parsed.get_all("List-Unsubscribe") == [f"<{link}>"]
+    assert "mailto:" not in built.data.decode("ascii")
+    post = parsed.get_all("List-Unsubscribe-Post")
+    assert post == (["List-Unsubscribe=One-Click"] if one_click else None)
