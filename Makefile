@@ -28,6 +28,7 @@ setup-dev: $(VENV)/.installed-dev
 
 run: setup .env
 	$(BIN)/flask --app app db upgrade
+	$(BIN)/flask --app app worksheet build
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start
 
 test: setup-dev test-sqlite test-postgresql

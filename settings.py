@@ -142,6 +142,16 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
             f"double quotes), got {mail_from!r}"
         )
 
+    paper = env.get("WORKSHEET_PAPER", "letter").strip().lower() or "letter"
+    if paper not in ("letter", "a4"):
+        raise ConfigError(f"WORKSHEET_PAPER must be letter or a4, got {paper!r}")
+    worksheet_path = env.get("WORKSHEET_PATH", "").strip()
+    if worksheet_path and not os.path.isfile(worksheet_path):
+        raise ConfigError(
+            f"WORKSHEET_PATH names no file ({worksheet_path!r}): set it to your own PDF, "
+            "or unset it to serve the built worksheet"
+        )
+
     origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]
     public_base = _public_base_url(env.get("PUBLIC_BASE_URL", "http://localhost:5000"))
 
@@ -173,7 +183,9 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SIGNUP_RATE_LIMIT": env.get("SIGNUP_RATE_LIMIT", "5/minute;50/day").strip(),
         "SIGNUP_MIN_SECONDS": _int(env, "SIGNUP_MIN_SECONDS", 2),
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
-        "WORKSHEET_PATH": env.get("WORKSHEET_PATH", "").strip(),
+        "WORKSHEET_PATH": worksheet_path,
+        "WORKSHEET_PAPER": paper,
+        "COACH_NAME": env.get("COACH_NAME", "").strip() or "Your career coach",
         "SEQUENCE_PATH": env.get("SEQUENCE_PATH", "").strip(),
         "RQ_QUEUE": env.get("RQ_QUEUE", "tend").strip(),
         "SEND_BATCH_SIZE": _int(env, "SEND_BATCH_SIZE", 100),

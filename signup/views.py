@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import (
@@ -23,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
 from campaigns.links import read_token
+from campaigns.worksheet import build as worksheet_build
 from models import Subscriber, db, utcnow
 from signup import messages, service
 from signup.forms import SignupForm
@@ -37,9 +37,6 @@ from web.security import frameable
 
 bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
 
-SHIPPED_WORKSHEET = (
-    Path(__file__).resolve().parent.parent / "campaigns" / "worksheet" / "worksheet.pdf"
-)
 SIGNUP_ENDPOINTS = ("signup.form", "signup.api_subscribe")  # where a signup is posted
 
 
@@ -303,7 +300,7 @@ def subscriber_for(purpose: str, token: str) -> Subscriber:
 
 
 def worksheet_file() -> Response:
-    path = current_app.config["WORKSHEET_PATH"] or str(SHIPPED_WORKSHEET)
+    path = worksheet_build.served(current_app.config, current_app.instance_path)
     response = send_file(path, mimetype="application/pdf", download_name="worksheet.pdf", max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
