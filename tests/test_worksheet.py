@@ -200,7 +200,7 @@ def test_the_paper_is_letter_or_a4_and_pdftoppm_renders_every_page(tmp_path, pap
         box = page.mediabox
         assert (round(float(box.width), 2), round(float(box.height), 2)) == size
     subprocess.run(
-        [poppler("pdftoppm"), "-r", "60", "-png", str(made.path), str(tmp_path / "page")],
+        [poppler("pdftoppm"), "-r", "72", "-png", str(made.path), str(tmp_path / "page")],
         check=True,
         timeout=120,
     )
@@ -209,7 +209,7 @@ def test_the_paper_is_letter_or_a4_and_pdftoppm_renders_every_page(tmp_path, pap
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for number, png in enumerate(rendered, start=1):
         with Image.open(png) as image:
-            width, height = (math.ceil(side * 60 / 72) for side in size)
+            width, height = (math.ceil(side) for side in size)
             assert abs(image.size[0] - width) <= 1 and abs(image.size[1] - height) <= 1
             darkest, lightest = image.convert("L").getextrema()
             assert lightest == 255 and darkest < 80  # a white page with ink on it
