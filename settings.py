@@ -146,6 +146,8 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
     if paper not in ("letter", "a4"):
         raise ConfigError(f"WORKSHEET_PAPER must be letter or a4, got {paper!r}")
     worksheet_path = env.get("WORKSHEET_PATH", "").strip()
+    # Absolute, so the check here and the file served later name the same one.
+    worksheet_path = os.path.abspath(worksheet_path) if worksheet_path else ""
     if worksheet_path and not os.path.isfile(worksheet_path):
         raise ConfigError(
             f"WORKSHEET_PATH names no file ({worksheet_path!r}): set it to your own PDF, "
