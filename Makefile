@@ -3,16 +3,23 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup run test test-sqlite test-postgresql lint
+.PHONY: setup setup-dev run test test-sqlite test-postgresql lint
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/activate
+# Running the service needs requirements.txt alone; the test tools come with `make test`.
+$(VENV)/.installed: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 setup: $(VENV)/.installed
+
+setup-dev: $(VENV)/.installed-dev
 
 # A per-machine secret, written once, so web, worker and clock sign the same links.
 .env:
@@ -21,9 +28,10 @@ setup: $(VENV)/.installed
 
 run: setup .env
 	$(BIN)/flask --app app db upgrade
+	$(BIN)/flask --app app worksheet build
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start
 
-test: setup test-sqlite test-postgresql
+test: setup-dev test-sqlite test-postgresql
 
 test-sqlite:
 	TEND_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)
@@ -31,6 +39,6 @@ test-sqlite:
 test-postgresql:
 	TEND_TEST_DB=postgresql $(BIN)/pytest $(PYTEST_ARGS)
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .

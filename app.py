@@ -22,6 +22,7 @@ from admin import cli as admin_cli
 from admin import views as admin_views
 from bounces import views as bounce_views
 from campaigns import sequence
+from campaigns.worksheet import cli as worksheet_cli
 from models import db
 from signup import limits, privacy
 from signup import views as signup_views
@@ -92,4 +93,5 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.cli.add_command(worker_cli.worker_command)
     app.cli.add_command(worker_cli.drip)
     app.cli.add_command(admin_cli.subscribers)
+    app.cli.add_command(worksheet_cli.worksheet)
     return app

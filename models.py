@@ -132,12 +132,19 @@ class Consent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     page_url: Mapped[str | None] = mapped_column(String(2048))
+    # The page without its query or fragment: what the dashboard groups signups by (0007).
+    page: Mapped[str | None] = mapped_column(String(512))
     form_version: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16), default="form")
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_ip: Mapped[str | None] = mapped_column(String(45))
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="consents")
+
+    __table_args__ = (
+        # Signups and confirmations per page, counted from the index alone (0007).
+        Index("ix_consents_page", "page", "confirmed_at"),
+    )
 
 
 class Delivery(db.Model):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
+from email.utils import getaddresses, parseaddr
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaigns.timing import parse_window
 
 # Values that must never sign anything outside debug.
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev", "secret", "default"}
+# Outside debug: the least length of the signing key and of the dashboard's password.
+SECRET_KEY_MIN = 32
+ADMIN_PASSWORD_MIN = 12
 
 
 class ConfigError(RuntimeError):
@@ -29,6 +35,70 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine: localhost, *.localhost, 127.0.0.0/8 or ::1."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost") or host == "localhost.localdomain":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _public_base_url(raw: str) -> str:
+    base = raw.strip().rstrip("/")
+    try:
+        parts = urlsplit(base)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"PUBLIC_BASE_URL must be an absolute http(s) URL such as https://tend.example.com, "
+            f"got {raw!r}"
+        )
+    return base
+
+
+def refuse_unsafe_production(config: Mapping) -> None:
+    """Outside debug, refuse what a real sender must not run with; each names its fix.
+
+    Plain http is allowed on loopback, so a production-like run on one machine still works.
+    """
+    secret = config["SECRET_KEY"]
+    if len(secret) < SECRET_KEY_MIN:
+        raise ConfigError(
+            f"SECRET_KEY is too short ({len(secret)} characters): set SECRET_KEY to at least "
+            f"{SECRET_KEY_MIN} random characters, for example the output of "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    base = urlsplit(config["PUBLIC_BASE_URL"])
+    if base.scheme != "https" and not is_loopback(base.hostname or ""):
+        raise ConfigError(
+            f"PUBLIC_BASE_URL is http:// on {base.hostname}: set PUBLIC_BASE_URL to the "
+            "https:// address readers open (plain http is allowed only on loopback)"
+        )
+    domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2]
+    if is_loopback(domain):
+        raise ConfigError(
+            f"MAIL_FROM is on localhost ({config['MAIL_FROM']!r}): set MAIL_FROM to an address "
+            "on your own domain, for example MAIL_FROM='Career Notes <coach@example.com>'"
+        )
+    if not config["POSTAL_ADDRESS"]:
+        raise ConfigError(
+            "POSTAL_ADDRESS is empty: set POSTAL_ADDRESS to your postal address, which every "
+            "email must carry (CAN-SPAM), for example POSTAL_ADDRESS='12 Garden Lane, "
+            "Springfield, IL 62701'"
+        )
+    password = config["ADMIN_PASSWORD"]
+    if password and len(password) < ADMIN_PASSWORD_MIN:
+        raise ConfigError(
+            f"ADMIN_PASSWORD is too short ({len(password)} characters): set ADMIN_PASSWORD to "
+            f"at least {ADMIN_PASSWORD_MIN} characters, or unset it to turn the dashboard off"
+        )
 
 
 def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
@@ -63,7 +133,15 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
     if backend not in {"smtp", "outbox"}:
         raise ConfigError(f"MAIL_BACKEND must be smtp or outbox, got {backend!r}")
 
-    origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]
+    mail_from = env.get("MAIL_FROM", "Tend <hello@localhost>").strip()
+    local, _, domain = parseaddr(mail_from)[1].rpartition("@")
+    if not local or not domain or len(getaddresses([mail_from])) != 1:
+        raise ConfigError(
+            f"MAIL_FROM must be one email address, for example "
+            f"MAIL_FROM='Career Notes <coach@example.com>' (a name with a comma goes in "
+            f"double quotes), got {mail_from!r}"
+        )
+
     challenge = env.get("SIGNUP_CHALLENGE", "pow").strip().lower() or "pow"
     if challenge not in {"pow", "off"}:
         raise ConfigError(f"SIGNUP_CHALLENGE must be pow or off, got {challenge!r}")
@@ -73,9 +151,23 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
             "SIGNUP_API_KEYS: every key must be at least 16 characters "
             "(make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
-    public_base = env.get("PUBLIC_BASE_URL", "http://localhost:5000").strip().rstrip("/")
 
-    return {
+    paper = env.get("WORKSHEET_PAPER", "letter").strip().lower() or "letter"
+    if paper not in ("letter", "a4"):
+        raise ConfigError(f"WORKSHEET_PAPER must be letter or a4, got {paper!r}")
+    worksheet_path = env.get("WORKSHEET_PATH", "").strip()
+    # Absolute, so the check here and the file served later name the same one.
+    worksheet_path = os.path.abspath(worksheet_path) if worksheet_path else ""
+    if worksheet_path and not os.path.isfile(worksheet_path):
+        raise ConfigError(
+            f"WORKSHEET_PATH names no file ({worksheet_path!r}): set it to your own PDF, "
+            "or unset it to serve the built worksheet"
+        )
+
+    origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]
+    public_base = _public_base_url(env.get("PUBLIC_BASE_URL", "http://localhost:5000"))
+
+    config = {
         "DEBUG": debug,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL", "").strip()
@@ -92,8 +184,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SMTP_SECURITY": security,
         "SMTP_TIMEOUT": _int(env, "SMTP_TIMEOUT", 20),
         "SMTP_CA_FILE": env.get("SMTP_CA_FILE", "").strip(),
-        "MAIL_FROM": env.get("MAIL_FROM", "Tend <hello@localhost>").strip(),
-        "LIST_UNSUBSCRIBE_MAILTO": env.get("LIST_UNSUBSCRIBE_MAILTO", "").strip(),
+        "MAIL_FROM": mail_from,
         "POSTAL_ADDRESS": env.get("POSTAL_ADDRESS", "").strip(),
         "EMBED_ALLOWED_ORIGINS": [o for o in origins if o],
         "DOUBLE_OPT_IN": _flag(env.get("DOUBLE_OPT_IN", "1")),
@@ -106,7 +197,9 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SIGNUP_CHALLENGE": challenge,
         "SIGNUP_API_KEYS": api_keys,
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
-        "WORKSHEET_PATH": env.get("WORKSHEET_PATH", "").strip(),
+        "WORKSHEET_PATH": worksheet_path,
+        "WORKSHEET_PAPER": paper,
+        "COACH_NAME": env.get("COACH_NAME", "").strip() or "Your career coach",
         "SEQUENCE_PATH": env.get("SEQUENCE_PATH", "").strip(),
         "RQ_QUEUE": env.get("RQ_QUEUE", "tend").strip(),
         "SEND_BATCH_SIZE": _int(env, "SEND_BATCH_SIZE", 100),
@@ -137,3 +230,6 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "METRICS_TOKEN": env.get("METRICS_TOKEN", "").strip(),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }
+    if not debug:
+        refuse_unsafe_production(config)
+    return config

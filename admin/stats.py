@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, nulls_last, select
 
 from campaigns import tallies
 from campaigns.sequence import Sequence
-from models import Delivery, DeliveryStatus, Status, Subscriber, db
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db
 
 STATUSES = (Status.PENDING, Status.ACTIVE, Status.UNSUBSCRIBED, Status.BOUNCED)
 
@@ -90,6 +90,36 @@ def funnel(sequence: Sequence, figures: Counts, *, now: datetime) -> list[Funnel
     ]
     stages.append(FunnelStage("Unsubscribed", figures.statuses.get(Status.UNSUBSCRIBED, 0)))
     return stages
+
+
+@dataclass(frozen=True)
+class PageFigures:
+    """Signups made on one page (None: no page was recorded) and how many were confirmed."""
+
+    page: str | None
+    signups: int
+    confirmed: int
+
+    @property
+    def rate(self) -> float:
+        """Confirmed signups as a share of all signups on the page, 0 to 100."""
+        return 100 * self.confirmed / self.signups if self.signups else 0.0
+
+
+def by_page(limit: int = 15) -> list[PageFigures]:
+    """Signups and confirmations per page they were made on, the most signups first.
+
+    A signup is a consent record; its page is the consent's page URL without the query or
+    fragment, so one post counts once whatever campaign tags its links carried.
+    """
+    signups = func.count()
+    rows = db.session.execute(
+        select(Consent.page, signups, func.count(Consent.confirmed_at))
+        .group_by(Consent.page)
+        .order_by(signups.desc(), nulls_last(Consent.page.asc()))
+        .limit(limit)
+    ).all()
+    return [PageFigures(page, n, confirmed) for page, n, confirmed in rows]
 
 
 def due_next(*, now: datetime, days: int = 7) -> list[tuple[date, str, int]]:

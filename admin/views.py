@@ -183,9 +183,11 @@ def dashboard():
         funnel_top=max((s.count for s in funnel), default=0),
         bar_width=charts.bar_width,
         due=stats.by_day(stats.due_next(now=now)),
+        pages=stats.by_page(),
         failures=stats.recent_failures(),
         recent=stats.recent_signups(),
         embed=embed_codes(current_app.config["PUBLIC_BASE_URL"]),
+        embed_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
         action=ActionForm(),
     )
 

@@ -7,8 +7,9 @@
 at the end (the smoke test seeds a few hundred subscribers that way).
 
 The seed is plain SQL (generate_series): 1M subscribers over the last 400 days in every
-status, a sent worksheet each, three drip rows per confirmed subscriber (sent when due,
-scheduled otherwise) and a sprinkle of failures.
+status, a consent each on one of 60 blog posts (a tenth with no page), a sent worksheet
+each, three drip rows per confirmed subscriber (sent when due, scheduled otherwise) and a
+sprinkle of failures.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ SEED = [
         now() at time zone 'utc' - (g % 400) * interval '1 day' - (g % 1440) * interval '1 minute',
         now() at time zone 'utc'
     FROM generate_series(1, :n) AS g
+    """,
+    """
+    INSERT INTO consents (subscriber_id, created_at, ip, page_url, page, form_version, source,
+        confirmed_at)
+    SELECT id, created_at, '192.0.2.1', p.url || '?utm_source=newsletter', p.url,
+        'worksheet-2026-11', CASE WHEN p.url IS NULL THEN 'api' ELSE 'embed' END, confirmed_at
+    FROM subscribers
+    CROSS JOIN LATERAL (SELECT CASE WHEN id % 10 = 0 THEN NULL
+        ELSE 'https://blog.example/posts/' || (id * 7 % 60) END AS url) AS p
     """,
     """
     INSERT INTO deliveries (subscriber_id, step, kind, status, due_at, attempts, sent_at,
@@ -105,7 +115,10 @@ def _env() -> dict[str, str]:
         "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
         "DATABASE_URL": _url(),
         "REDIS_URL": "redis://127.0.0.1:6379/9",
-        "ADMIN_PASSWORD": "bench",
+        "ADMIN_PASSWORD": "bench-operator-password",
+        "PUBLIC_BASE_URL": "https://tend.bench.example",
+        "MAIL_FROM": "Career Notes <coach@tend.bench.example>",
+        "POSTAL_ADDRESS": "12 Garden Lane, Springfield, IL 62701",
     }
 
 
@@ -140,6 +153,7 @@ def run() -> int:
             timed("signups_per_day (90 d)", lambda: stats.signups_per_day(now=now)),
             timed("funnel", lambda: stats.funnel(sequence, figures, now=now)),
             timed("due_next (7 d)", lambda: stats.due_next(now=now)),
+            timed("by_page (signups, confirmed)", stats.by_page),
             timed("recent_failures", stats.recent_failures),
             timed("recent_signups", stats.recent_signups),
             timed("oldest overdue", lambda: overdue_seconds(now)),

@@ -47,10 +47,15 @@ _WIRE_UTF8 = SMTPUTF8.clone(linesep="\r\n", max_line_length=998)
 def _mailbox(name: str, address: str) -> str:
     name = header_safe(name)
     if address.isascii():
-        return formataddr((name, address))
-    # Internationalized address: goes out under SMTPUTF8, so the header may carry UTF-8.
-    display = Header(name, "utf-8").encode() if not name.isascii() else f'"{quote(name)}"'
-    return f"{display} <{address}>" if name else address
+        if name.isascii():
+            return formataddr((name, address))
+        # Kept as text here: fold_header encodes it, in words short enough, when written.
+        return f'"{quote(name)}" <{address}>'
+    # Internationalized address: goes out under SMTPUTF8; the name is encoded all the same
+    # (readers' programs show it either way), in words of at most 75 characters.
+    if not name:
+        return address
+    return _phrase_encoded("To", name, address)
 
 
 def build_message(
@@ -96,12 +101,68 @@ def _headers(
         ("List-Id", f"{LIST_NAME} <staying-connected.{sender.domain}>"),
     ]
     if unsubscribe is not None:
-        targets = [f"<{unsubscribe}>"]
-        if sender.unsubscribe_mailto:
-            targets.append(f"<mailto:{sender.unsubscribe_mailto}?subject=unsubscribe>")
-        headers.append(("List-Unsubscribe", ", ".join(targets)))
-        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        # Only the one-click link: a mailto: target would need a mailbox someone reads.
+        headers.append(("List-Unsubscribe", f"<{unsubscribe}>"))
+        if unsubscribe.startswith("https://"):  # RFC 8058: one-click is for https alone
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     return headers
+
+
+# RFC 2047: an encoded word is at most 75 characters, and a line holding one at most 76.
+_ENCODED_LINE = 76
+# Headers whose value is "display name <address>": only the name is encoded.
+_PHRASE_HEADERS = frozenset({"From", "To", "Cc", "Reply-To", "Sender", "List-Id"})
+# Headers of free text, encoded whole. Others (links, ids) are never made encoded words.
+_TEXT_HEADERS = frozenset({"Subject", "Comments", "Keywords"})
+
+
+def _encoded_words(text: str, name: str) -> str:
+    """`text` as RFC 2047 encoded words, folded so that no line passes 76 characters."""
+    header = Header(text, "utf-8", maxlinelen=_ENCODED_LINE, header_name=name)
+    return header.encode(linesep="\r\n")
+
+
+def _phrase_and_address(value: str) -> tuple[str, str] | None:
+    """`display name <address>` as its two parts, the name unquoted; None for other shapes.
+
+    Every such header Tend writes names one mailbox, so a comma in the name is the name's.
+    """
+    display, bracket, rest = value.rpartition("<")
+    if not bracket or not rest.endswith(">"):
+        return None
+    display = display.strip()
+    if len(display) >= 2 and display[0] == display[-1] == '"':
+        display = re.sub(r"\\(.)", r"\1", display[1:-1])
+    return display, rest[:-1]
+
+
+def _phrase_encoded(name: str, display: str, address: str) -> str:
+    """`display <address>` with the display name as encoded words if it needs them."""
+    if display.isascii():
+        return f'"{quote(display)}" <{address}>' if display else address
+    words = _encoded_words(display, name).split("\r\n")
+    # The address goes on the last line if it still fits, else on a line of its own.
+    last = len(words[-1]) + (len(name) + 2 if len(words) == 1 else 0)
+    join = " " if last + 3 + len(address) <= _ENCODED_LINE else "\r\n "
+    return "\r\n".join(words) + f"{join}<{address}>"
+
+
+def fold_header(name: str, value: str) -> str:
+    """A header value as it goes on the wire without SMTPUTF8.
+
+    ASCII is left as it is. Text outside ASCII becomes RFC 2047 encoded words, none over
+    75 characters, on lines of at most 76: the Subject whole, and in an address header (and
+    List-Id) the display name alone, never the address.
+    """
+    if value.isascii():
+        return value
+    if name in _PHRASE_HEADERS:
+        parts = _phrase_and_address(value)
+        if parts is not None and parts[1].isascii():
+            return _phrase_encoded(name, *parts)
+    if name in _TEXT_HEADERS or name in _PHRASE_HEADERS:
+        return _encoded_words(value, name)
+    return value
 
 
 def _build_with_email_package(
@@ -110,10 +171,9 @@ def _build_with_email_package(
     """The general case, built with the stdlib's compat32 MIME classes."""
     msg = MIMEMultipart("alternative")
     for name, value in headers:
-        if name == "Subject" and not (value.isascii() or international):
-            msg[name] = Header(value, "utf-8")
-        else:
-            msg[name] = value
+        # compat32 would fold a non-ASCII value into one encoded word as long as the line
+        # limit (998), so it gets the value already folded; SMTPUTF8 carries UTF-8 as it is.
+        msg[name] = value if international else fold_header(name, value)
     msg.attach(MIMEText(email.text, "plain", _QP))
     msg.attach(MIMEText(email.html, "html", _QP))
     return Outgoing(msg.as_bytes(policy=_WIRE_UTF8 if international else _WIRE), international)

@@ -37,7 +37,6 @@ class Sender:
     public_base_url: str
     secret_key: str
     postal_address: str
-    unsubscribe_mailto: str = ""
     debug: bool = False
 
     @classmethod
@@ -47,7 +46,6 @@ class Sender:
             public_base_url=cfg["PUBLIC_BASE_URL"],
             secret_key=cfg["SECRET_KEY"],
             postal_address=cfg["POSTAL_ADDRESS"],
-            unsubscribe_mailto=cfg["LIST_UNSUBSCRIBE_MAILTO"],
             debug=cfg["DEBUG"],
         )
 
@@ -104,9 +102,40 @@ def links_for(sender: Sender, public_id: str) -> Links:
     return _Links(sender.public_base_url, sender.secret_key, public_id)
 
 
+# Titles typed before a name, compared without case or a closing dot: the greeting skips them.
+HONORIFICS = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
+# Lower-case words that open a family name ("van der Berg", "de la Cruz"): such a name is
+# a surname given on its own, so it is used whole rather than cut to "van" or "de".
+PARTICLES = frozenset(
+    {"al", "bin", "binti", "da", "das", "de", "del", "della", "den", "der", "di", "do"}
+    | {"dos", "du", "el", "ibn", "la", "le", "ter", "ten", "van", "von", "zu"}
+)
+_GLUED_HONORIFIC = re.compile(r"(?i)(?:dr|mrs?|ms|mx|prof)\.(?=\w)")
+
+
+def _is_honorific(word: str) -> bool:
+    return word.lower().removesuffix(".") in HONORIFICS
+
+
 def first_name(name: str) -> str:
-    """What the greeting calls someone: the first word of the name they gave."""
-    return (name.split() or [""])[0]
+    """What the greeting calls someone: the name as given, less the honorifics before it.
+
+    "As given" is the first word as typed, its case, accents and hyphens kept: "Ann Lee"
+    is greeted "Ann", "Dr. Émile Zola-Ångström" "Émile", "Jean-Luc Picard" "Jean-Luc". A
+    name that opens with a particle in lower case is used whole ("van der Berg"), and a
+    name that is nothing but an honorific is used as it is.
+    """
+    words = name.split()
+    rest = list(words)
+    while rest and _is_honorific(rest[0]):
+        rest.pop(0)
+    if rest and _GLUED_HONORIFIC.match(rest[0]):  # "Dr.Émile"
+        rest[0] = _GLUED_HONORIFIC.sub("", rest[0], count=1)
+    if not rest:
+        return " ".join(words)
+    if rest[0] in PARTICLES and len(rest) > 1:
+        return " ".join(rest)
+    return rest[0]
 
 
 def render(

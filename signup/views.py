@@ -24,6 +24,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from campaigns.links import read_token
+from campaigns.worksheet import build as worksheet_build
 from models import Subscriber, db, utcnow
 from signup import challenge, messages, service, spent
 from signup.door import bearer_key, key_accepted, origin_of, post_from_allowed_page
@@ -40,9 +41,6 @@ from web.security import frameable
 
 bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
 
-SHIPPED_WORKSHEET = (
-    Path(__file__).resolve().parent.parent / "campaigns" / "worksheet" / "worksheet.pdf"
-)
 SIGNUP_ENDPOINTS = ("signup.form", "signup.api_subscribe")  # where a signup is posted
 # A signup body is one flat object of strings; a little nesting is tolerated, not more.
 MAX_JSON_DEPTH = 4
@@ -300,6 +298,14 @@ def signup_form():
     return redirect(url_for("signup.thanks"), code=303)
 
 
+@bp.get("/", endpoint="home")
+def home():
+    """The bare site opens the form. A 302, not a 301: browsers keep a 301 forever, and the
+    operator may put a page of their own at / later."""
+    query = request.query_string.decode("latin-1")
+    return redirect(url_for("signup.form") + (f"?{query}" if query else ""), code=302)
+
+
 @bp.get("/signup/thanks", endpoint="thanks")
 @frameable
 def thanks():
@@ -445,7 +451,7 @@ def subscriber_for(purpose: str, token: str) -> Subscriber:
 
 
 def worksheet_file() -> Response:
-    path = current_app.config["WORKSHEET_PATH"] or str(SHIPPED_WORKSHEET)
+    path = worksheet_build.served(current_app.config, current_app.instance_path)
     response = send_file(path, mimetype="application/pdf", download_name="worksheet.pdf", max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response

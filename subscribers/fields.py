@@ -16,6 +16,7 @@ STARTED_ON_MAX: int = Subscriber.started_job_on.type.length
 IP_MAX: int = Consent.ip.type.length
 USER_AGENT_MAX: int = Consent.user_agent.type.length
 PAGE_URL_MAX: int = Consent.page_url.type.length
+PAGE_MAX: int = Consent.page.type.length
 FORM_VERSION_MAX: int = Consent.form_version.type.length
 REASON_MAX: int = Suppression.reason.type.length
 

@@ -11,7 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from models import Status, new_public_id
-from subscribers.fields import FORM_VERSION_MAX, PAGE_URL_MAX, STARTED_ON_MAX, USER_AGENT_MAX, fit
+from subscribers.fields import (
+    FORM_VERSION_MAX,
+    PAGE_MAX,
+    PAGE_URL_MAX,
+    STARTED_ON_MAX,
+    USER_AGENT_MAX,
+    fit,
+)
 from subscribers.lifecycle import email_key
 
 
@@ -49,6 +56,15 @@ def subscriber_row(
     }
 
 
+def page_of(page_url: str | None) -> str | None:
+    """The page a signup came from, as the dashboard counts it: its URL without the query
+    or fragment (campaign tags, click ids), kept to its column. Migration 0007 applies the
+    same rule to the consents it finds."""
+    if not page_url:
+        return None
+    return fit(page_url.split("#", 1)[0].split("?", 1)[0], PAGE_MAX)
+
+
 def consent_row(
     *,
     now: datetime,
@@ -70,6 +86,7 @@ def consent_row(
         "ip": ip,
         "user_agent": fit(user_agent, USER_AGENT_MAX),
         "page_url": fit(page_url, PAGE_URL_MAX),
+        "page": page_of(page_url),
         "form_version": form_version[:FORM_VERSION_MAX],
         "source": source,
         "confirmed_at": confirmed_at,

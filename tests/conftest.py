@@ -79,8 +79,14 @@ def app_env(database_url, redis_url, smtp):
     return build
 
 
+@pytest.fixture(scope="session")
+def worksheet_builds(tmp_path_factory):
+    """Where test apps keep their worksheet builds: one per settings, shared by the session."""
+    return tmp_path_factory.mktemp("worksheet")
+
+
 @pytest.fixture
-def make_app(database_url, redis_url, smtp):
+def make_app(database_url, redis_url, smtp, worksheet_builds):
     """Build an app on the test database, Redis and SMTP sink; keyword args are env variables."""
     made = []
 
@@ -88,6 +94,7 @@ def make_app(database_url, redis_url, smtp):
         smtp_env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port}
         app = create_app(env_for(database_url, redis_url, **(smtp_env | env)))
         app.config["TESTING"] = True
+        app.config["WORKSHEET_BUILD_DIR"] = str(worksheet_builds)
         made.append(app)
         return app
 

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import select
-from support import ADMIN_PASSWORD, admin_client, csrf_from, login
+from support import (
+    ADMIN_PASSWORD,
+    BACKEND,
+    PG_SERVER,
+    ROOT,
+    admin_client,
+    csrf_from,
+    env_for,
+    login,
+)
 
 from admin import charts, stats
 from admin.views import embed_codes
+from app import create_app
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
+from signup import service
+from subscribers import rows
 from subscribers.suppression import suppression_hash
 
 
@@ -236,6 +251,29 @@ def test_dashboard_shows_counts_funnel_due_failures_and_embed(admin_app, operato
     assert "http://" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", html)  # no CDN
 
 
+def _embed_hint(html: str) -> str:
+    hint = re.search(r'<p class="muted" id="embed-origins">(.*?)</p>', html, re.S).group(1)
+    return re.sub(r"<[^>]+>", "", hint)
+
+
+def test_the_embed_hint_names_the_allowed_origins_or_says_none_is_listed(make_app):
+    lonely = admin_client(make_app(ADMIN_PASSWORD=ADMIN_PASSWORD))
+    login(lonely)
+    hint = _embed_hint(lonely.get("/admin/").get_data(as_text=True))
+    assert hint.startswith("No other origin may embed the form yet: list your blog's origin")
+    assert "EMBED_ALLOWED_ORIGINS" in hint
+
+    origins = "https://blog.example, https://notes.example"
+    shared = admin_client(make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, EMBED_ALLOWED_ORIGINS=origins))
+    login(shared)
+    hint = _embed_hint(shared.get("/admin/").get_data(as_text=True))
+    assert hint.startswith(
+        "Pages on https://blog.example, https://notes.example may embed the form "
+        "(EMBED_ALLOWED_ORIGINS)."
+    )
+    assert "No other origin" not in hint and "must be listed" not in hint
+
+
 def test_embed_codes_use_the_public_base_url():
     codes = embed_codes("https://blog.example/tend")
     assert codes["script"] == (
@@ -437,3 +475,158 @@ def test_find_a_subscriber_download_their_data_and_delete_them(admin_app, operat
         suppression = db.session.scalar(select(Suppression))
         assert suppression.email_hash == suppression_hash("ann@example.com")
         assert suppression.reason == "operator"
+
+
+# ---- which posts convert ---------------------------------------------------------------
+
+
+def _pages_table(html: str) -> list[tuple[str, str, str, str]]:
+    table = re.search(r'<table class="pages">.*?</table>', html, re.S).group(0)
+    rows = re.findall(
+        r'<th scope="row" class="page">(.*?)</th>\s*<td class="num">([\d,]+)</td>'
+        r'<td class="num">([\d,]+)</td><td class="num">(\d+%)</td>',
+        table,
+    )
+    return [(re.sub(r"<[^>]+>", "", page), n, c, rate) for page, n, c, rate in rows]
+
+
+def test_the_dashboard_shows_signups_and_confirmations_by_the_page_they_came_from(
+    admin_app, operator
+):
+    network = "https://blog.example/why-you-should-network"
+    interview = "https://blog.example/questions-to-ask"
+    client = admin_app.test_client()
+    signups = [
+        ("ann@example.com", f"{network}?utm_source=newsletter"),
+        ("bob@example.com", f"{network}#comments"),
+        ("cat@example.com", network),
+        ("dan@example.com", interview),
+        ("eve@example.com", None),  # a server calling the API: no page
+    ]
+    for email, page in signups:
+        body = {"name": "Reader", "email": email} | ({"page": page} if page else {})
+        assert client.post("/api/subscribe", json=body).status_code == 202
+    with admin_app.test_request_context():
+        for email in ("ann@example.com", "cat@example.com", "dan@example.com"):
+            sub = db.session.scalar(select(Subscriber).where(Subscriber.email_key == email))
+            service.confirm(sub, now=utcnow(), ip="192.0.2.7")
+        # The consent keeps the page exactly as the browser gave it.
+        kept = db.session.scalars(select(Consent.page_url).order_by(Consent.id)).all()
+        assert kept == [page for _, page in signups]
+
+    html = operator.get("/admin/").get_data(as_text=True)
+    assert _pages_table(html) == [
+        (network, "3", "2", "67%"),
+        (interview, "1", "1", "100%"),
+        ("No page recorded (API, import)", "1", "0", "0%"),
+    ]
+    assert f'<a href="{network}" rel="noreferrer noopener" target="_blank">' in html
+
+
+def test_pages_are_ranked_by_signups_and_a_link_is_only_ever_http(admin_app):
+    now = utcnow()
+    with admin_app.app_context():
+        for i, page in enumerate(["https://a.example/p"] * 3 + ["javascript:alert(1)"] * 4):
+            sub = Subscriber(email=f"r{i}@example.com", email_key=f"r{i}@example.com", name="R")
+            sub.consents.append(
+                Consent(created_at=now, form_version="t", source="import", page=page)
+            )
+            db.session.add(sub)
+        db.session.commit()
+        assert [(p.page, p.signups) for p in stats.by_page()] == [
+            ("javascript:alert(1)", 4),
+            ("https://a.example/p", 3),
+        ]
+        assert [p.page for p in stats.by_page(limit=1)] == ["javascript:alert(1)"]
+    client = admin_client(admin_app)
+    login(client)
+    html = client.get("/admin/").get_data(as_text=True)
+    assert 'href="javascript:' not in html and "javascript:alert(1)" in html
+
+
+@pytest.mark.parametrize(
+    ("page_url", "page"),
+    [
+        ("https://blog.example/post?utm_source=x&fbclid=1#top", "https://blog.example/post"),
+        ("https://blog.example/post#c", "https://blog.example/post"),
+        ("https://blog.example/café/", "https://blog.example/café/"),
+        ("https://blog.example/" + "p" * 600, ("https://blog.example/" + "p" * 600)[:512]),
+        (None, None),
+    ],
+)
+def test_the_page_is_the_url_without_its_query_or_fragment(page_url, page):
+    assert rows.page_of(page_url) == page
+    assert (
+        rows.consent_row(
+            now=utcnow(),
+            ip=None,
+            user_agent=None,
+            page_url=page_url,
+            form_version="t",
+            source="form",
+        )["page"]
+        == page
+    )
+
+
+BACKFILLED = [
+    "https://blog.example/post?utm_source=x&fbclid=1#top",
+    "https://blog.example/post#c?x",
+    "https://blog.example/café/?q=é",
+    "https://blog.example/" + "p" * 700,
+    "?only-a-query",
+    "",
+    None,
+]
+
+
+@pytest.fixture
+def fresh_database(tmp_path):
+    """An empty database of the suite's kind, for a migration to run on."""
+    if BACKEND != "postgresql":
+        yield f"sqlite:///{tmp_path / 'migrate.db'}"
+        return
+    name = f"tend_migrate_{os.getpid()}"
+    server = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield f"{PG_SERVER}/{name}"
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+def test_migration_0007_fills_the_page_of_existing_consents(fresh_database, redis_url):
+    app = create_app(env_for(fresh_database, redis_url))
+    migrations = str(ROOT / "migrations")
+    with app.app_context():
+        upgrade(directory=migrations, revision="0003")
+        now = utcnow().replace(tzinfo=None)
+        db.session.execute(
+            sa.text(
+                "INSERT INTO subscribers (public_id, email, email_key, name, status, timezone, "
+                "soft_bounces, created_at, updated_at) VALUES ('p1', 'a@example.com', "
+                "'a@example.com', 'A', 'active', 'UTC', 0, :now, :now)"
+            ),
+            {"now": now},
+        )
+        for url in BACKFILLED:
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO consents (subscriber_id, created_at, page_url, form_version, "
+                    "source) VALUES (1, :now, :url, 't', 'form')"
+                ),
+                {"now": now, "url": url},
+            )
+        db.session.commit()
+        upgrade(directory=migrations)
+        pages = db.session.execute(sa.text("SELECT page FROM consents ORDER BY id")).scalars()
+        assert list(pages) == [rows.page_of(url) for url in BACKFILLED]
+        assert rows.page_of("?only-a-query") is None
+        db.session.remove()  # its read would hold the table against the downgrade
+        downgrade(directory=migrations, revision="0003")
+        columns = {c["name"] for c in sa.inspect(db.engine).get_columns("consents")}
+        assert "page" not in columns and "page_url" in columns
+        db.session.remove()
+        db.engine.dispose()

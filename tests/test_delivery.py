@@ -5,7 +5,6 @@ from __future__ import annotations
 import mailbox
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 from support import ROOT, SECRET, flask_cli, signup, tampered, tick, wait_for, work
@@ -324,14 +323,6 @@ def test_worker_command_drains_the_queue(app, app_env, client, smtp):
     done = flask_cli(app_env(RQ_QUEUE=app.config["RQ_QUEUE"]), "worker", "--burst")
     assert done.returncode == 0, done.stderr
     assert len(smtp.received) == 1
-
-
-def test_shipped_worksheet_is_a_short_pdf():
-    pdf = (Path(ROOT) / "campaigns" / "worksheet" / "worksheet.pdf").read_bytes()
-    assert (
-        pdf.startswith(b"%PDF")
-        and 1 <= pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page>") <= 2
-    )
 
 
 def test_a_refused_sender_holds_the_batch_and_bounces_nobody(app, client, smtp):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+import time as time_
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -10,9 +15,9 @@ import pytest
 import redis
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
-from support import add_due_drip_rows, flask_cli, tick, work
+from support import ROOT, add_due_drip_rows, flask_cli, stop, tick, work
 
-from models import Delivery, DeliveryStatus, Subscriber, db
+from models import Delivery, DeliveryStatus, Subscriber, db, utcnow
 from signup import service
 
 T = datetime(2027, 1, 15, 14, 0, tzinfo=UTC)  # a Friday afternoon, in the window in UTC
@@ -267,3 +272,38 @@ def test_drip_tick_command_with_now(app, app_env, smtp):
     assert bad.returncode != 0 and "not an ISO-8601 time" in bad.stderr
     work(app)
     assert drip_subjects(smtp) == ["A month in: who helped you get here?"]
+
+
+def test_the_clock_logs_one_line_per_tick_with_what_it_queued_and_the_lag(make_app, app_env):
+    app = make_app(DRIP_WINDOW="00:00-24:00")
+    add_due_drip_rows(app, 2, due=utcnow() - timedelta(minutes=3))
+    env = app_env(RQ_QUEUE=app.config["RQ_QUEUE"], DRIP_WINDOW="00:00-24:00", LOG_LEVEL="INFO")
+    clock = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "drip", "clock", "--interval", "1"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[dict] = []
+    try:
+        deadline = time_.monotonic() + 60
+        while len([x for x in lines if x["message"].startswith("tick:")]) < 2:
+            assert time_.monotonic() < deadline, lines
+            line = clock.stderr.readline()
+            assert line, "the clock stopped"
+            lines.append(json.loads(line))
+    finally:
+        stop(clock)
+    ticks = [x for x in lines if x["message"].startswith("tick:")]
+    assert all(x["level"] == "info" for x in lines)
+    first, second = ticks
+    assert (first["queued"], first["deferred"], first["reclaimed"]) == (2, 0, 0)
+    assert first["lag_seconds"] >= 180
+    assert first["message"].startswith(
+        "tick: queued 2 in 1 batch(es), deferred 0, reclaimed 0, lag "
+    )
+    # An idle tick still says it ran.
+    assert (second["queued"], second["lag_seconds"]) == (0, 0.0)
+    assert second["message"] == "tick: queued 0 in 0 batch(es), deferred 0, reclaimed 0, lag 0.0s"

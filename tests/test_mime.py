@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
-from email import message_from_bytes, policy, quoprimime
+from email import message_from_bytes, message_from_string, policy, quoprimime
+from email.header import decode_header, make_header
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +42,6 @@ SENDER = Sender(
     public_base_url="https://tend.example",
     secret_key="k" * 32,
     postal_address="12 Garden Lane",
-    unsubscribe_mailto="unsubscribe@tend.example",
 )
 ASCII = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=120)
 _BOUNDARY = re.compile(rb'boundary="([^"]+)"')
@@ -89,3 +91,168 @@ def test_the_fast_path_writes_what_the_email_package_writes(
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+# ---- folding: no encoded word over 75 characters ------------------------------------
+
+_ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+def _head(data: bytes) -> bytes:
+    return data.split(b"\r\n\r\n", 1)[0]
+
+
+def _decoded(raw: str) -> str:
+    # RFC 2047's reading (section 6.2): the space between two encoded words is dropped.
+    # The email package's newer parser keeps it inside a display name, so names are read
+    # with email.header, the package's RFC 2047 decoder.
+    return str(make_header(decode_header(raw)))
+
+
+def _mailbox_of(message, header: str) -> tuple[str, str]:
+    display, _, address = message[header].rpartition("<")
+    if not display.strip():
+        return "", message[header]
+    display = _decoded(display).strip()
+    if display.startswith('"') and display.endswith('"'):
+        display = re.sub(r"\\(.)", r"\1", display[1:-1])
+    return display, address.rstrip(">")
+
+
+def _check_folding(data: bytes) -> None:
+    head = _head(data)
+    words = _ENCODED_WORD.findall(head)
+    assert all(len(word) <= 75 for word in words), [w for w in words if len(w) > 75]
+    for line in head.split(b"\r\n"):
+        assert len(line) <= (76 if _ENCODED_WORD.search(line) else 998), line
+    assert head.isascii()
+
+
+LONG_NAMES = [
+    "Dr. Émile Zola-Ångström de la Montagne-Sainte-Geneviève",
+    "Ζωή Παπαδοπούλου-Αλεξανδροπούλου Καραμανλή Θεοδωράκη",
+    "王小明王小明王小明王小明王小明王小明王小明王小明王小明王小明王小明王小明",
+    "محمد بن عبد الرحمن بن عبد العزيز آل سعود الكبير",
+    "Nguyễn Thị Minh Khai Phạm Văn Đồng Võ Nguyên Giáp Trần Hưng Đạo",
+    "😀" * 40,
+    "é" * 100,
+    'Ann "the Planner" O\'Brien-Ñúñez, PhD \\ Ltd.',
+    "a" * 90 + "ü",
+]
+LONG_SUBJECTS = [
+    "Votre fiche : ce dont vous avez besoin dans votre prochaine entreprise — été 2027",
+    "Ваш рабочий лист: что вам нужно от следующей компании, в которой вы будете работать",
+    "下一家公司需要什么：一份帮助你弄清楚下一份工作真正需要什么的工作表，慢慢填写",
+    "Six months in ✓ — tell them how it’s going (and thank the people who helped) 🌱🌱🌱",
+    "x" * 90 + "é",
+]
+
+
+@pytest.mark.parametrize("name", LONG_NAMES)
+@pytest.mark.parametrize("subject", LONG_SUBJECTS)
+def test_long_and_non_ascii_headers_fold_into_short_encoded_words(subject, name):
+    sender = replace(SENDER, mail_from='"Zoë Ångström, Career Coach" <coach@tend.example>')
+    built = mime.build_message(
+        RenderedEmail(subject=subject, text="Hi\n", html="<p>Hi</p>"),
+        to_name=name,
+        to_address="reader@example.com",
+        message_id="<m1@tend.example>",
+        sender=sender,
+        unsubscribe="https://tend.example/unsubscribe/abc.def",
+        date=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+    )
+    assert not built.smtputf8
+    _check_folding(built.data)
+    # What a reader's mail program shows is what was written.
+    parsed = message_from_bytes(built.data, policy=policy.default)
+    assert parsed["Subject"] == mime.header_safe(subject)
+    assert parsed["To"].addresses[0].addr_spec == "reader@example.com"
+    assert parsed["From"].addresses[0].addr_spec == "coach@tend.example"
+    raw = message_from_bytes(built.data)  # the headers as written, for RFC 2047 decoding
+    assert _mailbox_of(raw, "To") == (mime.header_safe(name), "reader@example.com")
+    assert _mailbox_of(raw, "From") == ("Zoë Ångström, Career Coach", "coach@tend.example")
+    assert parsed["List-Unsubscribe"] == "<https://tend.example/unsubscribe/abc.def>"
+    assert parsed.get_body(("plain",)).get_content() == "Hi\r\n"
+
+
+def test_a_short_non_ascii_name_reads_back_with_either_parser():
+    built = mime.build_message(
+        RenderedEmail(subject="Grüße", text="Hi\n", html="<p>Hi</p>"),
+        to_name="José Müller",
+        to_address="jose@example.com",
+        message_id="<m1@tend.example>",
+        sender=SENDER,
+        unsubscribe=None,
+        date=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+    )
+    _check_folding(built.data)
+    parsed = message_from_bytes(built.data, policy=policy.default)
+    assert parsed["To"].addresses[0].display_name == "José Müller"
+    assert parsed["Subject"] == "Grüße"
+
+
+@pytest.mark.parametrize("name", LONG_NAMES[:4])
+def test_an_internationalized_address_keeps_its_name_in_short_encoded_words(name):
+    built = mime.build_message(
+        RenderedEmail(subject=LONG_SUBJECTS[0], text="Hi\n", html="<p>Hi</p>"),
+        to_name=name,
+        to_address="jösé@exämple.com",
+        message_id="<m1@tend.example>",
+        sender=SENDER,
+        unsubscribe=None,
+        date=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+    )
+    assert built.smtputf8
+    head = _head(built.data)
+    assert all(len(word) <= 75 for word in _ENCODED_WORD.findall(head))
+    # Under SMTPUTF8 the message is UTF-8 text; read it as such.
+    raw = message_from_string(built.data.decode("utf-8"))
+    assert _mailbox_of(raw, "To") == (mime.header_safe(name), "jösé@exämple.com")
+    assert _decoded(raw["Subject"]) == LONG_SUBJECTS[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    subject=st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=150),
+    name=st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=150),
+)
+def test_any_subject_and_name_fold_into_short_encoded_words(subject, name):
+    built = mime.build_message(
+        RenderedEmail(subject=subject, text="Hi\n", html="<p>Hi</p>"),
+        to_name=name,
+        to_address="reader@example.com",
+        message_id="<m1@tend.example>",
+        sender=SENDER,
+        unsubscribe="https://tend.example/unsubscribe/abc.def",
+        date=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+    )
+    _check_folding(built.data)
+    parsed = message_from_bytes(built.data, policy=policy.default)
+    assert parsed["To"].addresses[0].addr_spec == "reader@example.com"
+    assert " ".join(parsed["Subject"].split()) == " ".join(mime.header_safe(subject).split())
+    display, _ = _mailbox_of(message_from_bytes(built.data), "To")
+    assert " ".join(display.split()) == " ".join(mime.header_safe(name).split())
+
+
+@pytest.mark.parametrize(
+    ("link", "one_click"),
+    [
+        ("https://tend.example/unsubscribe/abc", True),
+        ("http://localhost:5000/unsubscribe/abc", False),
+    ],
+)
+def test_list_unsubscribe_is_the_link_alone_and_one_click_needs_https(link, one_click):
+    built = mime.build_message(
+        RenderedEmail(subject="A month in", text="Hi\n", html="<p>Hi</p>"),
+        to_name="Ann Lee",
+        to_address="ann@example.com",
+        message_id="<m1@tend.example>",
+        sender=SENDER,
+        unsubscribe=link,
+        date=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+    )
+    parsed = message_from_bytes(built.data, policy=policy.default)
+    assert parsed.get_all("List-Unsubscribe") == [f"<{link}>"]
+    assert "mailto:" not in built.data.decode("ascii")
+    post = parsed.get_all("List-Unsubscribe-Post")
+    assert post == (["List-Unsubscribe=One-Click"] if one_click else None)

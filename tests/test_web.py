@@ -9,7 +9,7 @@ import pytest
 BANNER = "Something went wrong. Please check your entries and try again."
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/signup/nope", "/api/nope"])
+@pytest.mark.parametrize("path", ["/nope", "/signup/nope", "/api/nope", "/index.html"])
 def test_unknown_paths_get_our_404_page(client, path):
     response = client.get(path)
     html = response.get_data(as_text=True)
@@ -17,6 +17,18 @@ def test_unknown_paths_get_our_404_page(client, path):
     assert "Page not found" in html and "This link is not valid or has expired." in html
     assert BANNER not in html
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_bare_site_opens_the_signup_form(client):
+    for method in (client.get, client.head):
+        response = method("/")
+        assert response.status_code == 302 and response.headers["Location"] == "/signup"
+    form = client.get("/", follow_redirects=True)
+    assert form.status_code == 200 and "Send me the worksheet" in form.get_data(as_text=True)
+    # A campaign's query string survives the hop.
+    tagged = client.get("/?utm_source=card")
+    assert tagged.headers["Location"] == "/signup?utm_source=card"
+    assert client.post("/").status_code == 405
 
 
 def test_a_link_with_a_bad_token_gets_the_404_page(client):

@@ -58,11 +58,7 @@ def tick_command(now_text: str | None) -> None:
     """One dispatcher pass: queue what is due at NOW."""
     now = parse_now(now_text)
     result = dispatcher.tick(now, pretend=bool(now_text))
-    click.echo(
-        f"tick {now.isoformat()}: queued {result.queued} in {len(result.batches)} batch(es), "
-        f"deferred {result.deferred}, reclaimed {result.reclaimed}"
-        + ("" if result.handed_over else " (Redis unavailable: will retry next tick)")
-    )
+    click.echo(f"tick {now.isoformat()}: {result.describe()}")
 
 
 @drip.command("sync")
@@ -86,12 +82,22 @@ def sync_command(now_text: str | None) -> None:
 def clock_command(interval: int) -> None:
     """Tick forever, every INTERVAL seconds; a failed tick is logged and the next one runs."""
     log = current_app.logger
+    log.info("clock: one tick every %ss", interval)
     while True:
         started = time.monotonic()
         try:
             result = dispatcher.tick(utcnow())
-            if result.queued or result.deferred:
-                log.info("tick: queued %d, deferred %d", result.queued, result.deferred)
+            # Every tick, even an empty one: the line is how an operator sees the clock alive.
+            log.info(
+                "tick: %s",
+                result.describe(),
+                extra={
+                    "queued": result.queued,
+                    "deferred": result.deferred,
+                    "reclaimed": result.reclaimed,
+                    "lag_seconds": round(result.lag_seconds, 1),
+                },
+            )
         except Exception:
             db.session.rollback()
             log.exception("tick failed; trying again in %ss", interval)

@@ -32,6 +32,17 @@ class TickResult:
     batches: list[Batch] = field(default_factory=list)
     sync: dict[str, int] = field(default_factory=dict)
     handed_over: bool = True
+    # How long the oldest email this pass queued had waited past its due time: how far
+    # behind the clock and the workers are.
+    lag_seconds: float = 0.0
+
+    def describe(self) -> str:
+        """One line for the tick command and the clock's log: queued, deferred, the lag."""
+        return (
+            f"queued {self.queued} in {len(self.batches)} batch(es), deferred {self.deferred}, "
+            f"reclaimed {self.reclaimed}, lag {self.lag_seconds:.1f}s"
+            + ("" if self.handed_over else " (Redis unavailable: will retry next tick)")
+        )
 
 
 def _lost_job_ids(now: datetime) -> list[str]:
@@ -203,5 +214,9 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
     result.deferred = len(plan.defer)
     result.reclaimed = len(set(stale_ids).intersection(claimed))
     result.queued = len(claimed)
+    due_at = {row.id: row.due_at for row in (*stale, *due)}
+    if claimed:
+        oldest = min(due_at[i] for i in claimed)
+        result.lag_seconds = max(0.0, (now - oldest).total_seconds())
     result.handed_over = enqueue_after_commit(result.batches, now if pretend else None)
     return result

@@ -25,6 +25,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from app import create_app  # noqa: E402
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db, utcnow  # noqa: E402
+from subscribers import rows  # noqa: E402
 
 PASSWORD = "demo-password"  # noqa: S105 - a throwaway demo database
 FIRST = [
@@ -48,6 +49,12 @@ FIRST = [
     "Sue",
     "Tom",
     "Uma",
+]
+POSTS = [  # (page, weight): where the demo's readers signed up
+    ("https://blog.example.com/why-you-should-network-when-you-already-have-a-job", 6),
+    ("https://blog.example.com/questions-to-ask-before-you-say-yes", 3),
+    ("https://blog.example.com/thank-the-people-who-helped", 2),
+    ("https://blog.example.com/six-months-in", 1),
 ]
 ERRORS = [
     "550 5.1.1 <{email}>: Recipient address rejected: User unknown",
@@ -86,8 +93,20 @@ def seed(rng: random.Random) -> None:
             confirmed_at=confirmed,
             anchor_at=confirmed,
         )
+        page = rng.choices([p for p, _ in POSTS], [w for _, w in POSTS])[0]
+        page_url = page + ("?utm_source=newsletter" if rng.random() < 0.3 else "")
         sub.consents.append(
-            Consent(created_at=created, form_version="worksheet-2026-11", source="embed")
+            Consent(
+                **rows.consent_row(
+                    now=created,
+                    ip=None,
+                    user_agent=None,
+                    page_url=None if rng.random() < 0.08 else page_url,
+                    form_version="worksheet-2026-11",
+                    source="embed",
+                    confirmed_at=confirmed,
+                )
+            )
         )
         sub.deliveries.append(
             Delivery(
@@ -141,6 +160,9 @@ def main() -> None:
             "RQ_QUEUE": "tend-demo",
             "ADMIN_PASSWORD": PASSWORD,
             "PUBLIC_BASE_URL": "http://127.0.0.1:5077",
+            "EMBED_ALLOWED_ORIGINS": "https://blog.example.com",
+            "MAIL_FROM": "Career Notes <coach@tend.example>",
+            "POSTAL_ADDRESS": "12 Garden Lane, Springfield, IL 62701",
             "LOG_LEVEL": "WARNING",
         }
     )

@@ -1,0 +1,1 @@
+"""The worksheet PDF: its words (`content`), its layout (`worksheet.html`), its build."""

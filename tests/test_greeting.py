@@ -1,0 +1,105 @@
+"""The greeting: the name as the reader gave it, less the honorifics before it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+import pytest
+
+from campaigns.compose import Recipient, compose
+from campaigns.render import Sender, first_name
+from campaigns.sequence import load
+from models import Status
+
+
+@pytest.mark.parametrize(
+    ("name", "greeted"),
+    [
+        # The first word, as typed.
+        ("Ann Lee", "Ann"),
+        ("ann lee", "ann"),
+        ("ANN LEE", "ANN"),
+        ("  Ann   Lee  ", "Ann"),
+        # Honorifics are skipped, with or without the dot, in any case, even several.
+        ("Dr. Émile Zola-Ångström", "Émile"),
+        ("Dr Émile Zola-Ångström", "Émile"),
+        ("dr. émile zola", "émile"),
+        ("Dr.Émile Zola", "Émile"),
+        ("Mr. John Smith", "John"),
+        ("Mrs Jane Doe", "Jane"),
+        ("Ms. Aiko Tanaka", "Aiko"),
+        ("Mx Sam Rivera", "Sam"),
+        ("Prof. Wangari Maathai", "Wangari"),
+        ("PROF DR Angela Merkel", "Angela"),
+        ("Mr. Smith", "Smith"),
+        # A word that only starts like an honorific is a name.
+        ("Drew Barrymore", "Drew"),
+        ("Msimang Thabo", "Msimang"),
+        ("Prof.", "Prof."),
+        ("Dr", "Dr"),
+        # Single names, and scripts without spaces between words.
+        ("Madonna", "Madonna"),
+        ("Sukarno", "Sukarno"),
+        ("王小明", "王小明"),
+        ("山田太郎", "山田太郎"),
+        # Family name first: the first word is what was typed first.
+        ("Zhang Wei", "Zhang"),
+        ("Nagy Imre", "Nagy"),
+        # Other scripts and marks, kept exactly.
+        ("Ólafur Arnalds", "Ólafur"),
+        ("Siobhán Ní Bhriain", "Siobhán"),
+        ("Nguyễn Thị Minh Khai", "Nguyễn"),
+        ("Dr. Chinedu Okonkwo-Adeyemi", "Chinedu"),
+        ("Ивана Петрова", "Ивана"),
+        ("Dr. Αλέξανδρος Παπαδόπουλος", "Αλέξανδρος"),
+        ("محمد بن سلمان", "محمد"),
+        ("דוד כהן", "דוד"),
+        ("Priya Venkataraman", "Priya"),
+        ("Jean-Luc Picard", "Jean-Luc"),
+        ("María José García", "María"),
+        ("O'Brien Seán", "O'Brien"),
+        # Particles: inside a name they follow the first word; a name that opens with one
+        # in lower case is a family name given alone, used whole.
+        ("Ludwig van Beethoven", "Ludwig"),
+        ("Leonardo da Vinci", "Leonardo"),
+        ("van der Berg", "van der Berg"),
+        ("de la Cruz", "de la Cruz"),
+        ("Dr. von Braun", "von Braun"),
+        ("al-Khwarizmi", "al-Khwarizmi"),
+        ("Van Morrison", "Van"),
+        ("De Niro Robert", "De"),
+    ],
+)
+def test_the_greeting_uses_the_name_as_given_without_honorifics(name, greeted):
+    assert first_name(name) == greeted
+
+
+SENDER = Sender(
+    mail_from="Career Notes <coach@tend.example>",
+    public_base_url="https://tend.example",
+    secret_key="k" * 40,
+    postal_address="12 Garden Lane",
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "greeting"),
+    [("Dr. Émile Zola-Ångström", "Hi Émile,"), ("Ann Lee", "Hi Ann,")],
+)
+def test_a_drip_email_greets_the_reader_by_that_name(name, greeting):
+    step = load(None).steps[0]
+    recipient = Recipient(
+        name=name,
+        address="reader@example.com",
+        public_id="pub-1",
+        status=Status.ACTIVE,
+        message_id="<m1@tend.example>",
+    )
+    sent = compose(recipient, step, SENDER, datetime(2027, 1, 15, 10, tzinfo=UTC))
+    message = message_from_bytes(sent.data, policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert greeting in text.splitlines()
+    assert f">{greeting}</p>" in html
+    assert "Hi Dr" not in text and "Hi Dr" not in html
