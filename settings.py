@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from email.utils import parseaddr
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from campaigns.timing import parse_window
+from campaigns.timing import parse_days, parse_window
 
 # Values that must never sign anything outside debug.
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev", "secret", "default"}
@@ -56,6 +57,18 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
     except ValueError:
         raise ConfigError(f"DRIP_WINDOW must look like 09:00-17:00, got {window!r}") from None
 
+    days = env.get("DRIP_DAYS", "Mon-Fri").strip() or "Mon-Fri"
+    try:
+        parse_days(days)
+    except ValueError:
+        raise ConfigError(
+            f"DRIP_DAYS must name days like Mon-Fri or Mon,Wed,Fri, got {days!r}"
+        ) from None
+
+    reply_to = env.get("REPLY_TO", "").strip()
+    if reply_to and "@" not in parseaddr(reply_to)[1]:
+        raise ConfigError(f"REPLY_TO must be an email address, got {reply_to!r}")
+
     security = env.get("SMTP_SECURITY", "none").strip().lower()
     if security not in {"none", "starttls", "ssl"}:
         raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {security!r}")
@@ -83,7 +96,11 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SMTP_SECURITY": security,
         "SMTP_TIMEOUT": _int(env, "SMTP_TIMEOUT", 20),
         "SMTP_CA_FILE": env.get("SMTP_CA_FILE", "").strip(),
-        "MAIL_FROM": env.get("MAIL_FROM", "Tend <hello@localhost>").strip(),
+        # No display name by default: From then shows COACH_NAME (see campaigns.mime).
+        "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "hello@localhost",
+        "COACH_NAME": env.get("COACH_NAME", "").strip() or "Your career coach",
+        "LIST_NAME": env.get("LIST_NAME", "").strip() or "Staying connected",
+        "REPLY_TO": reply_to,
         "LIST_UNSUBSCRIBE_MAILTO": env.get("LIST_UNSUBSCRIBE_MAILTO", "").strip(),
         "POSTAL_ADDRESS": env.get("POSTAL_ADDRESS", "").strip(),
         "EMBED_ALLOWED_ORIGINS": [o for o in origins if o],
@@ -92,6 +109,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "DEFAULT_TIMEZONE": timezone,
         "DRIP_WINDOW": window,
         "DRIP_MIN_GAP_DAYS": _int(env, "DRIP_MIN_GAP_DAYS", 7),
+        "DRIP_DAYS": days,
         "SIGNUP_RATE_LIMIT": env.get("SIGNUP_RATE_LIMIT", "5/minute;50/day").strip(),
         "SIGNUP_MIN_SECONDS": _int(env, "SIGNUP_MIN_SECONDS", 2),
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
