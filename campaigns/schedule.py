@@ -190,7 +190,8 @@ def cancel_open(subscriber: Subscriber) -> None:
         update(Delivery)
         .where(
             Delivery.subscriber_id == subscriber.id,
-            Delivery.status.in_(DeliveryStatus.OPEN),
+            # Held notes too: nothing waits for a start date from someone who has left.
+            Delivery.status.in_((*DeliveryStatus.OPEN, DeliveryStatus.HELD)),
         )
         .values(status=DeliveryStatus.CANCELLED, lease_until=None)
         .execution_options(synchronize_session="fetch")

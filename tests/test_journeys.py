@@ -403,3 +403,26 @@ def test_the_first_email_of_single_opt_in_is_list_mail(make_app, smtp, mode):
         assert ">Unsubscribe</a>" in html
     else:  # a request to confirm: transactional
         assert "List-Unsubscribe" not in message and "Unsubscribe" not in text
+
+
+def test_leaving_cancels_held_notes_too_and_a_return_follows_the_answer(app, smtp):
+    a_reader(app)
+    answer(app, "ann@example.com", "started", now=T, started_on=date(2027, 2, 1))
+    answer(app, "ann@example.com", "looking", now=T + timedelta(days=1))
+    with app.test_request_context():
+        service.unsubscribe(find_by_address("ann@example.com"), now=T + timedelta(days=2))
+        db.session.remove()
+    assert {v for k, v in statuses(app, "ann@example.com").items() if k != "worksheet"} == {
+        DeliveryStatus.CANCELLED
+    }
+    # Back a month later, confirmed again, and started on March 1: the notes count from it.
+    back = datetime(2027, 2, 15, 10, 0, tzinfo=UTC)
+    with app.test_request_context():
+        entry = service.Entry("Ann Lee", "ann@example.com", "ann@example.com", "UTC")
+        service.subscribe(entry, service.Context(None, None, None, "test"), now=back)
+        db.session.remove()
+    confirm(app, "ann@example.com", at=back)
+    answer(app, "ann@example.com", "started", now=back, started_on=date(2027, 3, 1))
+    found = statuses(app, "ann@example.com")
+    assert [found[k] for k in ("month-1", "month-3", "month-6")] == ["scheduled"] * 3
+    assert [found[k] for k in ("checkin-1", "checkin-2", "checkin-3")] == ["cancelled"] * 3
