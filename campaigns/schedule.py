@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from campaigns.conveyor import Batch, batches_of
-from campaigns.plan import Note, Reader, Rules, forecast, intended
+from campaigns.plan import Forecast, Note, Reader, Rules, forecast, intended
 from campaigns.sequence import CHECKIN, DRIP, NOTE_KINDS, WORKSHEET, Sequence, Step
 from campaigns.timing import due_at, zone_or_default
 from models import (
@@ -132,9 +132,10 @@ def follow(
             if note.status == DeliveryStatus.SCHEDULED and note.due_at <= now:
                 continue  # due, and still wanted: it may go
             gap_back = True  # the dispatcher started the gap when it queued this one
+        retrying = row.attempts and row.status == note.status == DeliveryStatus.SCHEDULED
+        if note.due_at is not None and not (retrying and note.due_at <= now < row.due_at):
+            row.due_at = note.due_at  # a retry waiting out its backoff keeps waiting
         row.status = note.status
-        if note.due_at is not None:
-            row.due_at = note.due_at
         row.lease_until = row.job_id = None
     if gap_back:
         db.session.flush()
@@ -160,7 +161,9 @@ def restore_gap(subscriber_id: int) -> None:
     )
 
 
-def upcoming(subscriber: Subscriber, sequence: Sequence, *, now: datetime, rules: Rules):
+def upcoming(
+    subscriber: Subscriber, sequence: Sequence, *, now: datetime, rules: Rules
+) -> list[Forecast]:
     """When each of the subscriber's notes leaves, or why it won't (`plan.forecast`).
 
     From their rows once they are active; before that (pending), from what confirming now

@@ -434,3 +434,25 @@ def test_leaving_cancels_held_notes_too_and_a_return_follows_the_answer(app, smt
     found = statuses(app, "ann@example.com")
     assert [found[k] for k in ("month-1", "month-3", "month-6")] == ["scheduled"] * 3
     assert [found[k] for k in ("checkin-1", "checkin-2", "checkin-3")] == ["cancelled"] * 3
+
+
+def test_an_answer_leaves_a_retry_waiting_out_its_backoff(app, smtp):
+    a_reader(app)
+    answer(app, "ann@example.com", "started", now=T, started_on=T.date())
+    monday = datetime(2027, 2, 15, 15, 0, tzinfo=UTC)  # month-1 came due on Saturday
+    smtp.reject["ann@example.com"] = "451 4.3.0 try again later"
+    tick(app, monday, pretend=True)
+    work(app)
+    with app.app_context():
+        row = db.session.scalar(select(Delivery).where(Delivery.step == "month-1"))
+        assert (row.status, row.attempts) == (DeliveryStatus.SCHEDULED, 1)
+        retry_at = row.due_at
+        db.session.remove()
+    assert retry_at == monday + timedelta(minutes=1)
+    # The same answer again (a reader pressing Save twice) does not cut the backoff short.
+    answer(app, "ann@example.com", "started", now=monday, started_on=T.date())
+    with app.app_context():
+        assert db.session.scalar(select(Delivery.due_at).where(Delivery.step == "month-1")) == (
+            retry_at
+        )
+        db.session.remove()
