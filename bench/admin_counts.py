@@ -141,12 +141,13 @@ def run() -> int:
         now = utcnow()
         sequence = app.extensions["tend.sequence"]
         figures = stats.counts()
-        print(f"{figures.total:,} subscribers: {figures.statuses}")
+        said = stats.answers()
+        print(f"{figures.total:,} subscribers: {figures.statuses}; answers: {said}")
         results = [
             timed("counts (status, confirmed)", stats.counts),
             timed("signups_per_day (90 d)", lambda: stats.signups_per_day(now=now)),
             timed("answers (job status)", stats.answers),
-            timed("funnel", lambda: stats.funnel(sequence, figures, stats.answers(), now=now)),
+            timed("funnel", lambda: stats.funnel(sequence, figures, said, now=now)),
             timed("due_next (7 d)", lambda: stats.due_next(now=now)),
             timed("recent_failures", stats.recent_failures),
             timed("recent_signups", stats.recent_signups),
