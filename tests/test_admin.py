@@ -504,3 +504,36 @@ def test_find_a_subscriber_download_their_data_and_delete_them(admin_app, operat
         suppression = db.session.scalar(select(Suppression))
         assert suppression.email_hash == suppression_hash("ann@example.com")
         assert suppression.reason == "operator"
+
+
+def test_a_subscribers_page_shows_their_start_date_and_the_day_each_email_is_planned(
+    admin_app, operator
+):
+    from datetime import UTC
+
+    from support import answer, signup, work
+
+    signup(admin_app.test_client(), timezone="America/Chicago")
+    work(admin_app)
+    confirmed = datetime(2027, 2, 10, 16, 0, tzinfo=UTC)
+    with admin_app.test_request_context():
+        from signup import service
+        from subscribers.lifecycle import find_by_address
+
+        service.confirm(find_by_address("ann@example.com"), now=confirmed, ip=None)
+        db.session.remove()
+    answer(admin_app, "ann@example.com", "started", now=confirmed, started_on=date(2027, 3, 3))
+    page = operator.get(f"/admin/subscribers/{public_id(admin_app, 'ann@example.com')}")
+    html = page.get_data(as_text=True)
+    assert "Started the new job on 2027-03-03" in html and "America/Chicago" in html
+    planned = dict(
+        re.findall(r"<tr><td>(month-\d)</td>.*?<td class=\"planned\">([^<]+)</td>", html)
+    )
+    # Planned as of now, in the reader's zone: a Saturday's note on the Monday after.
+    assert planned == {
+        "month-1": "Mon 2027-04-05 09:00",
+        "month-3": "Thu 2027-06-03 09:00",
+        "month-6": "Fri 2027-09-03 09:00",
+    }
+    cancelled = re.findall(r"<tr><td>(checkin-\d)</td><td>checkin</td><td>(\w+)</td>", html)
+    assert cancelled == [(f"checkin-{i}", "cancelled") for i in (1, 2, 3)]
