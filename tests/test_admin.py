@@ -402,7 +402,7 @@ def test_previews_show_each_email_in_every_state_of_a_reader_it_can_reach(operat
         for reader in readers:
             text = text_of(operator, f"/admin/emails/{key}?reader={reader}")
             assert (asks in text) == (reader != "started"), (key, reader)
-            assert ("Wrong start date? You told me" in text) == (reader == "started"), (key, reader)
+            assert ("Wrong start date? Change it" in text) == (reader == "started"), (key, reader)
             body = operator.get(f"/admin/emails/{key}/body.html?reader={reader}")
             assert body.status_code == 200
     checkin = text_of(operator, "/admin/emails/checkin-1")

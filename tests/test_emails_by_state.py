@@ -56,7 +56,7 @@ SENTENCES = {
     "where you landed": HIRED,
     "how the new role is going": HIRED,
     "Three months in": HIRED,
-    "Wrong start date? You told me Monday 1 March 2027.": HIRED,
+    "Wrong start date? Change it (you told me Monday 1 March 2027)": HIRED,
     "You told me your new job starts, or started, on Monday 1 March 2027.": HIRED,
     "Monday 1 March 2027": HIRED,
     # Only true of a reader who gave none.

@@ -183,8 +183,8 @@ def test_three_readers_confirmed_the_same_day(app, app_env, smtp):
         "checkin-3": "sent",
     }
     for _, message in ann[1:] + bo[1:]:
-        assert "Wrong start date? You told me" in text_of(message)
-    assert "Wrong start date? You told me Wednesday 3 March 2027." in text_of(bo[1][1])
+        assert "Wrong start date? Change it" in text_of(message)
+    assert "Wrong start date? Change it (you told me Wednesday 3 March 2027)" in text_of(bo[1][1])
 
 
 # ---- answers ------------------------------------------------------------------------------
