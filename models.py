@@ -72,6 +72,18 @@ class Status:
     BOUNCED = "bounced"
 
 
+class JobStatus:
+    """What the reader told us of their job; the drip follows it (see campaigns/schedule.py)."""
+
+    UNKNOWN = "unknown"  # never said
+    LOOKING = "looking"  # "Not yet, still looking"
+    NOT_CHANGING = "not_changing"  # "I'm not changing jobs"
+    STARTED = "started"  # gave a start date (past, or up to six months ahead): started_job_on
+
+    ALL = (UNKNOWN, LOOKING, NOT_CHANGING, STARTED)
+    ASKED = (UNKNOWN, LOOKING)  # readers the check-ins still ask
+
+
 class DeliveryStatus:
     SCHEDULED = "scheduled"  # waits for due_at
     QUEUED = "queued"  # handed to Redis under job_id; lease_until guards it
@@ -79,6 +91,8 @@ class DeliveryStatus:
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    HELD = "held"  # an after-hire note waiting for a start date; never sent without one
+    SKIPPED = "skipped"  # more than 14 days overdue when its date became known: not sent late
 
     OPEN = (SCHEDULED, QUEUED, SENDING)
 
@@ -94,8 +108,12 @@ class Subscriber(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The start of the new job, midnight of started_job_on in their zone; None unless started.
     anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_job_on: Mapped[str | None] = mapped_column(String(10))
+    job_status: Mapped[str] = mapped_column(
+        String(16), default=JobStatus.UNKNOWN, server_default=JobStatus.UNKNOWN
+    )
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_drip_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -116,6 +134,8 @@ class Subscriber(db.Model):
         # The dashboard: signups per day; status and confirmed counted in one index pass (0003).
         Index("ix_subscribers_created", "created_at"),
         Index("ix_subscribers_status_confirmed", "status", "confirmed_at"),
+        # The dashboard's "still looking", "not changing jobs" and "gave a start date" (0004).
+        Index("ix_subscribers_job_status", "job_status"),
     )
 
 
@@ -155,7 +175,7 @@ class Delivery(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     step: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))  # "worksheet" or "drip"
+    kind: Mapped[str] = mapped_column(String(16))  # "worksheet", "drip" or "checkin"
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.SCHEDULED)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -212,6 +232,15 @@ class Delivery(db.Model):
             unique=True,
             postgresql_where=text("kind = 'drip'"),
             sqlite_where=text("kind = 'drip'"),
+        ),
+        # ...and so does a check-in (0004).
+        Index(
+            "uq_deliveries_checkin_step",
+            "subscriber_id",
+            "step",
+            unique=True,
+            postgresql_where=text("kind = 'checkin'"),
+            sqlite_where=text("kind = 'checkin'"),
         ),
     )
 

@@ -10,7 +10,7 @@ from email.utils import getaddresses, parseaddr
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from campaigns.timing import parse_window
+from campaigns.timing import parse_days, parse_window
 
 # Values that must never sign anything outside debug.
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev", "secret", "default"}
@@ -126,6 +126,18 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
     except ValueError:
         raise ConfigError(f"DRIP_WINDOW must look like 09:00-17:00, got {window!r}") from None
 
+    days = env.get("DRIP_DAYS", "Mon-Fri").strip() or "Mon-Fri"
+    try:
+        parse_days(days)
+    except ValueError:
+        raise ConfigError(
+            f"DRIP_DAYS must name days like Mon-Fri or Mon,Wed,Fri, got {days!r}"
+        ) from None
+
+    reply_to = env.get("REPLY_TO", "").strip()
+    if reply_to and "@" not in parseaddr(reply_to)[1]:
+        raise ConfigError(f"REPLY_TO must be an email address, got {reply_to!r}")
+
     security = env.get("SMTP_SECURITY", "none").strip().lower()
     if security not in {"none", "starttls", "ssl"}:
         raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {security!r}")
@@ -133,7 +145,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
     if backend not in {"smtp", "outbox"}:
         raise ConfigError(f"MAIL_BACKEND must be smtp or outbox, got {backend!r}")
 
-    mail_from = env.get("MAIL_FROM", "Tend <hello@localhost>").strip()
+    mail_from = env.get("MAIL_FROM", "").strip() or "hello@localhost"
     local, _, domain = parseaddr(mail_from)[1].rpartition("@")
     if not local or not domain or len(getaddresses([mail_from])) != 1:
         raise ConfigError(
@@ -184,7 +196,11 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SMTP_SECURITY": security,
         "SMTP_TIMEOUT": _int(env, "SMTP_TIMEOUT", 20),
         "SMTP_CA_FILE": env.get("SMTP_CA_FILE", "").strip(),
+        # No display name by default: From then shows COACH_NAME (see campaigns.mime).
         "MAIL_FROM": mail_from,
+        "COACH_NAME": env.get("COACH_NAME", "").strip() or "Your career coach",
+        "LIST_NAME": env.get("LIST_NAME", "").strip() or "Staying connected",
+        "REPLY_TO": reply_to,
         "POSTAL_ADDRESS": env.get("POSTAL_ADDRESS", "").strip(),
         "EMBED_ALLOWED_ORIGINS": [o for o in origins if o],
         "DOUBLE_OPT_IN": _flag(env.get("DOUBLE_OPT_IN", "1")),
@@ -192,6 +208,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "DEFAULT_TIMEZONE": timezone,
         "DRIP_WINDOW": window,
         "DRIP_MIN_GAP_DAYS": _int(env, "DRIP_MIN_GAP_DAYS", 7),
+        "DRIP_DAYS": days,
         "SIGNUP_RATE_LIMIT": env.get("SIGNUP_RATE_LIMIT", "5/minute;50/day").strip(),
         "SIGNUP_MIN_SECONDS": _int(env, "SIGNUP_MIN_SECONDS", 2),
         "SIGNUP_CHALLENGE": challenge,
@@ -199,7 +216,6 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
         "WORKSHEET_PATH": worksheet_path,
         "WORKSHEET_PAPER": paper,
-        "COACH_NAME": env.get("COACH_NAME", "").strip() or "Your career coach",
         "SEQUENCE_PATH": env.get("SEQUENCE_PATH", "").strip(),
         "RQ_QUEUE": env.get("RQ_QUEUE", "tend").strip(),
         "SEND_BATCH_SIZE": _int(env, "SEND_BATCH_SIZE", 100),

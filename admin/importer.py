@@ -4,8 +4,10 @@ Two phases. `read` checks every row without touching the database (a pure functi
 a file with any invalid row is reported line by line and nothing is imported. `load`
 then writes the new rows in batches, skipping addresses already here or suppressed.
 Only a row whose file shows consent (Mailchimp CONFIRM_TIME, listmonk confirmed or
-enabled, Tend active) becomes active, with its drip timed from that confirmation; every
-other row is pending and gets the confirmation (worksheet) email. Rows the source marks
+enabled, Tend active) becomes active, with the notes `campaigns.plan.intended` gives it:
+the check-ins counted from that confirmation, or, when a Tend export gives a start date,
+the after-hire notes counted from that day. Every other row is pending and gets the
+confirmation (worksheet) email. Rows the source marks
 unsubscribed, cleaned or blocklisted are never added: their address is suppressed.
 """
 
@@ -16,24 +18,26 @@ import ipaddress
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask import current_app
 from sqlalchemy import insert
 
 from campaigns import schedule
+from campaigns.plan import Reader, intended
 from campaigns.render import Sender
-from campaigns.timing import due_at
-from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db
+from campaigns.sequence import Sequence
+from campaigns.timing import start_anchor, zone_or_default
+from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
 from signup.validation import clean_email, clean_name, clean_timezone
 from subscribers import rows
+from subscribers.fields import STARTED_ON_MAX
 from subscribers.lifecycle import email_key, known_among
 from subscribers.suppression import Reason, suppress_many, suppressed_among
 
 MAILCHIMP, LISTMONK, TEND = "mailchimp", "listmonk", "tend"
 # Characters a spreadsheet would run as a formula; the export quotes them with a '.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PAST_STEP = "imported after this step was due"
 
 Progress = Callable[[int], None]
 
@@ -56,8 +60,8 @@ class Row:
     opt_in_ip: str | None = None
     confirmed_at: datetime | None = None
     confirmed_ip: str | None = None
-    anchor_at: datetime | None = None
-    started_job_on: str | None = None
+    started_job_on: str | None = None  # ISO date: the reader gave a start date
+    job_status: str = JobStatus.UNKNOWN
     user_agent: str | None = None
     page_url: str | None = None
     form_version: str = ""
@@ -219,14 +223,27 @@ def _tend(record: dict) -> dict:
     consented = status == Status.ACTIVE
     if consented and confirmed_at is None:
         raise _RowError("active without confirmed_at")
+    # Kept to its column, as every field is; then it must be a day.
+    started_job_on = _unquote(record.get("started_job_on"))[:STARTED_ON_MAX] or None
+    if started_job_on is not None:
+        try:
+            date.fromisoformat(started_job_on)
+        except ValueError:
+            raise _RowError(f"started_job_on is not a date: {started_job_on!r:.40}") from None
+    said = _unquote(record.get("job_status")).lower() or JobStatus.UNKNOWN
+    if said not in JobStatus.ALL:
+        raise _RowError(f"unknown job_status {said!r:.30}")
+    if said == JobStatus.STARTED and started_job_on is None:
+        raise _RowError("job_status started without started_job_on")
+    # Only a start date anchors the drip: an older export's anchor_at may be a confirmation.
     return {
         "consented": consented,
         "opted_in_at": _time(record, "consent_at") or _time(record, "signed_up_at"),
         "opt_in_ip": _ip(_unquote(record.get("consent_ip"))),
         "confirmed_at": confirmed_at,
         "confirmed_ip": _ip(_unquote(record.get("confirmed_ip"))),
-        "anchor_at": _time(record, "anchor_at"),
-        "started_job_on": _unquote(record.get("started_job_on")) or None,
+        "started_job_on": started_job_on,
+        "job_status": JobStatus.STARTED if started_job_on else said,
         "user_agent": _unquote(record.get("consent_user_agent")) or None,
         "page_url": _unquote(record.get("consent_page_url")) or None,
         "form_version": _unquote(record.get("consent_form_version")) or TEND,
@@ -311,16 +328,20 @@ def read(lines: Iterable[str], *, default_timezone: str, progress: Progress | No
     return plan
 
 
-def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, list[dict]]:
+def _planned(
+    row: Row, now: datetime, sequence: Sequence, domain: str
+) -> tuple[dict, dict, list[dict]]:
     """The subscriber, consent and delivery rows for one import row, as column values.
 
-    A confirmed row gets the rows `schedule.schedule_drip` would give it, timed from the
-    confirmation by the same rule (`timing.due_at`), the way `schedule.sync` adds a step
-    in bulk; the ORM's unit of work would cost about a millisecond a row. A step already
-    due before the import is written cancelled: history, not news. Any other row gets the
-    worksheet email with its confirm link, due now, as `schedule.add_worksheet` writes it.
+    A confirmed row gets the rows `schedule.follow` would write for a new reader, by the
+    same rule (`plan.intended`), the way `schedule.sync` adds a step in bulk; the ORM's
+    unit of work would cost about a millisecond a row. A note more than 14 days past is
+    written skipped: history, not news. Any other row gets the worksheet email with its
+    confirm link, due now, as `schedule.add_worksheet` writes it.
     """
-    anchor = (row.anchor_at or row.confirmed_at) if row.consented else None
+    started = row.job_status == JobStatus.STARTED and row.started_job_on is not None
+    zone = zone_or_default(row.timezone, current_app.config["DEFAULT_TIMEZONE"])
+    anchor = start_anchor(date.fromisoformat(row.started_job_on), zone) if started else None
     subscriber = rows.subscriber_row(
         email=row.email,
         name=row.name,
@@ -329,19 +350,20 @@ def _planned(row: Row, now: datetime, steps, domain: str) -> tuple[dict, dict, l
         status=Status.ACTIVE if row.consented else Status.PENDING,
         created_at=row.opted_in_at,
         anchor_at=anchor,
-        started_job_on=row.started_job_on,
+        started_job_on=row.started_job_on if started else None,
+        job_status=row.job_status,
         confirmed_at=row.confirmed_at if row.consented else None,
         worksheet_sent_at=None if row.consented else now,
     )
-    if anchor is not None:
-        deliveries = []
-        for key, offset in steps:
-            due = due_at(anchor, offset)
-            past = due < now
-            extra = {"status": DeliveryStatus.CANCELLED, "last_error": PAST_STEP} if past else {}
-            deliveries.append(
-                schedule.delivery_row(key, schedule.DRIP, due, domain=domain, now=now, **extra)
+    if row.consented:
+        reader = Reader(row.job_status, anchor, row.confirmed_at, zone)
+        deliveries = [
+            schedule.delivery_row(
+                note.key, note.kind, note.due_at, domain=domain, now=now, status=note.status
             )
+            for note in intended(sequence, reader, now=now)
+            if note.status in (DeliveryStatus.SCHEDULED, DeliveryStatus.SKIPPED)
+        ]
     else:
         deliveries = [schedule.worksheet_row(now=now, domain=domain)]
     consent = rows.consent_row(
@@ -388,7 +410,7 @@ def load(
     if plan.invalid:
         raise ImportRefused(f"{len(plan.invalid)} invalid row(s): nothing imported")
     report = Report()
-    steps = [(step.key, step.offset) for step in current_app.extensions["tend.sequence"].steps]
+    sequence = current_app.extensions["tend.sequence"]
     domain = Sender.current().domain
     keys = [r.email_key for r in plan.rows]
     existing = known_among(keys)
@@ -412,7 +434,7 @@ def load(
         progress(len(plan.rows) - len(todo))
     for start in range(0, len(todo), batch):
         part = todo[start : start + batch]
-        _write([_planned(row, now, steps, domain) for row in part])
+        _write([_planned(row, now, sequence, domain) for row in part])
         db.session.commit()
         for row in part:
             if row.consented:

@@ -7,7 +7,7 @@ job's own composer, so what the operator sees is byte for byte what a subscriber
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 
 from flask import current_app
@@ -16,14 +16,35 @@ from campaigns.compose import Recipient, email_for
 from campaigns.compose import compose as compose_message
 from campaigns.mime import Outgoing
 from campaigns.render import RenderedEmail, Sender
-from campaigns.schedule import DRIP, WORKSHEET, new_message_id
+from campaigns.schedule import CHECKIN, DRIP, WORKSHEET, new_message_id
 from campaigns.sequence import Sequence
-from models import Status
+from models import JobStatus, Status
+from subscribers.lifecycle import may_receive
 from workers.transport import envelope_address, open_transport
 
 SAMPLE_NAME = "Sam Rivera"
 SAMPLE_EMAIL = "sam.rivera@example.com"
 SAMPLE_ID = "preview-sample"
+
+
+@dataclass(frozen=True)
+class ReaderState:
+    """A reader as an email may find them: what they told us of their job decides its words."""
+
+    key: str
+    label: str
+    status: str
+    job_status: str
+
+
+# Every state a reader can be in when an email reaches them, in the order a reader moves.
+STATES = (
+    ReaderState("pending", "has not confirmed yet", Status.PENDING, JobStatus.UNKNOWN),
+    ReaderState("unknown", "has not said whether they started", Status.ACTIVE, JobStatus.UNKNOWN),
+    ReaderState("looking", "is still looking", Status.ACTIVE, JobStatus.LOOKING),
+    ReaderState("not_changing", "is not changing jobs", Status.ACTIVE, JobStatus.NOT_CHANGING),
+    ReaderState("started", "gave a start date", Status.ACTIVE, JobStatus.STARTED),
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +55,24 @@ class Preview:
     step: str
     pending: bool = False
 
+    @property
+    def states(self) -> tuple[ReaderState, ...]:
+        """The reader states this email can reach, as the send job's re-check allows."""
+        return tuple(
+            s
+            for s in STATES
+            if may_receive(self.kind, s.status, s.job_status)
+            and (s.status == Status.PENDING) == self.pending
+        )
+
+    def state(self, key: str | None) -> ReaderState | None:
+        """The state asked for (the first this email can reach when none is); None if it
+        can never reach a reader in that state."""
+        return next((s for s in self.states if key in (None, s.key)), None)
+
 
 def catalogue(sequence: Sequence) -> list[Preview]:
-    """The worksheet email in both variants, then each drip step in order."""
+    """The worksheet email in both variants, each after-hire step, then each check-in."""
     return [
         Preview(
             "worksheet-confirm",
@@ -49,8 +85,14 @@ def catalogue(sequence: Sequence) -> list[Preview]:
             "worksheet-direct", "Worksheet email (direct: download link)", WORKSHEET, WORKSHEET
         ),
         *(
-            Preview(s.key, f"{s.offset_text} after anchor: {s.subject}", DRIP, s.key)
+            Preview(s.key, f"{s.offset_text} after the start date: {s.subject}", DRIP, s.key)
             for s in sequence.steps
+        ),
+        *(
+            Preview(
+                s.key, f"Check-in, {s.offset_text} after confirming: {s.subject}", CHECKIN, s.key
+            )
+            for s in sequence.checkins
         ),
     ]
 
@@ -67,18 +109,25 @@ def compose(
     public_id: str,
     now: datetime,
     subject_prefix: str = "",
+    state: ReaderState | None = None,
 ) -> Outgoing | None:
-    """The message the send job would build for this email and subscriber."""
+    """The message the send job would build for this email and a subscriber in `state`
+    (the first state the email can reach when none is given)."""
     email = email_for(current_app.extensions["tend.sequence"], preview.kind, preview.step)
-    if email is None:
+    state = state or preview.state(None)
+    if email is None or state is None:
         return None
     sender = Sender.current()
+    started = state.job_status == JobStatus.STARTED
     recipient = Recipient(
         name=name,
         address=address,
         public_id=public_id,
-        status=Status.PENDING if preview.pending else Status.ACTIVE,
+        status=state.status,
         message_id=new_message_id(sender.domain),
+        job_status=state.job_status,
+        # A sample start date: about a month ago, as month-1 finds its reader.
+        started_on=(now - timedelta(days=30)).date().isoformat() if started else None,
     )
     return compose_message(recipient, email, sender, now, subject_prefix=subject_prefix)
 
@@ -91,15 +140,19 @@ def parts(outgoing: Outgoing) -> RenderedEmail:
     return RenderedEmail(subject=str(message["Subject"]), text=text, html=html)
 
 
-def sample(preview: Preview, *, now: datetime) -> RenderedEmail | None:
-    """The email as the sample subscriber would get it."""
+def sample(
+    preview: Preview, *, now: datetime, state: ReaderState | None = None
+) -> RenderedEmail | None:
+    """The email as the sample subscriber in `state` would get it."""
     outgoing = compose(
-        preview, name=SAMPLE_NAME, address=SAMPLE_EMAIL, public_id=SAMPLE_ID, now=now
+        preview, name=SAMPLE_NAME, address=SAMPLE_EMAIL, public_id=SAMPLE_ID, now=now, state=state
     )
     return parts(outgoing) if outgoing else None
 
 
-def send_test(preview: Preview, address: str, *, now: datetime) -> None:
+def send_test(
+    preview: Preview, address: str, *, now: datetime, state: ReaderState | None = None
+) -> None:
     """Send the sample email, subject marked [Test], to `address` through the configured transport.
 
     Raises the transport's failures (TemporaryFailure, PermanentFailure, Undeliverable).
@@ -111,6 +164,7 @@ def send_test(preview: Preview, address: str, *, now: datetime) -> None:
         public_id=SAMPLE_ID,
         now=now,
         subject_prefix="[Test] ",
+        state=state,
     )
     if outgoing is None:
         raise LookupError(f"no email {preview.key!r}")

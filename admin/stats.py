@@ -12,7 +12,7 @@ from sqlalchemy import func, nulls_last, select
 
 from campaigns import tallies
 from campaigns.sequence import Sequence
-from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db
+from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
 
 STATUSES = (Status.PENDING, Status.ACTIVE, Status.UNSUBSCRIBED, Status.BOUNCED)
 
@@ -62,6 +62,16 @@ def counts() -> Counts:
     return Counts(statuses, sum(c for _, _, c in rows))
 
 
+def answers() -> dict[str, int]:
+    """Subscribers by what they told us of their job (every answer present), from its index."""
+    rows = db.session.execute(
+        select(Subscriber.job_status, func.count()).group_by(Subscriber.job_status)
+    ).all()
+    found = dict.fromkeys(JobStatus.ALL, 0)
+    found.update(dict(rows))
+    return found
+
+
 def signups_per_day(*, now: datetime, days: int = 90) -> dict[date, int]:
     """Signups per UTC day over the last `days` days, today included; empty days are 0."""
     first = now.date() - timedelta(days=days - 1)
@@ -77,12 +87,16 @@ def signups_per_day(*, now: datetime, days: int = 90) -> dict[date, int]:
     return counts
 
 
-def funnel(sequence: Sequence, figures: Counts, *, now: datetime) -> list[FunnelStage]:
-    """Signed up -> confirmed -> each drip step sent -> unsubscribed, as counts of people."""
+def funnel(
+    sequence: Sequence, figures: Counts, said: dict[str, int], *, now: datetime
+) -> list[FunnelStage]:
+    """Signed up -> confirmed -> gave a start date -> each after-hire step sent ->
+    unsubscribed, as counts of people (`said`: `answers()`)."""
     finished = tallies.outcomes(now)
     stages = [
         FunnelStage("Signed up", figures.total),
         FunnelStage("Confirmed", figures.confirmed),
+        FunnelStage("Gave a start date", said.get(JobStatus.STARTED, 0)),
     ]
     stages += [
         FunnelStage(f"Sent: {s.subject}", finished.get((s.key, DeliveryStatus.SENT), 0))

@@ -24,6 +24,8 @@ from flask import (
 
 from admin import charts, exporter, importer, previews, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
+from campaigns import schedule
+from campaigns.plan import Rules
 from models import Subscriber, utcnow
 from signup.limits import limiter
 from signup.privacy import data_of, data_response, forget
@@ -170,12 +172,14 @@ def embed_codes(base: str) -> dict[str, str]:
 def dashboard():
     now = utcnow()
     figures = stats.counts()
+    said = stats.answers()
     per_day = stats.signups_per_day(now=now)
-    funnel = stats.funnel(current_app.extensions["tend.sequence"], figures, now=now)
+    funnel = stats.funnel(current_app.extensions["tend.sequence"], figures, said, now=now)
     return render_template(
         "admin/dashboard.html",
         now=now,
         statuses=figures.statuses,
+        answers=said,
         total=figures.total,
         chart=charts.signups_svg(per_day, title="Signups per day, last 90 days (UTC)"),
         signups_90=sum(per_day.values()),
@@ -208,25 +212,32 @@ def emails():
     return render_template("admin/emails.html", catalogue=catalogue, action=ActionForm())
 
 
+def _reader_state_or_404(preview: previews.Preview) -> previews.ReaderState:
+    # ?reader=<state>: the email as a reader in that state gets it (its footer, its words).
+    return preview.state(request.args.get("reader")) or abort(404)
+
+
 @bp.route("/emails/<key>", methods=["GET", "POST"])
 def email(key: str):
     preview = _preview_or_404(key)
+    state = _reader_state_or_404(preview)
     form = TestSendForm()
     now = utcnow()
     if request.method == "POST" and form.validate_on_submit():
         address = clean_email(form.email.data)
         try:
-            previews.send_test(preview, address, now=now)
+            previews.send_test(preview, address, now=now, state=state)
         except (TemporaryFailure, PermanentFailure, Undeliverable) as err:
             flash(f"The test was not sent: {err}", "error")
         else:
             flash(f"Test sent to {address}.", "ok")
             current_app.logger.info("test email sent", extra={"email_key": key})
-        return redirect(url_for("admin.email", key=key), code=303)
+        return redirect(url_for("admin.email", key=key, reader=state.key), code=303)
     return render_template(
         "admin/email.html",
         preview=preview,
-        rendered=previews.sample(preview, now=now),
+        state=state,
+        rendered=previews.sample(preview, now=now, state=state),
         form=form,
         sample_name=previews.SAMPLE_NAME,
         sample_email=previews.SAMPLE_EMAIL,
@@ -236,7 +247,8 @@ def email(key: str):
 
 @bp.get("/emails/<key>/body.html")
 def email_html(key: str):
-    rendered = previews.sample(_preview_or_404(key), now=utcnow())
+    preview = _preview_or_404(key)
+    rendered = previews.sample(preview, now=utcnow(), state=_reader_state_or_404(preview))
     response = Response(rendered.html, mimetype="text/html")
     # Shown in a sandboxed frame on the preview page; it may load nothing itself.
     response.headers["Content-Security-Policy"] = (
@@ -274,8 +286,17 @@ def subscribers():
 @bp.get("/subscribers/<public_id>")
 def subscriber(public_id: str):
     found = _subscriber_or_404(public_id)
+    rules = Rules.from_config(current_app.config)
+    forecast = schedule.upcoming(
+        found, current_app.extensions["tend.sequence"], now=utcnow(), rules=rules
+    )
     return render_template(
-        "admin/subscriber.html", subscriber=found, data=data_of(found), action=ActionForm()
+        "admin/subscriber.html",
+        subscriber=found,
+        data=data_of(found),
+        planned={(f.kind, f.key): f for f in forecast},
+        zone=rules.zone(found.timezone),
+        action=ActionForm(),
     )
 
 

@@ -31,12 +31,19 @@ TARGET_MS = 200
 SEED = [
     """
     INSERT INTO subscribers (public_id, email, email_key, name, status, timezone, anchor_at,
-        confirmed_at, unsubscribed_at, soft_bounces, created_at, updated_at)
+        started_job_on, job_status, confirmed_at, unsubscribed_at, soft_bounces, created_at,
+        updated_at)
     SELECT 'p' || g, 'user' || g || '@example.com', 'user' || g || '@example.com', 'User ' || g,
         CASE WHEN g % 20 = 0 THEN 'bounced' WHEN g % 10 = 1 THEN 'unsubscribed'
              WHEN g % 7 = 0 THEN 'pending' ELSE 'active' END,
         'UTC',
-        CASE WHEN g % 7 <> 0 THEN now() at time zone 'utc' - (g % 400) * interval '1 day' END,
+        -- A third of the confirmed readers gave a start date: the day they confirmed.
+        CASE WHEN g % 7 <> 0 AND g % 3 = 0
+             THEN date_trunc('day', now() at time zone 'utc' - (g % 400) * interval '1 day') END,
+        CASE WHEN g % 7 <> 0 AND g % 3 = 0
+             THEN to_char(now() at time zone 'utc' - (g % 400) * interval '1 day', 'YYYY-MM-DD') END,
+        CASE WHEN g % 7 <> 0 AND g % 3 = 0 THEN 'started' WHEN g % 4 = 0 THEN 'looking'
+             WHEN g % 11 = 0 THEN 'not_changing' ELSE 'unknown' END,
         CASE WHEN g % 7 <> 0 THEN now() at time zone 'utc' - (g % 400) * interval '1 day' END,
         CASE WHEN g % 10 = 1 THEN now() at time zone 'utc' - (g % 30) * interval '1 day' END,
         0,
@@ -147,11 +154,13 @@ def run() -> int:
         now = utcnow()
         sequence = app.extensions["tend.sequence"]
         figures = stats.counts()
-        print(f"{figures.total:,} subscribers: {figures.statuses}")
+        said = stats.answers()
+        print(f"{figures.total:,} subscribers: {figures.statuses}; answers: {said}")
         results = [
             timed("counts (status, confirmed)", stats.counts),
             timed("signups_per_day (90 d)", lambda: stats.signups_per_day(now=now)),
-            timed("funnel", lambda: stats.funnel(sequence, figures, now=now)),
+            timed("answers (job status)", stats.answers),
+            timed("funnel", lambda: stats.funnel(sequence, figures, said, now=now)),
             timed("due_next (7 d)", lambda: stats.due_next(now=now)),
             timed("by_page (signups, confirmed)", stats.by_page),
             timed("recent_failures", stats.recent_failures),

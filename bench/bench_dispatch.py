@@ -96,10 +96,10 @@ def populate(pop: Population) -> None:
             sa.text(
                 """
                 INSERT INTO subscribers (public_id, email, email_key, name, status, timezone,
-                    anchor_at, confirmed_at, soft_bounces, created_at, updated_at)
+                    job_status, anchor_at, confirmed_at, soft_bounces, created_at, updated_at)
                 SELECT substr(md5(:salt || g), 1, 16), 'reader' || g || '@example.com',
                     'reader' || g || '@example.com', 'Reader ' || g, 'active',
-                    (CAST(:zones AS text[]))[1 + g % 5],
+                    (CAST(:zones AS text[]))[1 + g % 5], 'started',
                     :now - make_interval(secs => (g * 31536000.0 / :n)),
                     :now - make_interval(secs => (g * 31536000.0 / :n)),
                     0, :now - make_interval(secs => (g * 31536000.0 / :n)),

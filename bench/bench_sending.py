@@ -82,10 +82,12 @@ def populate(engine, count: int, now) -> None:
             sa.text(
                 """
                 INSERT INTO subscribers (public_id, email, email_key, name, status, timezone,
-                    anchor_at, confirmed_at, soft_bounces, created_at, updated_at)
+                    job_status, started_job_on, anchor_at, confirmed_at, soft_bounces,
+                    created_at, updated_at)
                 SELECT substr(md5(:salt || g), 1, 16), 'reader' || g || '@example.com',
                     'reader' || g || '@example.com', 'Reader ' || g, 'active', 'UTC',
-                    :anchor, :anchor, 0, :anchor, :anchor
+                    'started', to_char(CAST(:anchor AS timestamp), 'YYYY-MM-DD'), :anchor, :anchor, 0, :anchor,
+                    :anchor
                 FROM generate_series(1, :n) AS g
                 """
             ),
@@ -121,6 +123,8 @@ def prebuilt_messages(app, count: int) -> list[tuple[str, bytes]]:
             public_id="0123456789abcdef",
             status=Status.ACTIVE,
             message_id="<BENCH-MESSAGE-ID>",
+            job_status="started",
+            started_on="2027-01-15",
         )
         step = app.extensions["tend.sequence"].step("month-1")
         template = compose(reader, step, Sender.from_config(app.config), utcnow()).data

@@ -7,13 +7,12 @@ is byte for byte what a subscriber gets.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from campaigns.mime import Outgoing, build_message
 from campaigns.render import Sender, links_for, render
-from campaigns.schedule import WORKSHEET
-from campaigns.sequence import Sequence, Step, Worksheet
-from models import Status
+from campaigns.sequence import CHECKIN, WORKSHEET, Sequence, Step, Worksheet
+from models import JobStatus, Status
 
 
 @dataclass(frozen=True)
@@ -25,11 +24,32 @@ class Recipient:
     public_id: str
     status: str  # a pending reader's worksheet email carries the confirm link
     message_id: str  # fixed when the delivery was scheduled, the same on every retry
+    # What they told us of their job: the words that are true for them depend on it (the
+    # footer asks for a start date, or offers to change the one they gave).
+    job_status: str = JobStatus.UNKNOWN
+    started_on: str | None = None  # ISO date, with job_status "started"
+
+
+def long_date(day: date) -> str:
+    """A day as a reader reads it in an email or on a page: "Monday 5 April 2027"."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def _start_date(recipient: Recipient) -> str:
+    if recipient.job_status != JobStatus.STARTED or not recipient.started_on:
+        return ""
+    try:
+        return long_date(date.fromisoformat(recipient.started_on))
+    except ValueError:
+        return ""
 
 
 def email_for(sequence: Sequence, kind: str, step: str) -> Step | Worksheet | None:
-    """What a delivery sends: the worksheet email, or its drip step (None once it left)."""
-    return sequence.worksheet if kind == WORKSHEET else sequence.step(step)
+    """What a delivery sends: the worksheet email, its drip step or its check-in (None once
+    it left the sequence)."""
+    if kind == WORKSHEET:
+        return sequence.worksheet
+    return sequence.checkin(step) if kind == CHECKIN else sequence.step(step)
 
 
 def compose(
@@ -42,10 +62,18 @@ def compose(
 ) -> Outgoing:
     """The message `email` makes for `recipient`, dated `now`.
 
-    The worksheet email is transactional: it goes to pending readers too and carries no
-    List-Unsubscribe. `subject_prefix` marks the Subject header only (a test send).
+    The worksheet email to a pending reader is transactional: it asks them to confirm and
+    carries no List-Unsubscribe. To anyone on the list (single opt-in, or a reader who
+    asks again) it is list mail, like every other email: List-Unsubscribe with one-click,
+    and an unsubscribe link in the footer. Each template is given what the reader told us
+    of their job. `subject_prefix` marks the Subject header only (a test send).
     """
-    transactional = isinstance(email, Worksheet)
+    pending = isinstance(email, Worksheet) and recipient.status == Status.PENDING
+    # What the reader said of their job is the whole state a template may depend on, so
+    # the render's skeleton cache keeps one skeleton per email kind and state.
+    extra = {"job_status": recipient.job_status}
+    if isinstance(email, Worksheet):
+        extra["confirm"] = pending
     rendered = render(
         email.template,
         subject=email.subject,
@@ -53,8 +81,9 @@ def compose(
         name=recipient.name,
         public_id=recipient.public_id,
         sender=sender,
-        transactional=transactional,
-        extra={"confirm": recipient.status == Status.PENDING} if transactional else None,
+        transactional=pending,
+        extra=extra,
+        started_on=_start_date(recipient),
     )
     if subject_prefix:
         rendered = replace(rendered, subject=subject_prefix + rendered.subject)
@@ -64,6 +93,6 @@ def compose(
         to_address=recipient.address,
         message_id=recipient.message_id,
         sender=sender,
-        unsubscribe=None if transactional else links_for(sender, recipient.public_id).unsubscribe,
+        unsubscribe=None if pending else links_for(sender, recipient.public_id).unsubscribe,
         date=now,
     )

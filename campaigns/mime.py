@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import QP, Charset
@@ -18,9 +19,10 @@ from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTPUTF8, compat32
-from email.utils import format_datetime, formataddr, quote
+from email.utils import format_datetime, formataddr, parseaddr, quote
+from functools import lru_cache
 
-from campaigns.render import LIST_NAME, RenderedEmail, Sender
+from campaigns.render import RenderedEmail, Sender
 
 _CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
 
@@ -28,6 +30,28 @@ _CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
 def header_safe(value: str) -> str:
     """A display name that can never add a header line: control characters become spaces."""
     return " ".join(value.translate(_CONTROL).split())[:100]
+
+
+@lru_cache(maxsize=8)  # one per sender: the same on every email
+def from_header(sender: Sender) -> str:
+    """From: the sender's display name (MAIL_FROM's own, else COACH_NAME) and MAIL_FROM's
+    address; a name that is not ASCII is an RFC 2047 word."""
+    return formataddr((header_safe(sender.from_name), sender.envelope_from), charset="utf-8")
+
+
+@lru_cache(maxsize=8)  # one per sender: the same on every email
+def reply_to_header(sender: Sender) -> str:
+    """Reply-To: REPLY_TO (with its own name, or From's), else MAIL_FROM's address."""
+    name, address = parseaddr(sender.reply_to) if sender.reply_to else ("", sender.envelope_from)
+    return formataddr((header_safe(name or sender.from_name), address), charset="utf-8")
+
+
+@lru_cache(maxsize=8)  # one per sender: the same on every email
+def list_id_header(sender: Sender) -> str:
+    """List-Id (RFC 2919): LIST_NAME as the label, its letters and digits in the id."""
+    folded = unicodedata.normalize("NFKD", sender.list_name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-") or "list"
+    return formataddr((header_safe(sender.list_name), f"{slug}.{sender.domain}"), charset="utf-8")
 
 
 @dataclass(frozen=True)
@@ -94,11 +118,12 @@ def _headers(
 ) -> list[tuple[str, str]]:
     headers = [
         ("Subject", header_safe(subject)),
-        ("From", sender.mail_from),
+        ("From", from_header(sender)),
+        ("Reply-To", reply_to_header(sender)),
         ("To", _mailbox(to_name, to_address)),
         ("Date", format_datetime(date)),
         ("Message-ID", message_id),
-        ("List-Id", f"{LIST_NAME} <staying-connected.{sender.domain}>"),
+        ("List-Id", list_id_header(sender)),
     ]
     if unsubscribe is not None:
         # Only the one-click link: a mailto: target would need a mailbox someone reads.

@@ -19,7 +19,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from campaigns.links import PURPOSES, Links
 
 EMAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
-LIST_NAME = "Staying connected"
+LIST_NAME = "Staying connected"  # LIST_NAME's default
+COACH_NAME = "Your career coach"  # COACH_NAME's default
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Sender:
     secret_key: str
     postal_address: str
     debug: bool = False
+    coach_name: str = COACH_NAME  # signs every email; From's name when MAIL_FROM has none
+    list_name: str = LIST_NAME  # the email's header and the List-Id label
+    reply_to: str = ""  # where replies go; empty: MAIL_FROM's address
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Sender:
@@ -47,6 +51,9 @@ class Sender:
             secret_key=cfg["SECRET_KEY"],
             postal_address=cfg["POSTAL_ADDRESS"],
             debug=cfg["DEBUG"],
+            coach_name=cfg["COACH_NAME"],
+            list_name=cfg["LIST_NAME"],
+            reply_to=cfg["REPLY_TO"],
         )
 
     @classmethod
@@ -67,6 +74,11 @@ class Sender:
     def domain(self) -> str:
         addr = parseaddr(self.mail_from)[1]
         return addr.rpartition("@")[2] or "localhost"
+
+    @cached_property
+    def from_name(self) -> str:
+        """MAIL_FROM's own display name, or the coach's when it has none."""
+        return parseaddr(self.mail_from)[0].strip() or self.coach_name
 
 
 @lru_cache(maxsize=1)
@@ -148,50 +160,57 @@ def render(
     sender: Sender,
     transactional: bool,
     extra: dict | None = None,
+    started_on: str = "",
 ) -> RenderedEmail:
     """Render the pair `templates/emails/<template>.{txt,html}` for one subscriber.
 
-    Jinja and CSS inlining run once per email kind (template, step, settings): the result
-    is kept with slots where the name and the links go, and each subscriber's email is
-    that skeleton with their values put in, the same text as a full render gives. Values
-    that a full render would escape or normalize, and templates whose output depends on
-    them in any other way (checked when the skeleton is made), always take a full render.
+    Jinja and CSS inlining run once per email kind (template, step, settings, `extra`):
+    the result is kept with slots where the name, the start date (`started_on`, as the
+    reader reads it) and the links go, and each subscriber's email is that skeleton with
+    their values put in, the same text as a full render gives. A template that branches
+    on the reader's state gets it in `extra`, so each state has a skeleton of its own.
+    Values that a full render would escape or normalize, and templates whose output
+    depends on them in any other way (checked when the skeleton is made), always take a
+    full render.
     """
     env = _environment()
     txt, html = env.get_template(f"{template}.txt"), env.get_template(f"{template}.html")
     shared = (subject, preheader, transactional, tuple(sorted((extra or {}).items())), sender)
-    if _plain_value(name):
+    if _plain_value(name) and (not started_on or _plain_value(started_on)):
         try:
             skeleton = _skeleton(txt, html, shared)
         except TypeError:  # an unhashable extra value: no skeleton for it
             skeleton = None
         if skeleton is not None:
             try:
-                return _fill(skeleton, _slot_values(name, public_id, sender), subject)
+                values = _slot_values(name, public_id, sender, started_on)
+                return _fill(skeleton, values, subject)
             except _NotPlain:
                 pass
     links = links_for(sender, public_id)
-    return _render_full(txt, html, shared, name, links)
+    return _render_full(txt, html, shared, name, links, started_on)
 
 
-def _context(shared: tuple, name: str, first: str, links) -> dict:
+def _context(shared: tuple, name: str, first: str, links, started_on: str) -> dict:
     subject, preheader, transactional, extra, sender = shared
     return {
         "subject": subject,
         "preheader": preheader,
         "name": name,
         "first_name": first,
+        "started_on": started_on,
         "links": links,
         "postal_address": sender.postal_address,
         "debug": sender.debug,
         "transactional": transactional,
-        "list_name": LIST_NAME,
+        "list_name": sender.list_name,
+        "coach_name": sender.coach_name,
         **dict(extra),
     }
 
 
-def _render_full(txt, html, shared: tuple, name: str, links) -> RenderedEmail:
-    context = _context(shared, name, first_name(name), links)
+def _render_full(txt, html, shared: tuple, name: str, links, started_on: str) -> RenderedEmail:
+    context = _context(shared, name, first_name(name), links, started_on)
     text = txt.render(context)
     body = _inliner.inline(html.render(context))
     return RenderedEmail(subject=shared[0], text=text.strip() + "\n", html=body)
@@ -239,9 +258,9 @@ def _join(parts: tuple[str, ...], values: dict[str, str]) -> str:
     return "".join(out)
 
 
-def _slot_values(name: str, public_id: str, sender: Sender) -> dict:
+def _slot_values(name: str, public_id: str, sender: Sender, started_on: str) -> dict:
     links = links_for(sender, public_id)
-    values = {"name": name, "first_name": first_name(name)}
+    values = {"name": name, "first_name": first_name(name), "started_on": started_on}
     for purpose in _LINK_PURPOSES:
         values[f"links.{purpose}"] = _LazyLink(links, purpose)
     return values
@@ -274,7 +293,11 @@ class _NotPlain(Exception):
     pass
 
 
-_SAMPLES = (("ann lee", "0123456789abcdef"), ("Bob", "Zz-_09aBcDeF1234"), ("x", "q"))
+_SAMPLES = (
+    ("ann lee", "0123456789abcdef", "Monday 1 March 2027"),
+    ("Bob", "Zz-_09aBcDeF1234", "Tuesday 29 February 2028"),
+    ("x", "q", ""),
+)
 
 
 @lru_cache(maxsize=64)
@@ -286,22 +309,24 @@ def _skeleton(txt, html, shared: tuple) -> _Skeleton | None:
     """
     sender = shared[-1]
     try:
-        context = _context(shared, _slot("name"), _slot("first_name"), _SlotLinks())
+        context = _context(
+            shared, _slot("name"), _slot("first_name"), _SlotLinks(), _slot("started_on")
+        )
         text = _split(txt.render(context))
         body = _split(_inliner.inline(html.render(context)))
     except Exception:
         return None
     used = {key for parts in (text, body) for key in parts[1::2]}
-    known = {"name", "first_name"} | {f"links.{p}" for p in _LINK_PURPOSES}
+    known = {"name", "first_name", "started_on"} | {f"links.{p}" for p in _LINK_PURPOSES}
     if not used <= known:
         return None
     skeleton = _Skeleton(text, body, tuple(p for p in _LINK_PURPOSES if f"links.{p}" in used))
-    for name, public_id in _SAMPLES:
+    for name, public_id, started_on in _SAMPLES:
         links = links_for(sender, public_id)
         try:
-            fast = _fill(skeleton, _slot_values(name, public_id, sender), shared[0])
+            fast = _fill(skeleton, _slot_values(name, public_id, sender, started_on), shared[0])
         except _NotPlain:
             return None
-        if fast != _render_full(txt, html, shared, name, links):
+        if fast != _render_full(txt, html, shared, name, links, started_on):
             return None
     return skeleton

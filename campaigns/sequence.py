@@ -1,4 +1,9 @@
-"""The emails as data: a TOML file of the worksheet email and the drip steps, read with tomllib."""
+"""The emails as data: a TOML file of the worksheet email, the drip steps and the check-ins.
+
+Drip steps (`[[step]]`) are counted from the start of the reader's new job; check-ins
+(`[[checkin]]`) from their confirmation, and go only to readers who have not told us of a
+new job. Read with tomllib.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,12 @@ from pathlib import Path
 from dateutil.relativedelta import relativedelta
 
 from campaigns.timing import parse_offset
+
+# The kinds of delivery: the worksheet email, an after-hire drip step, a check-in.
+WORKSHEET = "worksheet"
+DRIP = "drip"
+CHECKIN = "checkin"
+NOTE_KINDS = (DRIP, CHECKIN)  # the notes: timed by the window, the send days and the gap
 
 DEFAULT_PATH = Path(__file__).with_name("sequence.toml")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
@@ -39,28 +50,46 @@ class Worksheet:
 
 @dataclass(frozen=True)
 class Sequence:
-    steps: tuple[Step, ...]
+    steps: tuple[Step, ...]  # after-hire notes, counted from the start of the new job
     worksheet: Worksheet
+    checkins: tuple[Step, ...] = ()  # "have you started?", counted from confirmation
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
 
+    def checkin(self, key: str) -> Step | None:
+        return next((s for s in self.checkins if s.key == key), None)
+
     def offsets(self) -> dict[str, str]:
         return {s.key: s.offset_text for s in self.steps}
 
+    def checkin_offsets(self) -> dict[str, str]:
+        return {s.key: s.offset_text for s in self.checkins}
+
 
 def parse(text: str) -> Sequence:
-    """Parse and validate a sequence file; a bad file fails with a message naming the step."""
+    """Parse and validate a sequence file; a bad file fails with a message naming the step.
+
+    Keys are unique across steps and check-ins. A file of one's own without `[[checkin]]`
+    tables sends no check-ins.
+    """
     data = tomllib.loads(text)
-    steps = []
     seen: set[str] = set()
-    for i, raw in enumerate(data.get("step", []), start=1):
+    steps = _steps(data.get("step", []), "step", seen)
+    checkins = _steps(data.get("checkin", []), "checkin", seen)
+    worksheet = _worksheet(data["worksheet"]) if "worksheet" in data else _shipped_worksheet()
+    return Sequence(tuple(steps), worksheet, tuple(checkins))
+
+
+def _steps(tables, name: str, seen: set[str]) -> list[Step]:
+    steps = []
+    for i, raw in enumerate(tables, start=1):
         missing = {"key", "offset", "subject", "template"} - raw.keys()
         if missing:
-            raise ValueError(f"step {i} lacks {', '.join(sorted(missing))}")
+            raise ValueError(f"{name} {i} lacks {', '.join(sorted(missing))}")
         key = str(raw["key"])
         if key in seen or key == "worksheet":
-            raise ValueError(f"step {i}: key {key!r} is used twice or reserved")
+            raise ValueError(f"{name} {i}: key {key!r} is used twice or reserved")
         seen.add(key)
         step = Step(
             key=key,
@@ -72,10 +101,11 @@ def parse(text: str) -> Sequence:
         step.offset  # noqa: B018 - validates the offset now, not at send time
         for ext in ("txt", "html"):
             if not (TEMPLATES / f"{step.template}.{ext}").is_file():
-                raise ValueError(f"step {key!r}: templates/emails/{step.template}.{ext} is missing")
+                raise ValueError(
+                    f"{name} {key!r}: templates/emails/{step.template}.{ext} is missing"
+                )
         steps.append(step)
-    worksheet = _worksheet(data["worksheet"]) if "worksheet" in data else _shipped_worksheet()
-    return Sequence(tuple(steps), worksheet)
+    return steps
 
 
 def _worksheet(raw) -> Worksheet:

@@ -10,6 +10,10 @@ from dateutil.relativedelta import relativedelta
 
 _OFFSET = re.compile(r"^\s*(\d+)\s*(month|week|day|hour|minute)s?\s*$", re.IGNORECASE)
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+EVERY_DAY: frozenset[int] = frozenset(range(7))
+# A note more than this late when its date becomes known is skipped, never sent late.
+OVERDUE_LIMIT = timedelta(days=14)
 
 
 def parse_offset(text: str) -> relativedelta:
@@ -21,9 +25,16 @@ def parse_offset(text: str) -> relativedelta:
     return relativedelta(**{unit + "s": amount})
 
 
-def due_at(anchor: datetime, offset: relativedelta) -> datetime:
-    """Anchor plus a calendar offset: January 31 + 1 month is the last day of February."""
-    return anchor + offset
+def due_at(anchor: datetime, offset: relativedelta, zone: ZoneInfo | None = None) -> datetime:
+    """Anchor plus a calendar offset: January 31 + 1 month is the last day of February.
+
+    With `zone`, the calendar is the reader's: midnight of January 31 in Tokyo plus a month
+    is midnight of February 28 in Tokyo, across a change of daylight saving time too, so
+    the answer never depends on how the anchor was stored.
+    """
+    if zone is None:
+        return anchor + offset
+    return (anchor.astimezone(zone) + offset).astimezone(UTC)
 
 
 def parse_window(text: str) -> tuple[time, time]:
@@ -38,18 +49,59 @@ def parse_window(text: str) -> tuple[time, time]:
     return start, end
 
 
+def _weekday(name: str) -> int:
+    key = name.strip().lower()
+    for number, day in enumerate(_DAY_NAMES):
+        if key in (day, day[:3]):
+            return number
+    raise ValueError(f"not a day of the week: {name!r}")
+
+
+def parse_days(text: str) -> frozenset[int]:
+    """`'Mon-Fri'`, `'Mon,Wed,Fri'`, `'Fri-Mon'`, `'Mon-Sun'` -> weekday numbers (Monday = 0)."""
+    days: set[int] = set()
+    for part in text.split(","):
+        if not part.strip():
+            raise ValueError(f"days must look like Mon-Fri or Mon,Wed,Fri, got {text!r}")
+        first, dash, last = part.partition("-")
+        start = _weekday(first)
+        stop = _weekday(last) if dash else start
+        days.update((start + i) % 7 for i in range((stop - start) % 7 + 1))
+    return frozenset(days)
+
+
+def start_anchor(day: date, zone: ZoneInfo) -> datetime:
+    """The anchor of the after-hire notes: midnight, in the reader's zone, of the day the
+    new job starts (the first instant of that day, should DST skip midnight)."""
+    return _local(day, time(0), zone)
+
+
+def too_late(due: datetime, now: datetime) -> bool:
+    """Whether a note due at `due` is so far past at `now` that it is skipped, not sent late."""
+    return due < now - OVERDUE_LIMIT
+
+
 def _local(day: date, at: time, zone: ZoneInfo) -> datetime:
     # Round-trip through UTC so a wall time that DST skips lands on a real instant.
     return datetime.combine(day, at, tzinfo=zone).astimezone(UTC).astimezone(zone)
 
 
-def next_opening(at: datetime, zone: ZoneInfo, window: tuple[time, time]) -> datetime:
-    """The first instant at or after `at` that lies inside the daily window in `zone`."""
+def next_opening(
+    at: datetime,
+    zone: ZoneInfo,
+    window: tuple[time, time],
+    days: frozenset[int] = EVERY_DAY,
+) -> datetime:
+    """The first instant at or after `at` inside the daily window, on one of `days`, in `zone`."""
+    if not days:
+        raise ValueError("no send days")
     start, end = window
     local = at.astimezone(zone)
-    if start <= local.time() < end:
+    if local.weekday() in days and start <= local.time() < end:
         return at
     day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    while day.weekday() not in days:
+        day += timedelta(days=1)
     return _local(day, start, zone).astimezone(UTC)
 
 
@@ -61,16 +113,18 @@ def send_time(
     window: tuple[time, time],
     last_drip_at: datetime | None,
     min_gap: timedelta,
+    days: frozenset[int] = EVERY_DAY,
 ) -> datetime:
-    """When a drip email due at `due` may actually leave.
+    """When a note (a drip step or a check-in) due at `due` may actually leave.
 
-    Never before it is due, never sooner than `min_gap` after the previous drip email to
-    the same person, never before `now`, and always inside the window in their own zone.
+    Never before it is due, never sooner than `min_gap` after the previous note to the
+    same person, never before `now`, and always inside the window, on a send day, in their
+    own zone.
     """
     earliest = max(due, now)
     if last_drip_at is not None:
         earliest = max(earliest, last_drip_at + min_gap)
-    return next_opening(earliest, zone, window)
+    return next_opening(earliest, zone, window, days)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -9,8 +9,9 @@ AGAIN = "Almost there: please press the button once more."
 SUGGEST = "Did you mean {address}?"
 
 # Bumped whenever the sentence beside the form changes; stored with every consent.
-FORM_VERSION = "worksheet-2026-11"
+FORM_VERSION = "worksheet-2026-12"
 CONSENT_TEXT = (
-    "We'll email you the worksheet, then three short notes at 1, 3 and 6 months "
-    "after you start your new job. Unsubscribe any time."
+    "I'll email you the worksheet, and now and then (three times at most) ask whether "
+    "you've started a new job. Once you tell me your start date, three short notes follow, "
+    "1, 3 and 6 months in. Unsubscribe any time."
 )

@@ -42,8 +42,9 @@ def data_of(subscriber: Subscriber) -> dict:
             "signed_up_at": _iso(subscriber.created_at),
             "confirmed_at": _iso(subscriber.confirmed_at),
             "unsubscribed_at": _iso(subscriber.unsubscribed_at),
-            "drip_anchor_at": _iso(subscriber.anchor_at),
+            "job_status": subscriber.job_status,
             "started_job_on": subscriber.started_job_on,
+            "drip_anchor_at": _iso(subscriber.anchor_at),
             "soft_bounces": subscriber.soft_bounces,
         },
         "consents": [

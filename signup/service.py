@@ -1,4 +1,4 @@
-"""Signing up: subscribe, confirm, unsubscribe, and the job-start anchor.
+"""Signing up: subscribe, confirm, unsubscribe, and what the reader tells us of their job.
 
 Each function runs one transaction, takes `now`, and hands fresh deliveries to the
 conveyor only after commit. Every signup gets the same answer, whoever it was. The rules
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 
+from dateutil.relativedelta import relativedelta
 from flask import current_app
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,8 +23,8 @@ from campaigns import schedule
 from campaigns.conveyor import Batch, enqueue_after_commit
 from campaigns.render import Sender
 from campaigns.sequence import Sequence
-from campaigns.timing import zone_or_default
-from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db
+from campaigns.timing import start_anchor, zone_or_default
+from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
 from subscribers import rows
 from subscribers.lifecycle import StopReason, find_by_address, stop
 from subscribers.suppression import is_suppressed
@@ -66,14 +67,20 @@ def _hand_over(deliveries: list[Delivery], now: datetime) -> list[Batch]:
 
 
 def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
+    # Confirming is never the anchor: the after-hire notes wait for a start date, and
+    # the check-ins (counted from now) ask for one.
     subscriber.status = Status.ACTIVE
     subscriber.confirmed_at = now
-    if subscriber.anchor_at is None:
-        subscriber.anchor_at = now
     if subscriber.consents:
         consent = subscriber.consents[-1]
         consent.confirmed_at, consent.confirmed_ip = now, ip
-    schedule.schedule_drip(subscriber, sequence(), domain=Sender.current().domain, now=now)
+    schedule.follow(
+        subscriber,
+        sequence(),
+        now=now,
+        domain=Sender.current().domain,
+        default_zone=current_app.config["DEFAULT_TIMEZONE"],
+    )
 
 
 def _claim_resend(subscriber_id: int, now: datetime) -> bool:
@@ -285,26 +292,61 @@ def unsubscribe(subscriber: Subscriber, *, now: datetime) -> None:
     db.session.commit()
 
 
+def reader_today(subscriber: Subscriber, now: datetime) -> date:
+    """Today in the reader's own zone."""
+    zone = zone_or_default(subscriber.timezone, current_app.config["DEFAULT_TIMEZONE"])
+    return now.astimezone(zone).date()
+
+
+def start_date_range(today: date) -> tuple[date, date]:
+    """The start dates a reader may give: from two years ago to six months ahead."""
+    return today - relativedelta(years=2), today + relativedelta(months=6)
+
+
 def parse_start_date(raw: object, *, today: date) -> date | None:
-    """A job start date from the form: ISO `YYYY-MM-DD`, within two years back and one ahead."""
+    """A job start date from the form: ISO `YYYY-MM-DD`, in `start_date_range(today)`."""
     if not isinstance(raw, str):
         return None
     try:
         value = date.fromisoformat(raw.strip())
     except ValueError:
         return None
-    if not (today - timedelta(days=730) <= value <= today + timedelta(days=366)):
+    earliest, latest = start_date_range(today)
+    if not (earliest <= value <= latest):
         return None
     return value
 
 
-def set_started(subscriber: Subscriber, started: date) -> None:
-    """Time the drip from the day the subscriber started the new job (midnight, their zone)."""
-    zone = zone_or_default(subscriber.timezone, current_app.config["DEFAULT_TIMEZONE"])
-    anchor = datetime.combine(started, datetime.min.time(), tzinfo=zone)
-    subscriber.started_job_on = started.isoformat()
-    if subscriber.status == Status.ACTIVE:
-        schedule.move_anchor(subscriber, anchor, sequence())
+def answer(
+    subscriber: Subscriber, job_status: str, *, now: datetime, started_on: date | None = None
+) -> None:
+    """Record what the reader told us of their job, and make their notes follow it.
+
+    `started`, with `started_on`: the after-hire notes count from midnight of that day in
+    the reader's zone, and the check-ins stop. `looking`: no after-hire note; the next
+    check-in still comes (one due by now counts as answered). `not_changing`: nothing
+    more is asked or sent. The answer can be changed at any time; notes already sent stay
+    sent. A pending reader's answer waits for their confirmation. One transaction.
+    """
+    if job_status not in JobStatus.ALL or job_status == JobStatus.UNKNOWN:
+        raise ValueError(f"not an answer: {job_status!r}")
+    if (job_status == JobStatus.STARTED) != (started_on is not None):
+        raise ValueError("a start date goes with the answer 'started', and only with it")
+    subscriber.job_status = job_status
+    if started_on is not None:
+        zone = zone_or_default(subscriber.timezone, current_app.config["DEFAULT_TIMEZONE"])
+        subscriber.started_job_on = started_on.isoformat()
+        subscriber.anchor_at = start_anchor(started_on, zone)
     else:
-        subscriber.anchor_at = anchor
+        subscriber.started_job_on = None
+        subscriber.anchor_at = None
+    if subscriber.status == Status.ACTIVE:
+        schedule.follow(
+            subscriber,
+            sequence(),
+            now=now,
+            domain=Sender.current().domain,
+            answered=True,
+            default_zone=current_app.config["DEFAULT_TIMEZONE"],
+        )
     db.session.commit()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from flask import (
@@ -23,9 +25,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from campaigns.links import read_token
+from campaigns import schedule
+from campaigns.compose import long_date
+from campaigns.links import make_token, read_token
+from campaigns.plan import Outcome, Rules
 from campaigns.worksheet import build as worksheet_build
-from models import Subscriber, db, utcnow
+from models import JobStatus, Status, Subscriber, db, utcnow
 from signup import challenge, messages, service, spent
 from signup.door import bearer_key, key_accepted, origin_of, post_from_allowed_page
 from signup.forms import SignupForm
@@ -469,7 +474,9 @@ def confirm_page(token: str):
 def confirm(token: str):
     subscriber = subscriber_for("confirm", token)
     service.confirm(subscriber, now=utcnow(), ip=_client_ip())
-    return worksheet_file()
+    # The thank-you page: the download, and the question the drip follows.
+    started = make_token(current_app.config["SECRET_KEY"], "started", subscriber.public_id)
+    return redirect(url_for("signup.started_page", token=started, welcome=1), code=303)
 
 
 @bp.get("/worksheet/<token>")
@@ -491,34 +498,111 @@ def unsubscribe(token: str):
     return render_template("unsubscribe.html", token=token, done=True)
 
 
+@bp.app_template_filter("long_date")
+def _long_date(day: date) -> str:
+    return long_date(day)
+
+
+@bp.app_template_filter("as_date")
+def _as_date(iso: str) -> date:
+    return date.fromisoformat(iso)
+
+
+def _offsets_phrase(steps) -> str:
+    """`1 month, 3 months and 6 months`: the sequence's steps, as a sentence says them."""
+    texts = [s.offset_text for s in steps]
+    return ", ".join(texts[:-1]) + " and " + texts[-1] if len(texts) > 1 else "".join(texts)
+
+
+# What the buttons of the start-date page say, as the answers the service takes.
+ANSWERS = (JobStatus.STARTED, JobStatus.LOOKING, JobStatus.NOT_CHANGING)
+
+
+@dataclass(frozen=True)
+class PlannedNote:
+    """One line of the start-date page: a note, and when it comes or why it won't."""
+
+    kind: str
+    subject: str
+    outcome: str
+    day: date | None  # in the reader's zone
+
+
+def _planned(subscriber: Subscriber, now) -> list[PlannedNote]:
+    """The reader's notes as `campaigns.plan.forecast` sees them: the dispatcher's rules."""
+    sequence = service.sequence()
+    rules = Rules.from_config(current_app.config)
+    zone = rules.zone(subscriber.timezone)
+    subjects = {(schedule.DRIP, s.key): s.subject for s in sequence.steps} | {
+        (schedule.CHECKIN, s.key): s.subject for s in sequence.checkins
+    }
+    return [
+        PlannedNote(
+            f.kind,
+            subjects[(f.kind, f.key)],
+            f.outcome,
+            f.at.astimezone(zone).date() if f.at else None,
+        )
+        for f in schedule.upcoming(subscriber, sequence, now=now, rules=rules)
+    ]
+
+
+def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **extra):
+    now = utcnow()
+    today = service.reader_today(subscriber, now)
+    earliest, latest = service.start_date_range(today)
+    hint = request.args.get("answer")
+    secret = current_app.config["SECRET_KEY"]
+    context = {
+        "token": token,
+        "subscriber": subscriber,
+        "earliest": earliest,
+        "latest": latest,
+        "error": None,
+        "saved": None,
+        "entered": subscriber.started_job_on or "",
+        "hint": hint if hint in ANSWERS else None,
+        "welcome": request.args.get("welcome") == "1" and subscriber.status == Status.ACTIVE,
+        "worksheet_url": url_for(
+            "signup.worksheet", token=make_token(secret, "worksheet", subscriber.public_id)
+        ),
+        "notes": _planned(subscriber, now),
+        "offsets": _offsets_phrase(service.sequence().steps),
+        "window": current_app.config["DRIP_WINDOW"].replace("-", " and "),
+        "days": current_app.config["DRIP_DAYS"],
+        "zone": Rules.from_config(current_app.config).zone(subscriber.timezone).key,
+        "Outcome": Outcome,
+        "JobStatus": JobStatus,
+        "Status": Status,
+    } | extra
+    return render_template("started.html", **context), status
+
+
 @bp.get("/started/<token>")
 def started_page(token: str):
-    subscriber = subscriber_for("started", token)
-    return render_template(
-        "started.html",
-        token=token,
-        subscriber=subscriber,
-        error=None,
-        done=False,
-        today=utcnow().date(),
-    )
+    return _started_page(token, subscriber_for("started", token))
 
 
 @bp.post("/started/<token>")
 def started(token: str):
     subscriber = subscriber_for("started", token)
-    today = utcnow().date()
-    started_on = service.parse_start_date(request.form.get("started_on"), today=today)
-    if started_on is None:
-        return render_template(
-            "started.html",
-            token=token,
-            subscriber=subscriber,
-            error="Please enter the date you started, within the last two years.",
-            done=False,
-            today=today,
-        ), 400
-    service.set_started(subscriber, started_on)
-    return render_template(
-        "started.html", token=token, subscriber=subscriber, error=None, done=True, today=today
-    )
+    now = utcnow()
+    choice = request.form.get("answer") or JobStatus.STARTED  # Enter in the date field
+    if choice not in ANSWERS:
+        abort(400)
+    started_on = None
+    if choice == JobStatus.STARTED:
+        raw = request.form.get("started_on")
+        started_on = service.parse_start_date(raw, today=service.reader_today(subscriber, now))
+        if started_on is None:
+            earliest, latest = service.start_date_range(service.reader_today(subscriber, now))
+            message = (
+                "Please enter the day you start, or started, your new job."
+                if not (raw or "").strip()
+                else f"Please enter a start date between {long_date(earliest)} and "
+                f"{long_date(latest)}."
+            )
+            entered = raw if isinstance(raw, str) else ""
+            return _started_page(token, subscriber, status=400, error=message, entered=entered[:10])
+    service.answer(subscriber, choice, now=now, started_on=started_on)
+    return _started_page(token, subscriber, saved=choice)

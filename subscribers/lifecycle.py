@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from campaigns.schedule import DRIP, WORKSHEET, cancel_open
-from models import Status, Subscriber, db
+from campaigns.schedule import CHECKIN, DRIP, WORKSHEET, cancel_open
+from models import JobStatus, Status, Subscriber, db
 
 
 def email_key(address: str) -> str:
@@ -50,20 +50,35 @@ def known_among(email_keys: Iterable[str], chunk: int = 500) -> set[str]:
 # Who has not left: they may still receive the worksheet, and may still unsubscribe.
 STAYING = (Status.PENDING, Status.ACTIVE)
 # Who may still receive each kind of email, by audience: the worksheet goes to anyone who
-# has not left (its confirm link is how a pending reader becomes active); the drip waits
-# for that confirmation. The send job re-checks this in SQL just before each email.
-MAY_RECEIVE: Mapping[str, tuple[str, ...]] = {WORKSHEET: STAYING, DRIP: (Status.ACTIVE,)}
+# has not left (its confirm link is how a pending reader becomes active); the after-hire
+# drip and the check-ins wait for that confirmation. The send job re-checks this in SQL
+# just before each email, together with FOR_JOB_STATUS.
+MAY_RECEIVE: Mapping[str, tuple[str, ...]] = {
+    WORKSHEET: STAYING,
+    DRIP: (Status.ACTIVE,),
+    CHECKIN: (Status.ACTIVE,),
+}
+# ...and by what the reader told us of their job (None: whatever they said). An after-hire
+# note needs a start date; a check-in asks only those who have not said, or are still
+# looking. So each email reads true for its reader when it is sent, not only when planned.
+FOR_JOB_STATUS: Mapping[str, tuple[str, ...] | None] = {
+    WORKSHEET: None,
+    DRIP: (JobStatus.STARTED,),
+    CHECKIN: JobStatus.ASKED,
+}
 
 
 def audience(kind: str) -> str:
-    """The key of MAY_RECEIVE that rules a delivery of this kind: any kind but the
-    worksheet is mail the reader confirmed they want."""
-    return WORKSHEET if kind == WORKSHEET else DRIP
+    """The key of MAY_RECEIVE that rules a delivery of this kind; an unknown kind is ruled
+    as strictly as the after-hire drip."""
+    return kind if kind in MAY_RECEIVE else DRIP
 
 
-def may_receive(kind: str, status: str) -> bool:
-    """Whether a subscriber in `status` may still be sent a delivery of `kind`."""
-    return status in MAY_RECEIVE[audience(kind)]
+def may_receive(kind: str, status: str, job_status: str) -> bool:
+    """Whether a subscriber in `status`, who told us `job_status`, may still be sent `kind`."""
+    ruled = audience(kind)
+    answers = FOR_JOB_STATUS[ruled]
+    return status in MAY_RECEIVE[ruled] and (answers is None or job_status in answers)
 
 
 class StopReason:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from models import Status, new_public_id
+from models import JobStatus, Status, new_public_id
 from subscribers.fields import (
     FORM_VERSION_MAX,
     PAGE_MAX,
@@ -32,6 +32,7 @@ def subscriber_row(
     created_at: datetime | None = None,
     anchor_at: datetime | None = None,
     started_job_on: str | None = None,
+    job_status: str = JobStatus.UNKNOWN,
     confirmed_at: datetime | None = None,
     worksheet_sent_at: datetime | None = None,
 ) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def subscriber_row(
         "timezone": timezone,
         "anchor_at": anchor_at,
         "started_job_on": fit(started_job_on, STARTED_ON_MAX),
+        "job_status": job_status,
         "confirmed_at": confirmed_at,
         "worksheet_sent_at": worksheet_sent_at,
         "soft_bounces": 0,

@@ -197,3 +197,46 @@ class TendServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# ---- fixtures a browser test module may take (import them into the module) -------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium, once per module."""
+    from playwright.sync_api import sync_playwright
+
+    need(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def tend_server():
+    server = TendServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """A page in a fresh browser context (its own cookies); options go to the context."""
+    from playwright.sync_api import expect
+
+    contexts = []
+    expect.set_options(timeout=10_000)
+
+    def open_(viewport=DESKTOP, **options):
+        context = browser.new_context(viewport=viewport, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_
+    for context in contexts:
+        context.close()

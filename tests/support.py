@@ -199,6 +199,8 @@ def add_due_drip_rows(app, count: int, due: datetime) -> None:
                     "created_at": due,
                     "updated_at": due,
                     "anchor_at": due - timedelta(days=31),
+                    "job_status": "started",
+                    "started_job_on": (due - timedelta(days=31)).date().isoformat(),
                 }
                 for i in range(count)
             ],
@@ -225,6 +227,29 @@ def add_due_drip_rows(app, count: int, due: datetime) -> None:
         )
         db.session.commit()
         db.session.remove()
+
+
+def answer(app, email: str, job_status: str, *, now: datetime, started_on=None) -> None:
+    """The reader answers the start-date page at `now`: "started" (with the day), "looking"
+    or "not_changing". The service the page calls, so a test can choose the time."""
+    from signup import service
+    from subscribers.lifecycle import find_by_address
+
+    with app.test_request_context():
+        found = find_by_address(email)
+        service.answer(found, job_status, now=now, started_on=started_on)
+        db.session.remove()
+
+
+def started_path(app, email: str) -> str:
+    """The path of a reader's start-date page, as the links in their emails give it."""
+    from campaigns.links import make_token
+    from subscribers.lifecycle import find_by_address
+
+    with app.app_context():
+        public_id = find_by_address(email).public_id
+        db.session.remove()
+    return f"/started/{make_token(app.config['SECRET_KEY'], 'started', public_id)}"
 
 
 def flask_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -54,7 +54,6 @@ def add(
             status=status,
             created_at=created,
             confirmed_at=confirmed,
-            anchor_at=confirmed,
             **extra,
         )
         sub.consents.append(
@@ -63,6 +62,12 @@ def add(
         db.session.add(sub)
         db.session.commit()
         return sub.id
+
+
+def started(on: datetime) -> dict:
+    """The columns of a reader who gave `on`'s day as the start of the new job."""
+    day = on.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"job_status": "started", "started_job_on": day.date().isoformat(), "anchor_at": day}
 
 
 def deliver(app, subscriber_id: int, step: str, status: str, *, due: datetime, **extra):
@@ -189,17 +194,24 @@ def test_dashboard_shows_counts_funnel_due_failures_and_embed(admin_app, operato
         Status.ACTIVE,
         created=now - 40 * day,
         confirmed=now - 40 * day,
+        **started(now - 40 * day),
     )
     b = add(
-        admin_app, "bob@example.com", Status.ACTIVE, created=now - 2 * day, confirmed=now - 2 * day
+        admin_app,
+        "bob@example.com",
+        Status.ACTIVE,
+        created=now - 2 * day,
+        confirmed=now - 2 * day,
+        job_status="looking",
     )
-    add(admin_app, "cat@example.com", Status.PENDING, created=now - day)
+    add(admin_app, "cat@example.com", Status.PENDING, created=now - day, job_status="not_changing")
     u = add(
         admin_app,
         "dan@example.com",
         Status.UNSUBSCRIBED,
         created=now - 100 * day,
         confirmed=now - 99 * day,
+        **started(now - 99 * day),
     )
     add(admin_app, "eve@example.com", Status.BOUNCED, created=now)
     deliver(
@@ -233,11 +245,16 @@ def test_dashboard_shows_counts_funnel_due_failures_and_embed(admin_app, operato
     assert funnel == {
         "Signed up": "5",
         "Confirmed": "3",
+        "Gave a start date": "2",
         "Sent: A month in: who helped you get here?": "2",
         "Sent: Give before you need": "1",
         "Sent: Six months in: tell them how it&#39;s going": "0",
         "Unsubscribed": "1",
     }
+    said = {"started": 2, "looking": 1, "not_changing": 1, "unknown": 1}
+    for answer, count in said.items():
+        assert f'data-answer="{answer}">{count}</span>' in html
+    assert "still looking" in html and "not changing jobs" in html
     assert "<svg" in html and html.count('class="bar"><title>') == 90
     due_day = (now + 3 * day).strftime("%a %b %-d")
     due_table = re.search(r'<table class="due">.*?</table>', html, re.S).group(0)
@@ -357,12 +374,24 @@ def test_sent_tally_matches_a_full_count_and_forgets_deleted_subscribers(admin_a
 def test_every_email_of_the_sequence_has_a_preview(operator):
     listing = operator.get("/admin/emails").get_data(as_text=True)
     keys = re.findall(r'href="/admin/emails/([\w-]+)"', listing)
-    assert keys == ["worksheet-confirm", "worksheet-direct", "month-1", "month-3", "month-6"]
+    assert keys == [
+        "worksheet-confirm",
+        "worksheet-direct",
+        "month-1",
+        "month-3",
+        "month-6",
+        "checkin-1",
+        "checkin-2",
+        "checkin-3",
+    ]
     subjects = {
         "worksheet-confirm": "Your worksheet: what you need from your next company",
         "month-1": "A month in: who helped you get here?",
         "month-3": "Give before you need",
         "month-6": "Six months in: tell them how it&#39;s going",
+        "checkin-1": "Have you started somewhere new?",
+        "checkin-2": "Still looking? Water the garden anyway",
+        "checkin-3": "Six months on: how are you doing?",
     }
     for key in keys:
         page = operator.get(f"/admin/emails/{key}")
@@ -383,6 +412,44 @@ def test_every_email_of_the_sequence_has_a_preview(operator):
         "/admin/emails/month-1"
     ).get_data(as_text=True)
     assert operator.get("/admin/emails/nope").status_code == 404
+
+
+def text_of(operator, path: str) -> str:
+    html = operator.get(path).get_data(as_text=True)
+    return re.search(r'<pre class="email-text">(.*?)</pre>', html, re.S).group(1)
+
+
+def test_previews_show_each_email_in_every_state_of_a_reader_it_can_reach(operator):
+    listing = operator.get("/admin/emails").get_data(as_text=True)
+    offered = {}
+    for key, state in re.findall(r'href="/admin/emails/([\w-]+)\?reader=(\w+)"', listing):
+        offered.setdefault(key, []).append(state)
+    assert offered == {
+        "worksheet-confirm": ["pending"],
+        "worksheet-direct": ["unknown", "looking", "not_changing", "started"],
+        "month-1": ["started"],
+        "month-3": ["started"],
+        "month-6": ["started"],
+        "checkin-1": ["unknown", "looking"],
+        "checkin-2": ["unknown", "looking"],
+        "checkin-3": ["unknown", "looking"],
+    }
+    # Each state's footer: a start date to give, or the one given to change.
+    asks = "Started somewhere new? Tell me when"
+    for key, readers in offered.items():
+        for reader in readers:
+            text = text_of(operator, f"/admin/emails/{key}?reader={reader}")
+            assert (asks in text) == (reader != "started"), (key, reader)
+            assert ("Wrong start date? Change it" in text) == (reader == "started"), (key, reader)
+            body = operator.get(f"/admin/emails/{key}/body.html?reader={reader}")
+            assert body.status_code == 200
+    checkin = text_of(operator, "/admin/emails/checkin-1")
+    for answer in ("started", "looking", "not_changing"):
+        assert re.search(rf"https://tend\.example/started/[\w.\-]+\?answer={answer}", checkin)
+    # A state an email can never reach has no preview: it would show words nobody gets.
+    assert operator.get("/admin/emails/month-1?reader=looking").status_code == 404
+    assert operator.get("/admin/emails/checkin-1?reader=started").status_code == 404
+    assert operator.get("/admin/emails/month-1/body.html?reader=unknown").status_code == 404
 
 
 def test_preview_is_what_a_subscriber_receives(make_app, smtp):
@@ -630,3 +697,36 @@ def test_migration_0007_fills_the_page_of_existing_consents(fresh_database, redi
         assert "page" not in columns and "page_url" in columns
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_subscribers_page_shows_their_start_date_and_the_day_each_email_is_planned(
+    admin_app, operator
+):
+    from datetime import UTC
+
+    from support import answer, signup, work
+
+    signup(admin_app.test_client(), timezone="America/Chicago")
+    work(admin_app)
+    confirmed = datetime(2027, 2, 10, 16, 0, tzinfo=UTC)
+    with admin_app.test_request_context():
+        from signup import service
+        from subscribers.lifecycle import find_by_address
+
+        service.confirm(find_by_address("ann@example.com"), now=confirmed, ip=None)
+        db.session.remove()
+    answer(admin_app, "ann@example.com", "started", now=confirmed, started_on=date(2027, 3, 3))
+    page = operator.get(f"/admin/subscribers/{public_id(admin_app, 'ann@example.com')}")
+    html = page.get_data(as_text=True)
+    assert "Started the new job on 2027-03-03" in html and "America/Chicago" in html
+    planned = dict(
+        re.findall(r"<tr><td>(month-\d)</td>.*?<td class=\"planned\">([^<]+)</td>", html)
+    )
+    # Planned as of now, in the reader's zone: a Saturday's note on the Monday after.
+    assert planned == {
+        "month-1": "Mon 2027-04-05 09:00",
+        "month-3": "Thu 2027-06-03 09:00",
+        "month-6": "Fri 2027-09-03 09:00",
+    }
+    cancelled = re.findall(r"<tr><td>(checkin-\d)</td><td>checkin</td><td>(\w+)</td>", html)
+    assert cancelled == [(f"checkin-{i}", "cancelled") for i in (1, 2, 3)]

@@ -557,7 +557,7 @@ def test_dashboard_after_logging_in_by_keyboard(make_app, tend_server, blog, ope
         assert response.status_code == 202
     public_id = a_subscriber_named(app, "ann@example.com")
     token = make_token(app.config["SECRET_KEY"], "confirm", public_id)
-    assert client.post(f"/confirm/{token}").status_code == 200
+    assert client.post(f"/confirm/{token}").status_code == 303  # to the thank-you page
 
     page = open_page(DESKTOP)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=tend_server.origin)

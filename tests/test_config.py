@@ -24,7 +24,8 @@ def test_defaults_follow_the_contract():
     assert cfg["SQLALCHEMY_DATABASE_URI"] == "sqlite:///instance/tend.db"
     assert cfg["REDIS_URL"] == "redis://localhost:6379/0"
     assert cfg["PUBLIC_BASE_URL"] == "http://localhost:5000"
-    assert cfg["MAIL_BACKEND"] == "outbox" and cfg["MAIL_FROM"] == "Tend <hello@localhost>"
+    # No display name: From shows the coach's name (see test_coach_identity_*).
+    assert cfg["MAIL_BACKEND"] == "outbox" and cfg["MAIL_FROM"] == "hello@localhost"
     assert (cfg["SMTP_HOST"], cfg["SMTP_PORT"], cfg["SMTP_SECURITY"]) == ("localhost", 25, "none")
     assert cfg["EMBED_ALLOWED_ORIGINS"] == [] and cfg["DOUBLE_OPT_IN"] is True
     assert (cfg["DEFAULT_TIMEZONE"], cfg["DRIP_WINDOW"], cfg["DRIP_MIN_GAP_DAYS"]) == (
@@ -33,6 +34,28 @@ def test_defaults_follow_the_contract():
         7,
     )
     assert (cfg["SIGNUP_RATE_LIMIT"], cfg["SIGNUP_MIN_SECONDS"]) == ("5/minute;50/day", 2)
+    assert cfg["DRIP_DAYS"] == "Mon-Fri"
+    assert (cfg["COACH_NAME"], cfg["LIST_NAME"], cfg["REPLY_TO"]) == (
+        "Your career coach",
+        "Staying connected",
+        "",  # empty: replies go to MAIL_FROM's address
+    )
+
+
+def test_coach_identity_settings_are_read_and_blank_means_default():
+    cfg = settings.load(
+        {
+            "SECRET_KEY": "k" * 40,
+            "COACH_NAME": "  Dana Whitfield ",
+            "LIST_NAME": "After the offer",
+            "REPLY_TO": "Dana <dana@coach.example>",
+            "DRIP_DAYS": "Tue,Thu",
+        }
+    )
+    assert (cfg["COACH_NAME"], cfg["LIST_NAME"]) == ("Dana Whitfield", "After the offer")
+    assert (cfg["REPLY_TO"], cfg["DRIP_DAYS"]) == ("Dana <dana@coach.example>", "Tue,Thu")
+    blank = settings.load({"SECRET_KEY": "k" * 40, "COACH_NAME": " ", "LIST_NAME": ""})
+    assert (blank["COACH_NAME"], blank["LIST_NAME"]) == ("Your career coach", "Staying connected")
 
 
 def test_debug_gets_a_random_secret_per_run():
@@ -50,6 +73,9 @@ def test_debug_gets_a_random_secret_per_run():
         ({"SMTP_SECURITY": "tls"}, "SMTP_SECURITY"),
         ({"MAIL_BACKEND": "carrier-pigeon"}, "MAIL_BACKEND"),
         ({"SMTP_PORT": "twenty-five"}, "SMTP_PORT"),
+        ({"DRIP_DAYS": "weekdays"}, "DRIP_DAYS"),
+        ({"DRIP_DAYS": "Mon-"}, "DRIP_DAYS"),
+        ({"REPLY_TO": "not an address"}, "REPLY_TO"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(env, named):

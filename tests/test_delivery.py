@@ -7,7 +7,17 @@ import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from support import ROOT, SECRET, flask_cli, signup, tampered, tick, wait_for, work
+from support import (
+    ROOT,
+    SECRET,
+    flask_cli,
+    signup,
+    started_path,
+    tampered,
+    tick,
+    wait_for,
+    work,
+)
 
 from campaigns.links import make_token
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
@@ -83,7 +93,11 @@ def test_the_worksheet_email_takes_its_words_from_the_sequence_file(make_app, sm
     assert "Twenty quiet minutes and a pen." in received.message.get_body(("html",)).get_content()
 
 
-def test_confirm_get_changes_nothing_post_confirms_and_hands_over_pdf(app, client, smtp):
+def download_link(page: str) -> str:
+    return re.search(r'href="(/worksheet/[\w.\-]+)"', page).group(1)
+
+
+def test_confirm_get_changes_nothing_post_confirms_and_shows_the_thank_you_page(app, client, smtp):
     signup(client)
     work(app)
     url = link_in(smtp.received[0].message.get_body(("plain",)).get_content(), "confirm")
@@ -94,17 +108,24 @@ def test_confirm_get_changes_nothing_post_confirms_and_hands_over_pdf(app, clien
 
     fresh = app.test_client()  # no cookies: the button works from any browser
     response = fresh.post(path)
-    assert response.status_code == 200
-    assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
+    assert response.status_code == 303
+    thanks = fresh.get(response.headers["Location"])
+    html = thanks.get_data(as_text=True)
+    assert thanks.status_code == 200 and "Your worksheet is ready" in html
+    assert "Have you started a new job, or do you have a start date?" in html
+    pdf = fresh.get(download_link(html))
+    assert pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
     sub = the_subscriber(app)
-    assert sub.status == Status.ACTIVE and sub.confirmed_at and sub.anchor_at == sub.confirmed_at
+    # Confirming is not the start of a new job: no anchor, no after-hire note.
+    assert sub.status == Status.ACTIVE and sub.confirmed_at and sub.anchor_at is None
     with app.app_context():
         consent = db.session.scalars(select(Consent)).one()
         assert consent.confirmed_at == sub.confirmed_at and consent.confirmed_ip == "127.0.0.1"
-    drip = [d for d in deliveries(app) if d.kind == "drip"]
-    assert [d.step for d in drip] == ["month-1", "month-3", "month-6"]
-    assert fresh.post(path).status_code == 200  # confirming twice is harmless
-    assert len([d for d in deliveries(app) if d.kind == "drip"]) == 3
+    assert [d for d in deliveries(app) if d.kind == "drip"] == []
+    checkins = [d for d in deliveries(app) if d.kind == "checkin"]
+    assert [d.step for d in checkins] == ["checkin-1", "checkin-2", "checkin-3"]
+    assert fresh.post(path).status_code == 303  # confirming twice is harmless
+    assert len([d for d in deliveries(app) if d.kind == "checkin"]) == 3
 
 
 def test_single_opt_in_links_worksheet_directly(make_app, smtp):
@@ -154,9 +175,9 @@ def test_one_click_unsubscribe_without_cookies_cancels_everything(make_app, smtp
     statuses = {d.step: d.status for d in deliveries(app)}
     assert statuses == {
         "worksheet": "sent",
-        "month-1": "cancelled",
-        "month-3": "cancelled",
-        "month-6": "cancelled",
+        "checkin-1": "cancelled",
+        "checkin-2": "cancelled",
+        "checkin-3": "cancelled",
     }
     again = app.test_client().post(
         path, data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data"
@@ -289,10 +310,20 @@ def test_internationalized_address_fails_clearly_without_smtputf8(app, client, s
     assert smtp.received == []
 
 
+def start_today(app, email="ann@example.com"):
+    """The reader says, on their start-date page, that the new job starts today."""
+    response = app.test_client().post(
+        started_path(app, email),
+        data={"answer": "started", "started_on": utcnow().date().isoformat()},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
 def test_drip_emails_carry_one_click_unsubscribe_and_postal_address(make_app, smtp):
-    app = make_app(DOUBLE_OPT_IN="0", DRIP_WINDOW="00:00-23:59")
+    app = make_app(DOUBLE_OPT_IN="0", DRIP_WINDOW="00:00-23:59", DRIP_DAYS="Mon-Sun")
     signup(app.test_client())
     work(app)
+    start_today(app)
     tick(app, noon_in(32))
     work(app)
     drip = smtp.received[-1].message
@@ -306,7 +337,7 @@ def test_drip_emails_carry_one_click_unsubscribe_and_postal_address(make_app, sm
     html = drip.get_body(("html",)).get_content()
     text = drip.get_body(("plain",)).get_content()
     assert "Unsubscribe</a>" in html and "12 Garden Lane" in html
-    assert "I started my new job on" in html and link_in(text, "started")
+    assert "Wrong start date?" in html and "Change it</a>" in html and link_in(text, "started")
 
 
 def test_outbox_transport_writes_a_maildir(make_app, tmp_path):
@@ -368,12 +399,14 @@ def test_two_confirms_at_once_both_get_the_worksheet(app, client, smtp):
         t.start()
     for t in threads:
         t.join()
-    assert [r.status_code for r in results] == [200, 200]
-    assert all(r.data.startswith(b"%PDF") for r in results)
-    assert sorted(d.step for d in deliveries(app) if d.kind == "drip") == [
-        "month-1",
-        "month-3",
-        "month-6",
+    assert [r.status_code for r in results] == [303, 303]
+    for r in results:  # each lands on the thank-you page with the download
+        page = app.test_client().get(r.headers["Location"]).get_data(as_text=True)
+        assert app.test_client().get(download_link(page)).data.startswith(b"%PDF")
+    assert sorted(d.step for d in deliveries(app) if d.kind == "checkin") == [
+        "checkin-1",
+        "checkin-2",
+        "checkin-3",
     ]
 
 
@@ -382,11 +415,15 @@ def test_unsubscribing_during_a_batch_stops_the_unsent_email(make_app, smtp):
 
     from campaigns.links import make_token
 
-    app = make_app(DOUBLE_OPT_IN="0", SEND_BATCH_SIZE="10")
+    app = make_app(DOUBLE_OPT_IN="0", SEND_BATCH_SIZE="10", DRIP_DAYS="Mon-Sun")
     client = app.test_client()
     smtp.delay = 2.0  # a slow server: a's email is in flight while b unsubscribes
     signup(client, email="a@example.com")
     signup(client, email="b@example.com")
+    for email, day in (("a@example.com", 1), ("b@example.com", 0)):  # a started a day sooner
+        started_on = (utcnow() - timedelta(days=day)).date().isoformat()
+        page = client.post(started_path(app, email), data={"started_on": started_on})
+        assert page.status_code == 200
     with app.app_context():
         db.session.execute(
             Delivery.__table__.update()
@@ -413,9 +450,10 @@ def test_unsubscribing_during_a_batch_stops_the_unsent_email(make_app, smtp):
 
 
 def test_a_drip_retry_waits_for_backoff_not_the_gap(make_app, smtp):
-    app = make_app(DOUBLE_OPT_IN="0", DRIP_WINDOW="00:00-23:59")
+    app = make_app(DOUBLE_OPT_IN="0", DRIP_WINDOW="00:00-23:59", DRIP_DAYS="Mon-Sun")
     signup(app.test_client())
     work(app)
+    start_today(app)
     smtp.reject["ann@example.com"] = "451 4.3.0 try again later"
     later = noon_in(40)
     assert tick(app, later).queued == 1

@@ -1,4 +1,6 @@
-"""The drip, travelling in time through `now`: real Redis, a real worker, a real SMTP server."""
+"""The after-hire drip, travelling in time through `now`: real Redis, a real worker, a real
+SMTP server. Each reader here gives a start date; `test_journeys.py` follows readers who
+are still looking or never answer."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 import redis
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
-from support import ROOT, add_due_drip_rows, flask_cli, stop, tick, work
+from support import ROOT, add_due_drip_rows, answer, flask_cli, stop, tick, work
 
 from models import Delivery, DeliveryStatus, Subscriber, db, utcnow
 from signup import service
@@ -23,8 +25,9 @@ from signup import service
 T = datetime(2027, 1, 15, 14, 0, tzinfo=UTC)  # a Friday afternoon, in the window in UTC
 
 
-def join(app, email="ann@example.com", timezone="UTC", *, at=T):
-    """Sign up through the API, then confirm at `at` (the drip's anchor)."""
+def join(app, email="ann@example.com", timezone="UTC", *, at=T, started=None):
+    """Sign up through the API, confirm at `at`, and say the new job started on `started`
+    (the day of `at` unless given): the drip's anchor is midnight of that day, their zone."""
     client = app.test_client()
     response = client.post(
         "/api/subscribe", json={"name": "Ann", "email": email, "timezone": timezone}
@@ -34,7 +37,9 @@ def join(app, email="ann@example.com", timezone="UTC", *, at=T):
     with app.test_request_context():
         sub = db.session.scalar(select(Subscriber).where(Subscriber.email_key == email))
         service.confirm(sub, now=at, ip="127.0.0.1")
-        return sub.id
+        sid = sub.id
+    answer(app, email, "started", now=at, started_on=started or at.date())
+    return sid
 
 
 def drip_subjects(smtp, address="ann@example.com"):
@@ -87,14 +92,16 @@ def test_start_date_moves_unsent_steps_and_never_resends(app, smtp):
     sid = join(app)
     run(app, datetime(2027, 2, 15, 14, 0, tzinfo=UTC))
     assert len(drip_subjects(smtp)) == 1
-    with app.test_request_context():
-        sub = db.session.get(Subscriber, sid)
-        service.set_started(sub, date(2027, 2, 1))
+    answer(
+        app, "ann@example.com", "started", now=T + timedelta(days=32), started_on=date(2027, 2, 1)
+    )
     due = rows(app, sid)
     assert due["month-1"][0] == DeliveryStatus.SENT
     assert due["month-3"] == (DeliveryStatus.SCHEDULED, datetime(2027, 5, 1, tzinfo=UTC))
     assert due["month-6"] == (DeliveryStatus.SCHEDULED, datetime(2027, 8, 1, tzinfo=UTC))
     run(app, datetime(2027, 4, 15, 14, 0, tzinfo=UTC))  # the old month-3 date: nothing now
+    assert len(drip_subjects(smtp)) == 1
+    run(app, datetime(2027, 5, 1, 10, 0, tzinfo=UTC))  # due, but a Saturday: it waits
     assert len(drip_subjects(smtp)) == 1
     run(app, datetime(2027, 5, 3, 10, 0, tzinfo=UTC))
     assert drip_subjects(smtp)[-1] == "Give before you need"
@@ -110,12 +117,12 @@ def test_start_date_page_moves_the_anchor(app, smtp):
     client = app.test_client()
     page = client.get(path)
     assert page.status_code == 200 and 'type="date"' in page.get_data(as_text=True)
-    bad = client.post(path, data={"started_on": "1999-01-01"})
-    assert bad.status_code == 400 and "Please enter the date you started" in bad.get_data(
+    bad = client.post(path, data={"answer": "started", "started_on": "1999-01-01"})
+    assert bad.status_code == 400 and "Please enter a start date between" in bad.get_data(
         as_text=True
     )
     today = datetime.now(UTC).date()
-    ok = client.post(path, data={"started_on": today.isoformat()})
+    ok = client.post(path, data={"answer": "started", "started_on": today.isoformat()})
     assert ok.status_code == 200 and "Congratulations" in ok.get_data(as_text=True)
     month_later = today + relativedelta(months=1)
     assert rows(app, sid)["month-1"] == (
@@ -125,10 +132,8 @@ def test_start_date_page_moves_the_anchor(app, smtp):
 
 
 def test_step_whose_new_time_has_passed_goes_out_at_next_tick_with_the_gap(app, smtp):
-    sid = join(app)
-    with app.test_request_context():
-        service.set_started(db.session.get(Subscriber, sid), date(2026, 12, 1))
-    # Both month-1 (Jan 1) and nothing else are overdue at T; month-3 is March 1.
+    sid = join(app, started=date(2026, 12, 10))
+    # Month-1 (Jan 10) is five days overdue at T, and nothing else; month-3 is March 10.
     run(app, T)
     assert drip_subjects(smtp) == ["A month in: who helped you get here?"]
     with app.app_context():  # sent at the pretended time, whatever the clock says
@@ -139,9 +144,8 @@ def test_step_whose_new_time_has_passed_goes_out_at_next_tick_with_the_gap(app, 
         )
         assert sent == T and db.session.get(Subscriber, sid).last_drip_at == T
         db.session.remove()
-    with app.test_request_context():
-        service.set_started(db.session.get(Subscriber, sid), date(2026, 9, 1))
-    run(app, T + timedelta(hours=1))  # month-3 (Dec 1) is overdue, but the gap holds it
+    answer(app, "ann@example.com", "started", now=T, started_on=date(2026, 10, 5))
+    run(app, T + timedelta(hours=1))  # month-3 (Jan 5) is overdue, but the gap holds it
     assert len(drip_subjects(smtp)) == 1
     assert rows(app, sid)["month-3"] == (DeliveryStatus.SCHEDULED, T + timedelta(days=7))
     run(app, T + timedelta(days=7))
@@ -256,8 +260,9 @@ def test_sync_adds_removes_and_moves_steps(make_app, smtp, tmp_path):
     after = rows(app2, sid)
     assert after["month-1"][0] == DeliveryStatus.SENT  # sent: untouched
     assert after["month-3"][0] == DeliveryStatus.CANCELLED
-    assert after["month-6"] == (DeliveryStatus.SCHEDULED, datetime(2027, 8, 15, 14, 0, tzinfo=UTC))
-    assert after["month-9"] == (DeliveryStatus.SCHEDULED, datetime(2027, 10, 15, 14, 0, tzinfo=UTC))
+    # Counted from the start date: midnight of January 15 in the reader's zone (UTC).
+    assert after["month-6"] == (DeliveryStatus.SCHEDULED, datetime(2027, 8, 15, tzinfo=UTC))
+    assert after["month-9"] == (DeliveryStatus.SCHEDULED, datetime(2027, 10, 15, tzinfo=UTC))
     run(app2, datetime(2027, 3, 15, 14, 0, tzinfo=UTC))  # month-1's new date: already sent
     assert len(drip_subjects(smtp)) == 1
 

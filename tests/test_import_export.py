@@ -7,6 +7,7 @@ import io
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +15,7 @@ from support import ADMIN_PASSWORD, admin_client, csrf_from, login
 
 from campaigns.timing import due_at
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
+from subscribers.lifecycle import find_by_address
 from subscribers.suppression import suppression_hash
 
 MAILCHIMP_HEADER = [
@@ -94,8 +96,9 @@ def ago(days: int) -> str:
     return (utcnow() - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def test_mailchimp_export_confirmed_rows_start_the_drip_others_must_confirm(app, tmp_path):
+def test_mailchimp_export_confirmed_rows_get_check_ins_others_must_confirm(app, tmp_path):
     confirmed = ago(40)  # once: a second boundary between two calls would move it
+    long_ago = ago(70)
     path = write_csv(
         tmp_path / "members_export.csv",
         MAILCHIMP_HEADER,
@@ -112,11 +115,12 @@ def test_mailchimp_export_confirmed_rows_start_the_drip_others_must_confirm(app,
             ),
             mailchimp_row("bob@example.com", "Bob", "", ago(3)),
             mailchimp_row("nameless@example.com", "", "", ago(2), confirm=ago(2)),
+            mailchimp_row("cy@example.com", "Cy", "", ago(71), confirm=long_ago),
         ],
     )
     result = run(app, "import", str(path))
     assert result.exit_code == 0, result.output
-    assert "imported: 3 (2 active, 1 pending confirmation)" in result.output
+    assert "imported: 4 (3 active, 1 pending confirmation)" in result.output
     assert "format: mailchimp" in result.output
 
     subs = subscribers(app)
@@ -125,17 +129,30 @@ def test_mailchimp_export_confirmed_rows_start_the_drip_others_must_confirm(app,
         ann.status == Status.ACTIVE and ann.name == "Ann Lee" and ann.timezone == "America/Chicago"
     )
     confirm = datetime.strptime(confirmed, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    assert ann.confirmed_at == confirm and ann.anchor_at == confirm
+    # A confirmation is not a start date: no anchor, and no after-hire note at all.
+    assert ann.confirmed_at == confirm and ann.anchor_at is None and ann.job_status == "unknown"
     (consent,) = ann.consents
     assert consent.source == "import" and consent.ip == "198.51.100.7"
     assert consent.confirmed_at == confirm and consent.confirmed_ip == "198.51.100.8"
-    drip = {d.step: d for d in ann.deliveries}
-    assert set(drip) == {"month-1", "month-3", "month-6"}  # no worksheet email: they had it
-    # Month 1 came due before the import: history, not news. The rest are timed from confirm.
-    assert drip["month-1"].status == DeliveryStatus.CANCELLED
-    assert drip["month-3"].status == DeliveryStatus.SCHEDULED
-    month_3 = app.extensions["tend.sequence"].step("month-3").offset
-    assert drip["month-3"].due_at == due_at(confirm, month_3)
+    notes = {d.step: d for d in ann.deliveries}
+    # Only the check-ins that ask, timed from confirm; no worksheet email: they had it.
+    assert set(notes) == {"checkin-1", "checkin-2", "checkin-3"}
+    assert {d.kind for d in notes.values()} == {"checkin"}
+    assert all(d.status == DeliveryStatus.SCHEDULED for d in notes.values())
+    six_weeks = app.extensions["tend.sequence"].checkin("checkin-1").offset
+    # Six weeks on Ann's own calendar: the same wall-clock time in Chicago, DST or not.
+    chicago = ZoneInfo("America/Chicago")
+    assert notes["checkin-1"].due_at == due_at(confirm, six_weeks, chicago)
+    assert (
+        notes["checkin-1"].due_at.astimezone(chicago).time() == confirm.astimezone(chicago).time()
+    )
+    # Cy's first check-in came due 28 days before the import: history, not news.
+    cy = {d.step: d.status for d in subs["cy@example.com"].deliveries}
+    assert cy == {
+        "checkin-1": DeliveryStatus.SKIPPED,
+        "checkin-2": DeliveryStatus.SCHEDULED,
+        "checkin-3": DeliveryStatus.SCHEDULED,
+    }
 
     bob = subs["bob@example.com"]
     assert bob.status == Status.PENDING and bob.confirmed_at is None
@@ -415,7 +432,7 @@ def test_import_of_100000_rows_in_batches(app, tmp_path):
         writer = csv.writer(f)
         writer.writerow(MAILCHIMP_HEADER)
         for i in range(100_000):
-            # Two in three confirmed (drip scheduled), one in three pending (worksheet queued).
+            # Two in three confirmed (check-ins scheduled), one in three pending (worksheet).
             writer.writerow(
                 mailchimp_row(
                     f"reader{i}@example.com",
@@ -437,35 +454,74 @@ def test_import_of_100000_rows_in_batches(app, tmp_path):
         kinds = dict(
             db.session.execute(select(Delivery.kind, func.count()).group_by(Delivery.kind)).all()
         )
-    assert kinds == {"worksheet": 33_334, "drip": 3 * 66_666}
+    assert kinds == {"worksheet": 33_334, "checkin": 3 * 66_666}
 
 
-def test_imported_drip_is_what_schedule_drip_writes(app, tmp_path):
-    """The importer writes rows in bulk; they must be the rows the scheduler would write."""
+def test_imported_notes_are_what_follow_writes(app, tmp_path):
+    """The importer writes rows in bulk; they must be the rows the scheduler would write,
+    for a reader who never gave a start date and for one who did (a Tend export)."""
     from campaigns import schedule
 
     confirm = datetime(2026, 1, 31, 15, 30, tzinfo=UTC)  # month ends: calendar arithmetic
-    path = write_csv(
+    mailchimp = write_csv(
         tmp_path / "m.csv",
         MAILCHIMP_HEADER,
         [mailchimp_row("ann@example.com", "Ann", confirm=confirm.strftime("%Y-%m-%d %H:%M:%S"))],
+    )
+    tend = write_csv(
+        tmp_path / "t.csv",
+        ["email", "name", "status", "timezone", "signed_up_at", "confirmed_at", "started_job_on"],
+        [["bo@example.com", "Bo", "active", "Asia/Tokyo", "", confirm.isoformat(), "2026-01-31"]],
     )
     now = datetime(2026, 2, 1, tzinfo=UTC)
     with app.app_context():
         from admin import importer
 
-        with open(path, newline="") as f:
-            plan = importer.read(f, default_timezone="UTC")
-        importer.load(plan, now=now)
+        for path in (mailchimp, tend):
+            with open(path, newline="") as f:
+                importer.load(importer.read(f, default_timezone="UTC"), now=now)
         imported = {
-            d.step: (d.kind, d.status, d.due_at)
-            for d in db.session.scalars(select(Delivery).order_by(Delivery.id))
+            email: {
+                d.step: (d.kind, d.status, d.due_at)
+                for d in db.session.scalars(
+                    select(Delivery)
+                    .join(Subscriber)
+                    .where(Subscriber.email_key == email)
+                    .order_by(Delivery.id)
+                )
+            }
+            for email in ("ann@example.com", "bo@example.com")
         }
-        probe = Subscriber(
-            email="p@example.com", email_key="p@example.com", name="P", anchor_at=confirm
-        )
-        schedule.schedule_drip(probe, app.extensions["tend.sequence"], domain="tend.example")
-        scheduled = {d.step: (d.kind, d.status, d.due_at) for d in probe.deliveries}
+        bo = find_by_address("bo@example.com")
+        assert (bo.job_status, bo.started_job_on) == ("started", "2026-01-31")
+        probes = {
+            "ann@example.com": Subscriber(
+                email="p@example.com",
+                email_key="p@example.com",
+                name="P",
+                status=Status.ACTIVE,
+                confirmed_at=confirm,
+                job_status="unknown",
+            ),
+            "bo@example.com": Subscriber(
+                email="q@example.com",
+                email_key="q@example.com",
+                name="Q",
+                status=Status.ACTIVE,
+                confirmed_at=confirm,
+                timezone="Asia/Tokyo",
+                job_status="started",
+                anchor_at=bo.anchor_at,
+            ),
+        }
+        scheduled = {}
+        for email, probe in probes.items():
+            probe.deliveries = []
+            schedule.follow(probe, app.extensions["tend.sequence"], now=now, domain="tend.example")
+            scheduled[email] = {d.step: (d.kind, d.status, d.due_at) for d in probe.deliveries}
         db.session.rollback()
     assert imported == scheduled
-    assert imported["month-1"][2] == datetime(2026, 2, 28, 15, 30, tzinfo=UTC)
+    assert imported["ann@example.com"]["checkin-1"][2] == datetime(2026, 3, 14, 15, 30, tzinfo=UTC)
+    # Midnight of January 31 in Tokyo, plus a month: the last day of February there.
+    assert imported["bo@example.com"]["month-1"][2] == datetime(2026, 2, 27, 15, 0, tzinfo=UTC)
+    assert "checkin-1" not in imported["bo@example.com"]  # a start date: nothing to ask

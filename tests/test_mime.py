@@ -256,3 +256,57 @@ def test_list_unsubscribe_is_the_link_alone_and_one_click_needs_https(link, one_
     assert "mailto:" not in built.data.decode("ascii")
     post = parsed.get_all("List-Unsubscribe-Post")
     assert post == (["List-Unsubscribe=One-Click"] if one_click else None)
+
+
+def _headers_of(sender: Sender):
+    email = RenderedEmail(subject="Hello", text="Hi", html="<p>Hi</p>")
+    built = mime.build_message(
+        email,
+        to_name="Ann Lee",
+        to_address="ann@example.com",
+        message_id="<m@tend.example>",
+        sender=sender,
+        unsubscribe=None,
+        date=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+    )
+    return message_from_bytes(built.data, policy=policy.default)
+
+
+def _sender(**fields) -> Sender:
+    base = {
+        "mail_from": "coach@tend.example",
+        "public_base_url": "https://tend.example",
+        "secret_key": "k" * 32,
+        "postal_address": "12 Garden Lane",
+    }
+    return Sender(**(base | fields))
+
+
+def test_the_coach_names_the_from_reply_to_and_list_id():
+    # MAIL_FROM without a display name: the coach's name, and replies to the same address.
+    msg = _headers_of(_sender(coach_name="Dana Whitfield"))
+    assert msg["From"] == "Dana Whitfield <coach@tend.example>"
+    assert msg["Reply-To"] == "Dana Whitfield <coach@tend.example>"
+    assert msg["List-Id"] == "Staying connected <staying-connected.tend.example>"
+    # MAIL_FROM's own name wins for From; REPLY_TO elsewhere, keeping its own name or From's.
+    msg = _headers_of(
+        _sender(mail_from="Career Notes <coach@tend.example>", reply_to="dana@home.example")
+    )
+    assert msg["From"] == "Career Notes <coach@tend.example>"
+    assert msg["Reply-To"] == "Career Notes <dana@home.example>"
+    msg = _headers_of(_sender(reply_to="Dana <dana@home.example>", list_name="After the offer"))
+    assert msg["Reply-To"] == "Dana <dana@home.example>"
+    assert msg["List-Id"] == "After the offer <after-the-offer.tend.example>"
+    # A defaulted coach: what `make run` sends with.
+    assert _headers_of(_sender())["From"] == "Your career coach <coach@tend.example>"
+
+
+def test_a_coach_name_beyond_ascii_is_an_encoded_word_and_never_a_new_line():
+    msg = _headers_of(_sender(coach_name="Zoë Ångström", list_name="Rester connecté"))
+    assert msg["From"] == "Zoë Ångström <coach@tend.example>"  # decoded by the reader's client
+    assert msg["List-Id"] == "Rester connecté <rester-connecte.tend.example>"
+    raw = _headers_of(_sender(coach_name="Zoë")).as_bytes()
+    assert raw.isascii() and b"=?utf-8?" in raw
+    forged = _headers_of(_sender(coach_name="Dana\r\nBcc: evil@example.com"))
+    assert forged["Bcc"] is None
+    assert forged["From"] == '"Dana Bcc: evil@example.com" <coach@tend.example>'  # one name

@@ -12,8 +12,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from campaigns.schedule import DRIP, WORKSHEET
-from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db
+from campaigns.schedule import CHECKIN, DRIP, WORKSHEET
+from models import (
+    Consent,
+    Delivery,
+    DeliveryStatus,
+    JobStatus,
+    Status,
+    Subscriber,
+    Suppression,
+    db,
+)
 from subscribers.fields import EMAIL_MAX, NAME_MAX
 from subscribers.lifecycle import (
     StopReason,
@@ -77,23 +86,37 @@ def test_subscribers_sits_below_every_feature():
 
 
 @pytest.mark.parametrize(
-    ("kind", "status", "expected"),
+    ("kind", "status", "job_status", "expected"),
     [
-        (WORKSHEET, Status.PENDING, True),
-        (WORKSHEET, Status.ACTIVE, True),
-        (WORKSHEET, Status.UNSUBSCRIBED, False),
-        (WORKSHEET, Status.BOUNCED, False),
-        (DRIP, Status.PENDING, False),
-        (DRIP, Status.ACTIVE, True),
-        (DRIP, Status.UNSUBSCRIBED, False),
-        (DRIP, Status.BOUNCED, False),
-        # Any other kind of email is mail the reader confirmed they want, as the drip is.
-        ("checkin", Status.PENDING, False),
-        ("checkin", Status.ACTIVE, True),
+        (WORKSHEET, Status.PENDING, JobStatus.UNKNOWN, True),
+        (WORKSHEET, Status.ACTIVE, JobStatus.UNKNOWN, True),
+        (WORKSHEET, Status.ACTIVE, JobStatus.STARTED, True),
+        (WORKSHEET, Status.ACTIVE, JobStatus.NOT_CHANGING, True),
+        (WORKSHEET, Status.UNSUBSCRIBED, JobStatus.UNKNOWN, False),
+        (WORKSHEET, Status.BOUNCED, JobStatus.UNKNOWN, False),
+        (DRIP, Status.PENDING, JobStatus.STARTED, False),
+        (DRIP, Status.ACTIVE, JobStatus.STARTED, True),
+        (DRIP, Status.UNSUBSCRIBED, JobStatus.STARTED, False),
+        (DRIP, Status.BOUNCED, JobStatus.STARTED, False),
+        # An after-hire note never reaches a reader who has given no start date.
+        (DRIP, Status.ACTIVE, JobStatus.UNKNOWN, False),
+        (DRIP, Status.ACTIVE, JobStatus.LOOKING, False),
+        (DRIP, Status.ACTIVE, JobStatus.NOT_CHANGING, False),
+        # A check-in asks only those who have not said, or are still looking.
+        (CHECKIN, Status.PENDING, JobStatus.UNKNOWN, False),
+        (CHECKIN, Status.ACTIVE, JobStatus.UNKNOWN, True),
+        (CHECKIN, Status.ACTIVE, JobStatus.LOOKING, True),
+        (CHECKIN, Status.ACTIVE, JobStatus.NOT_CHANGING, False),
+        (CHECKIN, Status.ACTIVE, JobStatus.STARTED, False),
+        (CHECKIN, Status.UNSUBSCRIBED, JobStatus.UNKNOWN, False),
+        # Any other kind is ruled as strictly as the after-hire drip.
+        ("newsletter", Status.PENDING, JobStatus.STARTED, False),
+        ("newsletter", Status.ACTIVE, JobStatus.STARTED, True),
+        ("newsletter", Status.ACTIVE, JobStatus.UNKNOWN, False),
     ],
 )
-def test_who_may_receive_each_kind_of_email(kind, status, expected):
-    assert may_receive(kind, status) is expected
+def test_who_may_receive_each_kind_of_email(kind, status, job_status, expected):
+    assert may_receive(kind, status, job_status) is expected
 
 
 # ---- stopping --------------------------------------------------------------------------

@@ -134,3 +134,96 @@ def test_a_bad_sequence_file_names_the_problem():
         sequence.parse('[[step]]\nkey="a"\nsubject="s"\ntemplate="drip_month_1"\n')
     with pytest.raises(ValueError, match="missing"):
         sequence.parse('[[step]]\nkey="a"\noffset="1 month"\nsubject="s"\ntemplate="nope"\n')
+
+
+# ---- send days, the 14-day limit, the start of the new job -------------------------------
+
+WEEKDAYS = frozenset(range(5))
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("Mon-Fri", {0, 1, 2, 3, 4}),
+        ("mon-sun", set(range(7))),
+        ("Mon,Wed,Fri", {0, 2, 4}),
+        ("Fri-Mon", {4, 5, 6, 0}),  # across the weekend
+        ("Tuesday, thursday", {1, 3}),
+        ("Sat", {5}),
+    ],
+)
+def test_send_days_parse(text, days):
+    from campaigns.timing import parse_days
+
+    assert parse_days(text) == days
+
+
+@pytest.mark.parametrize("bad", ["", "weekdays", "Mon-", "Mo-Fr", "Mon,,Fri", "Monday-Funday"])
+def test_bad_send_days_are_refused(bad):
+    from campaigns.timing import parse_days
+
+    with pytest.raises(ValueError):
+        parse_days(bad)
+
+
+def test_a_note_due_at_the_weekend_waits_for_monday_in_the_readers_zone():
+    # Saturday 3 April 2027, midnight in Chicago: Monday 09:00 there (CDT, 14:00 UTC).
+    chicago = ZoneInfo("America/Chicago")
+    due = datetime(2027, 4, 3, tzinfo=chicago)
+    assert next_opening(due, chicago, WINDOW, WEEKDAYS) == datetime(2027, 4, 5, 9, tzinfo=chicago)
+    # Friday after closing time: Monday's opening, not Saturday's.
+    friday = at("2027-01-15T17:30:00+00:00")
+    assert next_opening(friday, UTCZ, WINDOW, WEEKDAYS) == at("2027-01-18T09:00:00+00:00")
+    # Sunday 23:30 UTC is Monday 08:30 in Tokyo: a send day there, at 09:00.
+    sunday = at("2027-01-17T23:30:00+00:00")
+    assert next_opening(sunday, TOKYO, WINDOW, WEEKDAYS) == at("2027-01-18T09:00:00+09:00")
+    # Every day allowed (the pure function's default): Saturday it is.
+    assert next_opening(due, chicago, WINDOW) == datetime(2027, 4, 3, 9, tzinfo=chicago)
+
+
+def test_an_overdue_note_waits_for_a_send_day_and_the_gap_too():
+    saturday = at("2027-01-16T10:00:00+00:00")
+    when = send_time(
+        at("2027-01-10T10:00:00+00:00"),
+        now=saturday,
+        zone=UTCZ,
+        window=WINDOW,
+        days=WEEKDAYS,
+        last_drip_at=at("2027-01-12T15:00:00+00:00"),
+        min_gap=timedelta(days=7),
+    )
+    assert when == at("2027-01-19T15:00:00+00:00")  # the gap ends on a Tuesday at 15:00
+
+
+def test_a_note_more_than_two_weeks_past_is_too_late():
+    from campaigns.timing import too_late
+
+    now = at("2027-01-15T10:00:00+00:00")
+    assert not too_late(now - timedelta(days=14), now)
+    assert too_late(now - timedelta(days=14, seconds=1), now)
+    assert not too_late(now + timedelta(days=30), now)
+
+
+def test_offsets_count_on_the_readers_own_calendar():
+    # Midnight of January 31 in Tokyo, stored as 15:00 UTC the day before: a month later is
+    # midnight of February 28 in Tokyo, whichever form the anchor is in.
+    anchor = datetime(2027, 1, 31, tzinfo=TOKYO)
+    expected = datetime(2027, 2, 28, tzinfo=TOKYO)
+    assert due_at(anchor.astimezone(UTC), parse_offset("1 month"), TOKYO) == expected
+    assert due_at(anchor, parse_offset("1 month"), TOKYO) == expected
+    # Across the spring change in Los Angeles: still midnight there.
+    march = due_at(datetime(2027, 2, 14, tzinfo=LA).astimezone(UTC), parse_offset("1 month"), LA)
+    assert march == datetime(2027, 3, 14, tzinfo=LA) and march.astimezone(LA).hour == 0
+
+
+def test_the_start_of_the_new_job_is_midnight_in_the_readers_zone():
+    from datetime import date
+
+    from campaigns.timing import start_anchor
+
+    assert start_anchor(date(2027, 3, 1), TOKYO) == at("2027-02-28T15:00:00+00:00")
+    # Chile skips midnight when its clocks spring forward: the first instant of the day.
+    santiago = ZoneInfo("America/Santiago")
+    anchor = start_anchor(date(2026, 9, 6), santiago)
+    assert anchor.astimezone(santiago).date() == date(2026, 9, 6)
+    assert anchor.astimezone(santiago).hour == 1

@@ -70,6 +70,7 @@ def sync_command(now_text: str | None) -> None:
         current_app.extensions["tend.sequence"],
         now=parse_now(now_text),
         domain=Sender.current().domain,
+        default_zone=current_app.config["DEFAULT_TIMEZONE"],
     )
     click.echo(
         f"sync: added {counts['added']}, moved {counts['moved']}, cancelled {counts['cancelled']}"

@@ -196,12 +196,17 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
     limit = limit or cfg.get("DISPATCH_LIMIT", 10000)
     result = TickResult()
     sequence = current_app.extensions["tend.sequence"]
-    result.sync = schedule.sync(sequence, now=now, domain=Sender.current().domain)
+    result.sync = schedule.sync(
+        sequence,
+        now=now,
+        domain=Sender.current().domain,
+        default_zone=cfg["DEFAULT_TIMEZONE"],
+    )
 
     lost = _lost_job_ids(now)
     stale = _stale(now, lost, limit)
     due = _due(now, limit)
-    facts = _subscriber_facts([row for row in due if row.kind == schedule.DRIP])
+    facts = _subscriber_facts([row for row in due if row.kind in schedule.NOTE_KINDS])
     plan = decide(due, facts, now=now, rules=Rules.from_config(cfg))
 
     _defer(plan.defer)

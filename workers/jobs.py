@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 
 from campaigns.compose import Recipient, compose, email_for
 from campaigns.mime import Outgoing
 from campaigns.render import Sender
-from campaigns.schedule import WORKSHEET
+from campaigns.schedule import WORKSHEET, restore_gap
 from campaigns.sequence import Sequence
 from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db, utcnow
@@ -58,6 +58,8 @@ def _message(row, sequence: Sequence, sender: Sender, now: datetime) -> Outgoing
         public_id=row.public_id,
         status=row.sub_status,
         message_id=row.message_id,
+        job_status=row.job_status,
+        started_on=row.started_job_on,
     )
     return compose(recipient, email, sender, now)
 
@@ -93,6 +95,8 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             Subscriber.email,
             Subscriber.public_id,
             Subscriber.status.label("sub_status"),
+            Subscriber.job_status,
+            Subscriber.started_job_on,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(claimed))
@@ -109,7 +113,8 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
         for position, row in enumerate(rows):
             upcoming = rows[position + 1] if position + 1 < len(rows) else None
             now = clock()
-            if not lifecycle.may_receive(row.kind, row.sub_status) or row.subscriber_id in bounced:
+            allowed = lifecycle.may_receive(row.kind, row.sub_status, row.job_status)
+            if not allowed or row.subscriber_id in bounced:
                 _record(row, now, DeliveryStatus.CANCELLED, attempts=row.attempts)
                 counts["skipped"] += 1
             elif transport_down:
@@ -189,8 +194,13 @@ _NOTE_DRIP = (
 )
 
 
-def _still_ours_query(*allowed: str, row_param: str = "b_id"):
-    """Still this job's, and the subscriber may still receive it: read just before sending."""
+def _still_ours_query(kind: str, row_param: str = "b_id"):
+    """Still this job's, and the subscriber may still receive it (their status, and what
+    they told us of their job): read just before sending."""
+    conditions = [or_(*(_SUBSCRIBERS.c.status == s for s in lifecycle.MAY_RECEIVE[kind]))]
+    answers = lifecycle.FOR_JOB_STATUS[kind]
+    if answers is not None:
+        conditions.append(or_(*(_SUBSCRIBERS.c.job_status == a for a in answers)))
     return (
         select(_DELIVERIES.c.id)
         .join(_SUBSCRIBERS, _SUBSCRIBERS.c.id == _DELIVERIES.c.subscriber_id)
@@ -198,13 +208,13 @@ def _still_ours_query(*allowed: str, row_param: str = "b_id"):
             _DELIVERIES.c.id == bindparam(row_param),
             _DELIVERIES.c.status == DeliveryStatus.SENDING,
             _DELIVERIES.c.job_id == bindparam("b_job"),
-            or_(*(_SUBSCRIBERS.c.status == status for status in allowed)),
+            *conditions,
         )
     )
 
 
 # Plain parameters only (no expanded IN list), so each execution is a cache hit.
-_STILL_OURS = {kind: _still_ours_query(*allowed) for kind, allowed in lifecycle.MAY_RECEIVE.items()}
+_STILL_OURS = {kind: _still_ours_query(kind) for kind in lifecycle.MAY_RECEIVE}
 # PostgreSQL: both in one statement, so recording a sent email costs one round trip.
 _SENT_ROW = _MARK_SENT.returning(_DELIVERIES.c.subscriber_id, _DELIVERIES.c.kind).cte("sent_row")
 _DRIP_GAP = update(_SUBSCRIBERS).where(
@@ -223,9 +233,9 @@ _GAP_CTE = _MARK_SENT_AND_NOTE_DRIP.cte("drip_gap")
 _MARK_SENT_AND_CHECK_NEXT = {
     kind: select(
         exists(select(_SENT_ROW.c.kind)).label("recorded"),
-        _still_ours_query(*allowed, row_param="b_next").exists().label("ours"),
+        _still_ours_query(kind, row_param="b_next").exists().label("ours"),
     ).add_cte(_SENT_ROW, _GAP_CTE)
-    for kind, allowed in lifecycle.MAY_RECEIVE.items()
+    for kind in lifecycle.MAY_RECEIVE
 }
 
 
@@ -309,22 +319,7 @@ def _record(row, now: datetime, status: str, *, attempts: int, error: str | None
         .values(**values)
     )
     if row.kind != WORKSHEET:
-        _restore_gap(row.subscriber_id)
-
-
-def _restore_gap(subscriber_id: int) -> None:
-    last_sent = (
-        select(func.max(Delivery.sent_at))
-        .where(
-            Delivery.subscriber_id == subscriber_id,
-            Delivery.kind != WORKSHEET,
-            Delivery.status == DeliveryStatus.SENT,
-        )
-        .scalar_subquery()
-    )
-    db.session.execute(
-        update(Subscriber).where(Subscriber.id == subscriber_id).values(last_drip_at=last_sent)
-    )
+        restore_gap(row.subscriber_id)
 
 
 def _retry(row, now: datetime, error: str, *, attempts: int) -> str:

@@ -63,9 +63,41 @@ ERRORS = [
 ]
 
 
+def _notes(rng, sub, i, status, now, kind, anchor, steps):
+    """Sent, failed or scheduled rows for the notes of one kind, counted from `anchor`."""
+    for step, offset in steps:
+        due = anchor + timedelta(days=offset)
+        if due <= now and status in (Status.ACTIVE, Status.UNSUBSCRIBED):
+            failed = rng.random() < 0.01
+            sub.deliveries.append(
+                Delivery(
+                    step=step,
+                    kind=kind,
+                    status=DeliveryStatus.FAILED if failed else DeliveryStatus.SENT,
+                    due_at=due,
+                    sent_at=None if failed else due,
+                    updated_at=due,
+                    attempts=1,
+                    last_error=rng.choice(ERRORS).format(email=sub.email) if failed else None,
+                    message_id=f"<d{i}{step}@demo>",
+                )
+            )
+        elif status == Status.ACTIVE:
+            sub.deliveries.append(
+                Delivery(
+                    step=step,
+                    kind=kind,
+                    status=DeliveryStatus.SCHEDULED,
+                    due_at=due,
+                    message_id=f"<d{i}{step}@demo>",
+                )
+            )
+
+
 def seed(rng: random.Random) -> None:
     now = utcnow()
-    sequence = [("month-1", 30), ("month-3", 91), ("month-6", 182)]
+    after_hire = [("month-1", 30), ("month-3", 91), ("month-6", 182)]
+    checkins = [("checkin-1", 42), ("checkin-2", 91), ("checkin-3", 182)]
     for i in range(1400):
         days = int(rng.triangular(0, 200, 20))
         created = now - timedelta(days=days, minutes=rng.randrange(1440))
@@ -84,6 +116,21 @@ def seed(rng: random.Random) -> None:
         confirmed = (
             None if status == Status.PENDING else created + timedelta(minutes=rng.randrange(5, 600))
         )
+        said = rng.random()
+        job_status = (
+            "unknown"
+            if confirmed is None or said < 0.22
+            else "started"
+            if said < 0.67
+            else "looking"
+            if said < 0.92
+            else "not_changing"
+        )
+        start = None
+        if job_status == "started":
+            start = (confirmed + timedelta(days=rng.randrange(-30, 60))).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
         sub = Subscriber(
             email=email,
             email_key=email,
@@ -91,7 +138,9 @@ def seed(rng: random.Random) -> None:
             status=status,
             created_at=created,
             confirmed_at=confirmed,
-            anchor_at=confirmed,
+            job_status=job_status,
+            anchor_at=start,
+            started_job_on=start.date().isoformat() if start else None,
         )
         page = rng.choices([p for p, _ in POSTS], [w for _, w in POSTS])[0]
         page_url = page + ("?utm_source=newsletter" if rng.random() < 0.3 else "")
@@ -102,7 +151,7 @@ def seed(rng: random.Random) -> None:
                     ip=None,
                     user_agent=None,
                     page_url=None if rng.random() < 0.08 else page_url,
-                    form_version="worksheet-2026-11",
+                    form_version="worksheet-2026-12",
                     source="embed",
                     confirmed_at=confirmed,
                 )
@@ -119,33 +168,10 @@ def seed(rng: random.Random) -> None:
                 message_id=f"<w{i}@demo>",
             )
         )
-        for step, offset in sequence if confirmed else []:
-            due = confirmed + timedelta(days=offset)
-            if due <= now and status in (Status.ACTIVE, Status.UNSUBSCRIBED):
-                failed = rng.random() < 0.01
-                sub.deliveries.append(
-                    Delivery(
-                        step=step,
-                        kind="drip",
-                        status=DeliveryStatus.FAILED if failed else DeliveryStatus.SENT,
-                        due_at=due,
-                        sent_at=None if failed else due,
-                        updated_at=due,
-                        attempts=1,
-                        last_error=rng.choice(ERRORS).format(email=email) if failed else None,
-                        message_id=f"<d{i}{step}@demo>",
-                    )
-                )
-            elif status == Status.ACTIVE:
-                sub.deliveries.append(
-                    Delivery(
-                        step=step,
-                        kind="drip",
-                        status=DeliveryStatus.SCHEDULED,
-                        due_at=due,
-                        message_id=f"<d{i}{step}@demo>",
-                    )
-                )
+        if start is not None:
+            _notes(rng, sub, i, status, now, "drip", start, after_hire)
+        elif confirmed is not None and job_status in ("unknown", "looking"):
+            _notes(rng, sub, i, status, now, "checkin", confirmed, checkins)
         db.session.add(sub)
     db.session.commit()
 
