@@ -35,15 +35,15 @@ def header_safe(value: str) -> str:
 @lru_cache(maxsize=8)  # one per sender: the same on every email
 def from_header(sender: Sender) -> str:
     """From: the sender's display name (MAIL_FROM's own, else COACH_NAME) and MAIL_FROM's
-    address; a name that is not ASCII is an RFC 2047 word."""
-    return formataddr((header_safe(sender.from_name), sender.envelope_from), charset="utf-8")
+    address; a name that is not ASCII becomes RFC 2047 words when the header is folded."""
+    return _mailbox(sender.from_name, sender.envelope_from)
 
 
 @lru_cache(maxsize=8)  # one per sender: the same on every email
 def reply_to_header(sender: Sender) -> str:
     """Reply-To: REPLY_TO (with its own name, or From's), else MAIL_FROM's address."""
     name, address = parseaddr(sender.reply_to) if sender.reply_to else ("", sender.envelope_from)
-    return formataddr((header_safe(name or sender.from_name), address), charset="utf-8")
+    return _mailbox(name or sender.from_name, address)
 
 
 @lru_cache(maxsize=8)  # one per sender: the same on every email
@@ -51,7 +51,7 @@ def list_id_header(sender: Sender) -> str:
     """List-Id (RFC 2919): LIST_NAME as the label, its letters and digits in the id."""
     folded = unicodedata.normalize("NFKD", sender.list_name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-") or "list"
-    return formataddr((header_safe(sender.list_name), f"{slug}.{sender.domain}"), charset="utf-8")
+    return _mailbox(sender.list_name, f"{slug}.{sender.domain}")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ def test_coach_identity_settings_are_read_and_blank_means_default():
     cfg = settings.load(
         {
             "SECRET_KEY": "k" * 40,
+            "FLASK_DEBUG": "1",
             "COACH_NAME": "  Dana Whitfield ",
             "LIST_NAME": "After the offer",
             "REPLY_TO": "Dana <dana@coach.example>",
@@ -54,7 +55,9 @@ def test_coach_identity_settings_are_read_and_blank_means_default():
     )
     assert (cfg["COACH_NAME"], cfg["LIST_NAME"]) == ("Dana Whitfield", "After the offer")
     assert (cfg["REPLY_TO"], cfg["DRIP_DAYS"]) == ("Dana <dana@coach.example>", "Tue,Thu")
-    blank = settings.load({"SECRET_KEY": "k" * 40, "COACH_NAME": " ", "LIST_NAME": ""})
+    blank = settings.load(
+        {"SECRET_KEY": "k" * 40, "FLASK_DEBUG": "1", "COACH_NAME": " ", "LIST_NAME": ""}
+    )
     assert (blank["COACH_NAME"], blank["LIST_NAME"]) == ("Your career coach", "Staying connected")
 
 
