@@ -74,7 +74,7 @@ def populate(engine, count: int, now) -> None:
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "TRUNCATE deliveries, consents, suppressions, subscribers, settings "
+                "TRUNCATE deliveries, consents, suppressions, subscribers, settings, mail_events "
                 "RESTART IDENTITY CASCADE"
             )
         )
