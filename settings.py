@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaigns.timing import parse_window
+from workers.rate import parse_rate
 
 # Values that must never sign anything outside debug.
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev", "secret", "default"}
@@ -29,6 +30,69 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _sending(env: Mapping[str, str], mail_from: str) -> dict:
+    """MAIL_RATE, SMTP_CONNECTIONS, DKIM, MAIL_RETURN_PATH, the probe and the guard."""
+    rate = env.get("MAIL_RATE", "").strip()
+    try:
+        limits = parse_rate(rate)
+    except ValueError as err:
+        raise ConfigError(
+            f"MAIL_RATE must look like 14/second;2000/day, got {str(err).strip()!r}"
+        ) from None
+    connections = _int(env, "SMTP_CONNECTIONS", 4)
+    if not 1 <= connections <= 64:
+        raise ConfigError(f"SMTP_CONNECTIONS must be from 1 to 64, got {connections}")
+    selector = env.get("DKIM_SELECTOR", "").strip()
+    key_path = env.get("DKIM_PRIVATE_KEY_PATH", "").strip()
+    domain = env.get("DKIM_DOMAIN", "").strip().lower()
+    if not domain:
+        domain = mail_from.rpartition("@")[2].rstrip(">").strip().lower()
+    key = b""
+    if selector or key_path:
+        if not (selector and key_path):
+            raise ConfigError(
+                "DKIM_SELECTOR and DKIM_PRIVATE_KEY_PATH go together: set both, or neither"
+            )
+        try:
+            key = open(key_path, "rb").read()  # noqa: SIM115
+        except OSError as err:
+            raise ConfigError(
+                f"DKIM_PRIVATE_KEY_PATH cannot be read: {key_path!r} ({err.strerror})"
+            ) from None
+        if b"PRIVATE KEY" not in key:
+            raise ConfigError(f"DKIM_PRIVATE_KEY_PATH is not a PEM private key: {key_path!r}")
+    return_path = env.get("MAIL_RETURN_PATH", "").strip()
+    if return_path and ("@" not in return_path or any(c in return_path for c in " <>\r\n")):
+        raise ConfigError(f"MAIL_RETURN_PATH must be a bare address, got {return_path!r}")
+    return {
+        "MAIL_RATE": limits,
+        "SMTP_CONNECTIONS": connections,
+        "DKIM_SELECTOR": selector,
+        "DKIM_DOMAIN": domain,
+        "DKIM_PRIVATE_KEY_PATH": key_path,
+        "DKIM_PRIVATE_KEY": key,
+        "MAIL_RETURN_PATH": return_path,
+        "SENDING_PROBE_MINUTES": _int(env, "SENDING_PROBE_MINUTES", 15),
+        "REPUTATION_COMPLAINT_PERCENT": _number(env, "REPUTATION_COMPLAINT_PERCENT", 0.3),
+        "REPUTATION_BOUNCE_PERCENT": _number(env, "REPUTATION_BOUNCE_PERCENT", 5.0),
+        "REPUTATION_WINDOW_HOURS": _int(env, "REPUTATION_WINDOW_HOURS", 168),
+        "REPUTATION_MIN_SENT": _int(env, "REPUTATION_MIN_SENT", 100),
+    }
 
 
 def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
@@ -66,7 +130,8 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
     origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]
     public_base = env.get("PUBLIC_BASE_URL", "http://localhost:5000").strip().rstrip("/")
 
-    return {
+    mail_from = env.get("MAIL_FROM", "Tend <hello@localhost>").strip()
+    return _sending(env, mail_from) | {
         "DEBUG": debug,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL", "").strip()
@@ -83,7 +148,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SMTP_SECURITY": security,
         "SMTP_TIMEOUT": _int(env, "SMTP_TIMEOUT", 20),
         "SMTP_CA_FILE": env.get("SMTP_CA_FILE", "").strip(),
-        "MAIL_FROM": env.get("MAIL_FROM", "Tend <hello@localhost>").strip(),
+        "MAIL_FROM": mail_from,
         "LIST_UNSUBSCRIBE_MAILTO": env.get("LIST_UNSUBSCRIBE_MAILTO", "").strip(),
         "POSTAL_ADDRESS": env.get("POSTAL_ADDRESS", "").strip(),
         "EMBED_ALLOWED_ORIGINS": [o for o in origins if o],
