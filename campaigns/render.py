@@ -16,6 +16,7 @@ from pathlib import Path
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from campaigns.dkim import DKIMKey
 from campaigns.links import PURPOSES, Links
 
 EMAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
@@ -39,9 +40,12 @@ class Sender:
     postal_address: str
     unsubscribe_mailto: str = ""
     debug: bool = False
+    return_path: str = ""  # MAIL_RETURN_PATH: the envelope sender, when apart from From
+    dkim: DKIMKey | None = None  # signs every message when DKIM is configured
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Sender:
+        key = cfg.get("DKIM_PRIVATE_KEY", b"")
         return cls(
             mail_from=cfg["MAIL_FROM"],
             public_base_url=cfg["PUBLIC_BASE_URL"],
@@ -49,6 +53,8 @@ class Sender:
             postal_address=cfg["POSTAL_ADDRESS"],
             unsubscribe_mailto=cfg["LIST_UNSUBSCRIBE_MAILTO"],
             debug=cfg["DEBUG"],
+            return_path=cfg.get("MAIL_RETURN_PATH", ""),
+            dkim=DKIMKey(cfg["DKIM_SELECTOR"], cfg["DKIM_DOMAIN"], key) if key else None,
         )
 
     @classmethod
@@ -63,7 +69,8 @@ class Sender:
 
     @cached_property
     def envelope_from(self) -> str:
-        return parseaddr(self.mail_from)[1]
+        """MAIL FROM: MAIL_RETURN_PATH when set (bounces go there), else From's address."""
+        return self.return_path or parseaddr(self.mail_from)[1]
 
     @cached_property
     def domain(self) -> str:
