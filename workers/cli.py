@@ -1,4 +1,5 @@
-"""Commands: `worker` (an RQ worker in the app context) and `drip tick|sync|clock`."""
+"""Commands: `worker` (an RQ worker in the app context), `drip tick|sync|clock`,
+`sending status|pause|resume` and `dkim keygen`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from rq import SimpleWorker
 
-from campaigns import schedule
+from campaigns import schedule, sending
 from campaigns.render import Sender
 from models import db, utcnow
 from workers import dispatcher
@@ -62,6 +63,8 @@ def tick_command(now_text: str | None) -> None:
         f"tick {now.isoformat()}: queued {result.queued} in {len(result.batches)} batch(es), "
         f"deferred {result.deferred}, reclaimed {result.reclaimed}"
         + ("" if result.handed_over else " (Redis unavailable: will retry next tick)")
+        + (f"; sending paused: {result.paused}" if result.paused else "")
+        + (" (a probe is queued)" if result.probe else "")
     )
 
 
@@ -98,3 +101,88 @@ def clock_command(interval: int) -> None:
         finally:
             db.session.remove()
         time.sleep(max(1.0, interval - (time.monotonic() - started)))
+
+
+@click.group("sending")
+def sending_group() -> None:
+    """See, stop or restart all sending."""
+
+
+def _describe(current: sending.SendingState) -> str:
+    if not current.paused:
+        return "sending: ok"
+    since = current.since.isoformat(timespec="seconds") if current.since else "?"
+    line = f"sending: paused since {since} ({current.kind}): {current.reason}"
+    if current.probe_at and sending.probe_due(current, current.probe_at):
+        line += f"\nnext probe at or after {current.probe_at.isoformat(timespec='seconds')}"
+    return line
+
+
+@sending_group.command("status")
+@with_appcontext
+def sending_status() -> None:
+    """Print whether sending is paused, why and since when (exit status 3 when paused)."""
+    current = sending.state(fresh=True)
+    click.echo(_describe(current))
+    if current.paused:
+        raise SystemExit(3)
+
+
+@sending_group.command("pause")
+@click.option("--reason", default="paused by the operator", show_default=True)
+@with_appcontext
+def sending_pause(reason: str) -> None:
+    """Stop all sending: workers send nothing and the clock queues nothing."""
+    current = sending.pause(reason, kind=sending.PauseKind.OPERATOR)
+    click.echo(_describe(current))
+
+
+@sending_group.command("resume")
+@with_appcontext
+def sending_resume() -> None:
+    """Restart sending: the next tick queues everything that waited, once."""
+    was = sending.state(fresh=True)
+    sending.resume(by="the operator (CLI)")
+    click.echo(f"sending: resumed (was paused: {was.reason})" if was.paused else "sending: ok")
+
+
+@click.group("dkim")
+def dkim_group() -> None:
+    """DKIM signing keys."""
+
+
+@dkim_group.command("keygen")
+@click.option(
+    "--out",
+    "path",
+    default="instance/dkim.pem",
+    show_default=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Where to write the private key (PEM).",
+)
+@click.option("--selector", default=None, help="Default: DKIM_SELECTOR, else 'tend'.")
+@click.option("--force", is_flag=True, help="Replace an existing key file.")
+@with_appcontext
+def dkim_keygen(path: str, selector: str | None, force: bool) -> None:
+    """Write a new 2048-bit RSA key and print the DNS TXT record that publishes it."""
+    from pathlib import Path
+
+    from campaigns.dkim import new_key, txt_record
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists; pass --force to replace it")
+    selector = selector or current_app.config["DKIM_SELECTOR"] or "tend"
+    domain = current_app.config["DKIM_DOMAIN"]
+    pem, public = new_key()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.touch(mode=0o600, exist_ok=True)
+    target.chmod(0o600)
+    target.write_bytes(pem)
+    click.echo(f"wrote {target} (keep it secret; mode 600)")
+    click.echo("Publish this DNS record, then set:")
+    click.echo(f"  DKIM_SELECTOR={selector}")
+    click.echo(f"  DKIM_DOMAIN={domain}")
+    click.echo(f"  DKIM_PRIVATE_KEY_PATH={target.resolve()}")
+    click.echo("")
+    click.echo(txt_record(selector, domain, public))
