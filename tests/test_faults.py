@@ -18,6 +18,7 @@ from flask_migrate import upgrade
 from support import add_due_drip_rows, signup, start_worker, stop, tick, wait_for, work
 from werkzeug.serving import make_server
 
+from campaigns import sending
 from models import Delivery, DeliveryStatus, Subscriber, db, utcnow
 
 pytestmark = pytest.mark.slow
@@ -113,9 +114,14 @@ def test_smtp_down_for_a_while(app, smtp, reliability):
     with app.app_context():
         most = db.session.scalar(sa.select(sa.func.max(Delivery.attempts)))
         assert 1 <= most < app.config["MAX_SEND_ATTEMPTS"]
+        # Connections that kept failing paused sending: no attempts burnt while it was down.
+        assert sending.state(fresh=True).paused
         db.session.remove()
     smtp.start()
-    tick(app, now + timedelta(days=1))
+    assert tick(app, now + timedelta(days=1)).probe  # one email tries the server again...
+    work(app)
+    assert len(smtp.received) == 1
+    assert tick(app, now + timedelta(days=1, minutes=1)).queued == 9  # ...and it resumed
     work(app)
     figures = reliability("SMTP server down, then back", smtp.per_recipient(), emails)
     assert figures["lost"] == 0 and figures["duplicated"] == 0

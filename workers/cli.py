@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from rq import SimpleWorker
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
 
 from campaigns import schedule, sending
 from campaigns.render import Sender
@@ -28,13 +31,64 @@ def parse_now(value: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class _Once(logging.Filter):
+    """RQ logs a lost Redis on every retry; this lets the first line through, then nothing
+    until a job runs again."""
+
+    def __init__(self):
+        super().__init__()
+        self.quiet = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        lost = "could not connect to Redis" in record.getMessage()
+        if not lost:
+            self.quiet = False
+            return True
+        if self.quiet:
+            return False
+        self.quiet = True
+        return True
+
+
 def run_worker(burst: bool = False) -> bool:
-    """Run an RQ worker on the app's queue in this process (no fork: one app, one pool)."""
+    """Run an RQ worker on the app's queue in this process (no fork: one app, one pool).
+
+    A Redis that stops answering is ridden out: the worker waits for it, says so once,
+    and goes on with the same process when it answers again.
+    """
     conveyor = current_app.extensions["tend.conveyor"]
-    worker = SimpleWorker([conveyor.queue], connection=conveyor.redis)
-    return worker.work(
-        burst=burst, logging_level="WARNING" if burst else "INFO", with_scheduler=False
-    )
+    # Its own client: RQ gives its connection a long timeout for the blocking pop, which
+    # the web's and the job's short-timeout client must not inherit.
+    redis = Redis.from_url(conveyor.redis_url, socket_connect_timeout=1, health_check_interval=30)
+    once = _Once()
+    logging.getLogger("rq.worker").addFilter(once)
+    worked = False
+    try:
+        while True:
+            worker = SimpleWorker([Queue(conveyor.queue_name, connection=redis)], connection=redis)
+            worked = (
+                worker.work(
+                    burst=burst,
+                    logging_level="WARNING" if burst else "INFO",
+                    with_scheduler=False,
+                )
+                or worked
+            )
+            if burst or worker._stop_requested or _redis_answers(redis):
+                return worked
+            current_app.logger.warning("worker: Redis does not answer; waiting for it")
+            while not _redis_answers(redis):
+                time.sleep(2)
+            current_app.logger.warning("worker: Redis answers again; back to work")
+    finally:
+        logging.getLogger("rq.worker").removeFilter(once)
+
+
+def _redis_answers(redis: Redis) -> bool:
+    try:
+        return bool(redis.ping())
+    except RedisError:
+        return False
 
 
 @click.command("worker")

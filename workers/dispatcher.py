@@ -48,8 +48,11 @@ def _lost_job_ids(now: datetime) -> list[str]:
         return []
     try:
         present = current().existing([j for j in job_ids if j])
-    except Exception:
-        current_app.logger.warning("conveyor unavailable; cannot check queued jobs", exc_info=True)
+    except Exception as err:
+        quiet = getattr(err, "already_logged", False)  # logged once by the conveyor
+        (current_app.logger.debug if quiet else current_app.logger.warning)(
+            "conveyor unavailable; cannot check queued jobs", exc_info=not quiet
+        )
         return []
     return [j for j in job_ids if j and j not in present]
 
