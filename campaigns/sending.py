@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from models import Delivery, DeliveryStatus, MailEvent, Setting, db, utcnow
 
@@ -45,6 +46,7 @@ class SendingState:
     kind: str = ""
     probe_at: datetime | None = None  # the next probe may go at or after this time
     resumed_at: datetime | None = None  # the guard counts from here on after a resume
+    events_after: int = 0  # ...and only the complaints and bounces recorded after it
 
     def as_json(self) -> str:
         values = asdict(self)
@@ -79,14 +81,20 @@ def state(*, fresh: bool = False) -> SendingState:
     return found
 
 
-def _write(new: SendingState) -> None:
+def _write(new: SendingState) -> bool:
+    """Store `new` (committed); False when another process wrote the first row meanwhile."""
     row = db.session.get(Setting, STATE_KEY)
     if row is None:
         db.session.add(Setting(key=STATE_KEY, value=new.as_json()))
     else:
         row.value = new.as_json()
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
     _cache().update(state=new, until=time.monotonic() + _CACHE_SECONDS)
+    return True
 
 
 def _locked() -> SendingState:
@@ -112,8 +120,10 @@ def pause(reason: str, *, kind: str, now: datetime | None = None) -> SendingStat
         kind=kind,
         probe_at=now + timedelta(minutes=minutes) if kind == PauseKind.RELAY else None,
         resumed_at=current.resumed_at,
+        events_after=current.events_after,
     )
-    _write(new)
+    if not _write(new):  # a pause written by another worker at the same moment: it stands
+        return pause(reason, kind=kind, now=now)
     log.warning("sending paused: %s", reason, extra={"kind": kind})
     return new
 
@@ -122,8 +132,10 @@ def resume(*, now: datetime | None = None, by: str = "operator") -> SendingState
     """Sending goes on (committed); the clock queues what waited at its next tick."""
     now = now or utcnow()
     current = _locked()
-    new = SendingState(resumed_at=now)
-    _write(new)
+    last_event = db.session.scalar(select(func.max(MailEvent.id))) or 0
+    new = SendingState(resumed_at=now, events_after=last_event)
+    if not _write(new):
+        return resume(now=now, by=by)
     if current.paused:
         log.warning("sending resumed by %s", by, extra={"paused_for": current.reason})
     return new
@@ -215,7 +227,7 @@ def check_reputation(now: datetime) -> str | None:
     events = dict(
         db.session.execute(
             select(MailEvent.kind, func.count())
-            .where(MailEvent.at > start)
+            .where(MailEvent.at > start, MailEvent.id > current.events_after)
             .group_by(MailEvent.kind)
         ).all()
     )

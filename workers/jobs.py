@@ -152,6 +152,7 @@ class _Batch:
         self.errors: list[BaseException] = []
         self._next = 0
         self._lock = threading.Lock()
+        self._pausing = threading.Lock()
         self.sender = Sender.current()
         self.sequence = current_app.extensions["tend.sequence"]
         self.rate = _mail_rate()
@@ -294,8 +295,11 @@ class _Batch:
         self.count(_retry(row, now, verdict.reason, attempts=attempts))
 
     def _pause(self, reason: str, now: datetime) -> None:
-        current = sending.pause(reason, kind=sending.PauseKind.RELAY, now=utcnow())
-        self.stop = _Stop("pause", f"sending paused: {current.reason}")
+        with self._pausing:  # the lanes of one batch write the pause once
+            if self.stop is not None and self.stop.why == "pause":
+                return
+            current = sending.pause(reason, kind=sending.PauseKind.RELAY, now=utcnow())
+            self.stop = _Stop("pause", f"sending paused: {current.reason}")
 
     def finish(self) -> None:
         """Once every lane is done: the refused recipients bounce, unless the refusals say
