@@ -96,6 +96,7 @@ class SMTPSink:
     in_data: int = 0  # message bodies being answered right now
     most_in_data: int = 0  # the most answered at once (connections kept busy)
     pipelined: list[bool] = field(default_factory=list)  # per MAIL: RCPT and DATA already sent
+    pipelining: bool = True  # offer PIPELINING in the EHLO answer
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
@@ -104,6 +105,11 @@ class SMTPSink:
             return self.reject_rcpt
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # aiosmtpd reads pipelined commands fine but does not say so; relays do (RFC 2920).
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         # What the client sent after MAIL before waiting for its answer (RFC 2920).

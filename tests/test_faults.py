@@ -90,7 +90,8 @@ def test_worker_killed_mid_batch_loses_nothing(make_app, app_env, smtp, reliabil
     work(app)
     expected = [f"r{i}@example.com" for i in range(40)]
     figures = reliability("worker SIGKILL mid-batch", smtp.per_recipient(), expected)
-    assert figures["lost"] == 0 and figures["duplicated"] <= 1
+    # At most the email in flight on each of the worker's SMTP_CONNECTIONS, once more each.
+    assert figures["lost"] == 0 and figures["duplicated"] <= app.config["SMTP_CONNECTIONS"]
     assert statuses(app) == {DeliveryStatus.SENT: 40}
 
 

@@ -298,7 +298,7 @@ class _Batch:
         with self._pausing:  # the lanes of one batch write the pause once
             if self.stop is not None and self.stop.why == "pause":
                 return
-            current = sending.pause(reason, kind=sending.PauseKind.RELAY, now=utcnow())
+            current = sending.pause(reason, kind=sending.PauseKind.RELAY, now=now)
             self.stop = _Stop("pause", f"sending paused: {current.reason}")
 
     def finish(self) -> None:
@@ -333,7 +333,7 @@ class _Batch:
                 sending.pause(
                     f"{failures} connections in a row failed; the last: {reason}",
                     kind=sending.PauseKind.RELAY,
-                    now=utcnow(),
+                    now=now,
                 )
         elif self.connected:
             runs.connected()

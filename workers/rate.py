@@ -49,6 +49,7 @@ class Slot:
     """The answer for one email: go after `wait` seconds, or wait for `until` (no slot)."""
 
     wait: float = 0.0
+    at: float = 0.0  # when the slot is, in seconds on Redis's clock
     until: datetime | None = None  # set when the day's budget is spent or the wait is long
     reason: str = ""
 
@@ -78,7 +79,7 @@ for i = spaced + 1, #KEYS do
   redis.call('INCR', KEYS[i])
   redis.call('EXPIRE', KEYS[i], 3 * 86400)
 end
-return {1, slot - now}
+return {1, slot - now, slot}
 """
 
 
@@ -101,9 +102,9 @@ class MailRate:
         args = [self.max_wait_ms, len(self.spacing)]
         args += [lim.seconds * 1000 / lim.count for lim in self.spacing]
         args += [lim.count * lim.seconds // DAY for lim in self.days]
-        code, value = self._script(keys=keys, args=args)
+        code, value, *at = self._script(keys=keys, args=args)
         if code == 1:
-            return Slot(wait=value / 1000)
+            return Slot(wait=value / 1000, at=at[0] / 1000)
         if code == -1:
             spent = self.days[int(value) - 1]
             midnight = datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo)
