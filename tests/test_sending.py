@@ -220,9 +220,10 @@ def test_one_rate_is_shared_by_every_worker(redis_url):
     for t in threads:
         t.join()
     slots.sort()
-    # Each slot Redis handed out is 20 ms after the one before: no second holds over 50.
-    gaps = [round(b - a, 3) for a, b in zip(slots, slots[1:], strict=False)]
-    assert len(slots) == 60 and set(gaps) == {0.02}
+    # Each slot Redis handed out is at least 20 ms (and 3 % headroom) after the one before:
+    # no second holds more than 50, whichever worker asked.
+    gaps = [round(b - a, 4) for a, b in zip(slots, slots[1:], strict=False)]
+    assert len(slots) == 60 and min(gaps) >= 0.0206
     for start in slots:
         assert sum(1 for s in slots if start <= s < start + 1) <= 50
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -126,6 +125,14 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
     return batch.counts
 
 
+class _NoSlot(Exception):
+    """No MAIL_RATE slot for the email whose data was about to go."""
+
+    def __init__(self, stop):
+        super().__init__(stop.reason)
+        self.stop = stop
+
+
 @dataclass
 class _Stop:
     """Why the rest of a batch does not go: each row waits without using an attempt."""
@@ -214,8 +221,13 @@ class _Batch:
             self._wait(row, now, held)
         else:
             attempts = row.attempts + 1
+            pace = (lambda: self._pace(now)) if self.rate is not None else None
             try:
-                transport.deliver(message, self.sender.envelope_from, envelope_address(row.email))
+                transport.deliver(
+                    message, self.sender.envelope_from, envelope_address(row.email), pace
+                )
+            except _NoSlot as held:
+                self._wait(row, now, held.stop)
             except SendError as err:
                 self._refused(row, now, err.verdict, attempts)
             else:
@@ -240,15 +252,25 @@ class _Batch:
         if self.rate is None:
             return None
         try:
-            slot = self.rate.take(now)
+            slot = self.rate.peek(now)
         except RedisError as err:
             return _Stop("wait", f"MAIL_RATE: Redis unavailable ({err})", now + THROTTLE_WAIT)
         if slot.until is not None:
             self.stop = _Stop("wait", slot.reason, slot.until)
             return self.stop
-        if slot.wait > 0:
-            time.sleep(slot.wait)
         return None
+
+    def _pace(self, now: datetime) -> None:
+        """Take this email's MAIL_RATE slot, right before its data goes to the relay."""
+        try:
+            slot = self.rate.take(now)
+        except RedisError as err:
+            raise _NoSlot(
+                _Stop("wait", f"MAIL_RATE: Redis unavailable ({err})", now + THROTTLE_WAIT)
+            ) from err
+        if slot.until is not None:  # spent between the look and the take
+            self.stop = _Stop("wait", slot.reason, slot.until)
+            raise _NoSlot(self.stop)
 
     def _wait(self, row, now: datetime, stop: _Stop) -> None:
         if stop.why == "down":

@@ -10,7 +10,7 @@ import mailbox
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -94,7 +94,13 @@ class Transport(Protocol):
 
     def __exit__(self, *exc) -> None: ...
 
-    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
+    def deliver(
+        self,
+        message: Outgoing,
+        sender: str,
+        recipient: str,
+        before_body: Callable[[], None] | None = None,
+    ) -> None:
         """Hand one message for one envelope recipient on, or raise `TemporaryFailure`
         (`ConnectionLost` when the rest of the batch must wait too), `PermanentFailure`
         (the recipient is refused for good) or `Undeliverable` (this message cannot go)."""
@@ -222,13 +228,24 @@ class SMTPTransport:
             self._conn.close()
             self._conn = None
 
-    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
-        """Send one message to one recipient, or raise a `SendError` with its verdict."""
+    def deliver(
+        self,
+        message: Outgoing,
+        sender: str,
+        recipient: str,
+        before_body: Callable[[], None] | None = None,
+    ) -> None:
+        """Send one message to one recipient, or raise a `SendError` with its verdict.
+
+        `before_body` runs once the relay said 354, right before the message goes out (the
+        send rate is taken there, so the relay sees the spacing); if it raises, the
+        connection is dropped unfinished and the relay keeps nothing.
+        """
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = self._connect()
             try:
-                self._send_once(message, sender, recipient)
+                self._send_once(message, sender, recipient, before_body)
                 return
             except _Stale as err:
                 # Closed while idle, before any of this message went out: safe to reopen once.
@@ -247,7 +264,13 @@ class SMTPTransport:
                     self._drop()
                 raise
 
-    def _send_once(self, message: Outgoing, sender: str, recipient: str) -> None:
+    def _send_once(
+        self,
+        message: Outgoing,
+        sender: str,
+        recipient: str,
+        before_body: Callable[[], None] | None = None,
+    ) -> None:
         conn = self._conn
         assert conn is not None
         options = ""
@@ -298,6 +321,12 @@ class SMTPTransport:
         body = _LEADING_DOT.sub(b"..", message.data)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
+        if before_body is not None:
+            try:
+                before_body()
+            except BaseException:
+                self._drop()  # an unfinished DATA: the relay discards it
+                raise
         try:
             conn.send(body + b".\r\n")
             code, text = conn.getreply()
@@ -356,8 +385,16 @@ class OutboxTransport:
     def __exit__(self, *exc) -> None:
         self._box.close()
 
-    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
+    def deliver(
+        self,
+        message: Outgoing,
+        sender: str,
+        recipient: str,
+        before_body: Callable[[], None] | None = None,
+    ) -> None:
         """Write the message as one file of the Maildir; the envelope is not kept."""
+        if before_body is not None:
+            before_body()
         try:
             self._box.add(message.data)
         except OSError as err:
