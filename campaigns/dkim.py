@@ -10,10 +10,6 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 SIGNED_HEADERS = (
     b"From",
     b"To",
@@ -37,6 +33,8 @@ class DKIMKey:
 
     def sign(self, data: bytes) -> bytes:
         """The message with its DKIM-Signature header first."""
+        import dkim  # loaded on first use: a process that never signs skips ~10 MB
+
         present = _header_names(data)
         headers = [h for h in SIGNED_HEADERS if h.lower() in present]
         signature = dkim.sign(
@@ -61,6 +59,9 @@ def _header_names(data: bytes) -> set[bytes]:
 
 def new_key(bits: int = 2048) -> tuple[bytes, str]:
     """A fresh RSA key as PEM, and the p= value of its DNS record (the public half)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
