@@ -84,6 +84,12 @@ def test_sending_bench_runs_against_a_distant_relay():
     assert "30 / 30" in out  # every delivery reached the sink once
 
 
+def test_hung_redis_bench_runs():
+    out = run_bench("bench_hung_redis.py", "--duration", "2", "--clients", "2", "--workers", "1")
+    assert "| POST /api/subscribe (202)" in out and "| GET /healthz" in out
+    assert "stored " in out
+
+
 def test_dispatch_bench_runs():
     out = run_bench(
         "bench_dispatch.py",

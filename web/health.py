@@ -54,7 +54,7 @@ def healthz():
         checks["database"] = f"down: {type(err).__name__}"
     try:
         conveyor = current_app.extensions["tend.conveyor"]
-        conveyor.redis.ping()
+        conveyor.ping()
         checks["redis"] = "ok"
         checks["queue_depth"] = conveyor.depth()
     except Exception as err:
