@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaigns.timing import parse_window
@@ -69,7 +70,7 @@ def _sending(env: Mapping[str, str], mail_from: str) -> dict:
                 "DKIM_SELECTOR and DKIM_PRIVATE_KEY_PATH go together: set both, or neither"
             )
         try:
-            key = open(key_path, "rb").read()  # noqa: SIM115
+            key = Path(key_path).read_bytes()
         except OSError as err:
             raise ConfigError(
                 f"DKIM_PRIVATE_KEY_PATH cannot be read: {key_path!r} ({err.strerror})"

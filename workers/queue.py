@@ -35,8 +35,7 @@ def connect(url: str, *, timeout: float = 0.25) -> Redis:
         socket_connect_timeout=0.25,
         socket_timeout=timeout,
         health_check_interval=0,
-        lib_name=None,
-        lib_version=None,
+        driver_info=None,
     )
 
 

@@ -1,4 +1,4 @@
-"""How an email leaves: SMTP (one connection per batch) or a Maildir outbox for development.
+"""How an email leaves: SMTP (one connection per lane of a batch) or a Maildir outbox.
 
 Both are a `Transport`: opened for a batch with `open_transport`, used as a context
 manager, and handed one message at a time with `deliver`.
@@ -101,9 +101,12 @@ class Transport(Protocol):
         recipient: str,
         before_body: Callable[[], None] | None = None,
     ) -> None:
-        """Hand one message for one envelope recipient on, or raise `TemporaryFailure`
-        (`ConnectionLost` when the rest of the batch must wait too), `PermanentFailure`
-        (the recipient is refused for good) or `Undeliverable` (this message cannot go)."""
+        """Hand one message for one envelope recipient on, or raise a `SendError` whose
+        `verdict` says what the answer means: `TemporaryFailure` (`ConnectionLost` when the
+        rest of the batch must wait too, `SenderRefused` when sending must pause,
+        `MaybeSent` when the relay may have it), `PermanentFailure` (the recipient is
+        refused for good) or `Undeliverable` (this message cannot go). `before_body` runs
+        right before the message data goes out."""
         ...
 
 
