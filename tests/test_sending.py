@@ -337,3 +337,19 @@ def test_the_worker_rides_out_a_hung_redis(make_app, app_env, redis_server, smtp
     finally:
         stop(worker)
     assert sorted(smtp.per_recipient()) == ["before@example.com", "during@example.com"]
+
+
+def test_the_signup_limit_holds_in_memory_while_redis_hangs(make_app, redis_server, smtp):
+    app = make_app(REDIS_URL=redis_server.url, SIGNUP_RATE_LIMIT="3/minute")
+    client = app.test_client()
+    redis_server.hang()
+    try:
+        codes = [
+            client.post(
+                "/api/subscribe", json={"name": "Ann", "email": f"m{i}@example.com"}
+            ).status_code
+            for i in range(5)
+        ]
+    finally:
+        redis_server.unhang()
+    assert codes == [202, 202, 202, 429, 429]  # counted in memory, answered, never hung
