@@ -92,6 +92,8 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     metrics.init_app(app)
     app.cli.add_command(worker_cli.worker_command)
     app.cli.add_command(worker_cli.drip)
+    app.cli.add_command(worker_cli.sending_group)
+    app.cli.add_command(worker_cli.dkim_group)
     app.cli.add_command(admin_cli.subscribers)
     app.cli.add_command(worksheet_cli.worksheet)
     return app

@@ -7,10 +7,12 @@ import os
 import secrets
 from collections.abc import Mapping
 from email.utils import getaddresses, parseaddr
+from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaigns.timing import parse_days, parse_window
+from workers.rate import parse_rate
 
 # Values that must never sign anything outside debug.
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev", "secret", "default"}
@@ -101,6 +103,69 @@ def refuse_unsafe_production(config: Mapping) -> None:
         )
 
 
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _sending(env: Mapping[str, str], mail_from: str) -> dict:
+    """MAIL_RATE, SMTP_CONNECTIONS, DKIM, MAIL_RETURN_PATH, the probe and the guard."""
+    rate = env.get("MAIL_RATE", "").strip()
+    try:
+        limits = parse_rate(rate)
+    except ValueError as err:
+        raise ConfigError(
+            f"MAIL_RATE must look like 14/second;2000/day, got {str(err).strip()!r}"
+        ) from None
+    connections = _int(env, "SMTP_CONNECTIONS", 4)
+    if not 1 <= connections <= 64:
+        raise ConfigError(f"SMTP_CONNECTIONS must be from 1 to 64, got {connections}")
+    selector = env.get("DKIM_SELECTOR", "").strip()
+    key_path = env.get("DKIM_PRIVATE_KEY_PATH", "").strip()
+    domain = env.get("DKIM_DOMAIN", "").strip().lower()
+    if not domain:
+        domain = mail_from.rpartition("@")[2].rstrip(">").strip().lower()
+    key = b""
+    if selector or key_path:
+        if not (selector and key_path):
+            raise ConfigError(
+                "DKIM_SELECTOR and DKIM_PRIVATE_KEY_PATH go together: set both, or neither"
+            )
+        try:
+            key = Path(key_path).read_bytes()
+        except OSError as err:
+            raise ConfigError(
+                f"DKIM_PRIVATE_KEY_PATH cannot be read: {key_path!r} ({err.strerror})"
+            ) from None
+        if b"PRIVATE KEY" not in key:
+            raise ConfigError(f"DKIM_PRIVATE_KEY_PATH is not a PEM private key: {key_path!r}")
+    return_path = env.get("MAIL_RETURN_PATH", "").strip()
+    if return_path and ("@" not in return_path or any(c in return_path for c in " <>\r\n")):
+        raise ConfigError(f"MAIL_RETURN_PATH must be a bare address, got {return_path!r}")
+    return {
+        "MAIL_RATE": limits,
+        "SMTP_CONNECTIONS": connections,
+        "DKIM_SELECTOR": selector,
+        "DKIM_DOMAIN": domain,
+        "DKIM_PRIVATE_KEY_PATH": key_path,
+        "DKIM_PRIVATE_KEY": key,
+        "MAIL_RETURN_PATH": return_path,
+        "SENDING_PROBE_MINUTES": _int(env, "SENDING_PROBE_MINUTES", 15),
+        "REPUTATION_COMPLAINT_PERCENT": _number(env, "REPUTATION_COMPLAINT_PERCENT", 0.3),
+        "REPUTATION_BOUNCE_PERCENT": _number(env, "REPUTATION_BOUNCE_PERCENT", 5.0),
+        "REPUTATION_WINDOW_HOURS": _int(env, "REPUTATION_WINDOW_HOURS", 168),
+        "REPUTATION_MIN_SENT": _int(env, "REPUTATION_MIN_SENT", 100),
+    }
+
+
 def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
     """Build the Flask config from environment variables, validating each one."""
     env = os.environ if env is None else env
@@ -179,7 +244,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
     origins = [o.strip().rstrip("/") for o in env.get("EMBED_ALLOWED_ORIGINS", "").split(",")]
     public_base = _public_base_url(env.get("PUBLIC_BASE_URL", "http://localhost:5000"))
 
-    config = {
+    config = _sending(env, mail_from) | {
         "DEBUG": debug,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL", "").strip()

@@ -24,7 +24,7 @@ from flask import (
 
 from admin import charts, exporter, importer, previews, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
-from campaigns import schedule
+from campaigns import schedule, sending
 from campaigns.plan import Rules
 from models import Subscriber, utcnow
 from signup.limits import limiter
@@ -193,6 +193,7 @@ def dashboard():
         embed=embed_codes(current_app.config["PUBLIC_BASE_URL"]),
         embed_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
         action=ActionForm(),
+        sending_state=sending.state(fresh=True),
     )
 
 
@@ -362,3 +363,17 @@ def export_csv():
     response = Response(stream_with_context(exporter.csv_chunks()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="tend-subscribers-{stamp}.csv"'
     return response
+
+
+# ---- sending ---------------------------------------------------------------------------
+
+
+@bp.post("/sending/resume")
+def resume_sending():
+    """The banner's Resume button: sending goes on, the next tick queues what waited."""
+    if ActionForm().validate_on_submit():
+        was = sending.state(fresh=True)
+        sending.resume(by="the operator (dashboard)")
+        if was.paused:
+            flash("Sending resumed. What waited goes out with the next tick.", "ok")
+    return redirect(url_for("admin.dashboard"), code=303)

@@ -1,16 +1,21 @@
 """An SMTP sink for the sending bench, in its own process: accepts everything, keeps counts.
 
-    python bench/smtp_sink.py --port 2525 --stats /tmp/sink.json
+    python bench/smtp_sink.py --port 2525 --stats /tmp/sink.json [--latency-ms 20]
 
-It listens on 127.0.0.1 only (aiosmtpd), counts messages and distinct Message-IDs, and
-notes when the first and last message arrived. On SIGTERM it writes the counts and the
-Message-IDs as JSON to --stats and exits.
+It listens on 127.0.0.1 only (aiosmtpd), offers PIPELINING, counts messages and distinct
+Message-IDs, and notes when each message arrived. On SIGTERM it writes the counts, the
+Message-IDs and the arrival times as JSON to --stats and exits.
+
+`--latency-ms` makes it a distant relay: every answer leaves that long after it was
+written, in order, without holding up the commands behind it (as a network would, so a
+client that pipelines gains what it would gain over a real link).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import signal
 import time
@@ -24,6 +29,7 @@ class Counter:
         self.bytes = 0
         self.recipients = 0
         self.ids: list[str] = []
+        self.times: list[float] = []
         self.first: float | None = None
         self.last: float | None = None
 
@@ -37,7 +43,12 @@ class Counter:
         self.bytes += len(data)
         self.recipients += len(envelope.rcpt_tos)
         self.ids.append(message_id(data))
+        self.times.append(now)
         return "250 OK"
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     def summary(self) -> dict:
         return {
@@ -48,7 +59,47 @@ class Counter:
             "first": self.first,
             "last": self.last,
             "ids": self.ids,
+            "times": self.times,
         }
+
+
+class DistantSMTP(SMTP):
+    """aiosmtpd's server with every answer delayed by `latency` seconds on its way out."""
+
+    latency = 0.0
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        if self.latency <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        write, close = transport.write, transport.close
+        waiting: collections.deque = collections.deque()
+        closing = []
+
+        def flush():
+            now = loop.time()
+            while waiting and waiting[0][0] <= now + 0.0005:
+                write(waiting.popleft()[1])
+            if waiting:
+                loop.call_at(waiting[0][0], flush)
+            elif closing:
+                close()
+
+        def delayed_close():  # the last answers (221 to QUIT) still go out first
+            if waiting:
+                closing.append(True)
+            else:
+                close()
+
+        transport.close = delayed_close
+
+        def delayed(data):
+            waiting.append((loop.time() + self.latency, bytes(data)))
+            if len(waiting) == 1:
+                loop.call_at(waiting[0][0], flush)
+
+        transport.write = delayed
 
 
 def message_id(data: bytes) -> str:
@@ -60,11 +111,14 @@ def message_id(data: bytes) -> str:
     return ""
 
 
-async def serve(port: int, stats: str) -> None:
+async def serve(port: int, stats: str, latency: float = 0.0) -> None:
     counter = Counter()
     loop = asyncio.get_running_loop()
+    DistantSMTP.latency = latency
     server = await loop.create_server(
-        lambda: SMTP(counter, decode_data=False, enable_SMTPUTF8=True, hostname="sink.local"),
+        lambda: DistantSMTP(
+            counter, decode_data=False, enable_SMTPUTF8=True, hostname="sink.local"
+        ),
         host="127.0.0.1",
         port=port,
     )
@@ -81,8 +135,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stats", required=True)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay of every answer")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.stats))
+    asyncio.run(serve(args.port, args.stats, args.latency_ms / 1000))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
+from campaigns import sending
 from models import Subscriber, db
 from signup.validation import clean_email
 from subscribers.lifecycle import StopReason, email_key, find_by_address, stop
@@ -79,9 +80,11 @@ def apply(events: Iterable[Event], *, now: datetime, provider: str) -> dict[str,
         if event.kind == Kind.HARD_BOUNCE:
             _stop(subscriber, StopReason.BOUNCE, now)
             suppress(key, Reason.BOUNCE, now=now)
+            sending.record_event(sending.EventKind.HARD_BOUNCE, now)  # the reputation guard
         elif event.kind == Kind.COMPLAINT:
             _stop(subscriber, StopReason.COMPLAINT, now)
             suppress(key, Reason.COMPLAINT, now=now)
+            sending.record_event(sending.EventKind.COMPLAINT, now)
         elif event.kind == Kind.UNSUBSCRIBE:
             _stop(subscriber, StopReason.UNSUBSCRIBE, now)
         elif event.kind == Kind.SOFT_BOUNCE and subscriber is not None:

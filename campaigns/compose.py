@@ -95,4 +95,13 @@ def compose(
         sender=sender,
         unsubscribe=None if pending else links_for(sender, recipient.public_id).unsubscribe,
         date=now,
+        feedback_id=feedback_id(email, sender),
     )
+
+
+def feedback_id(email: Step | Worksheet, sender: Sender) -> str:
+    """Feedback-ID (Gmail's feedback loop): campaign:kind:list:sender, so complaint
+    figures come back per email of the sequence."""
+    campaign = WORKSHEET if isinstance(email, Worksheet) else email.key
+    kind = "transactional" if isinstance(email, Worksheet) else "drip"
+    return f"{campaign}:{kind}:staying-connected:{sender.domain}"

@@ -45,11 +45,13 @@ def enqueue_after_commit(batches: list[Batch], now: datetime | None = None) -> b
         return True
     try:
         current().enqueue(batches, now)
-    except Exception:
-        current_app.logger.warning(
+    except Exception as err:
+        # A conveyor that logs its own outage once is not logged again for every signup.
+        quiet = getattr(err, "already_logged", False)
+        (current_app.logger.debug if quiet else current_app.logger.warning)(
             "conveyor unavailable; the dispatcher will requeue %d batch(es)",
             len(batches),
-            exc_info=True,
+            exc_info=not quiet,
         )
         return False
     return True

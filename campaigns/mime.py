@@ -91,6 +91,7 @@ def build_message(
     sender: Sender,
     unsubscribe: str | None,
     date: datetime,
+    feedback_id: str | None = None,
 ) -> Outgoing:
     """A multipart/alternative message (text, then HTML) with the headers inboxes expect.
 
@@ -101,10 +102,19 @@ def build_message(
     fraction of the cost; anything else goes through the email package.
     """
     headers = _headers(email.subject, to_name, to_address, message_id, sender, unsubscribe, date)
+    if feedback_id:
+        headers.append(("Feedback-ID", feedback_id))
     international = not to_address.isascii()
     if not international and all(_plain_header(name, value) for name, value in headers):
-        return Outgoing(_assemble(headers, email.text, email.html), False)
-    return _build_with_email_package(email, headers, international)
+        return _signed(Outgoing(_assemble(headers, email.text, email.html), False), sender)
+    return _signed(_build_with_email_package(email, headers, international), sender)
+
+
+def _signed(message: Outgoing, sender: Sender) -> Outgoing:
+    # DKIM goes last: the signature covers the headers and body exactly as written.
+    if sender.dkim is None:
+        return message
+    return Outgoing(sender.dkim.sign(message.data), message.smtputf8)
 
 
 def _headers(

@@ -16,6 +16,7 @@ from pathlib import Path
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from campaigns.dkim import DKIMKey
 from campaigns.links import PURPOSES, Links
 
 EMAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
@@ -42,9 +43,12 @@ class Sender:
     coach_name: str = COACH_NAME  # signs every email; From's name when MAIL_FROM has none
     list_name: str = LIST_NAME  # the email's header and the List-Id label
     reply_to: str = ""  # where replies go; empty: MAIL_FROM's address
+    return_path: str = ""  # MAIL_RETURN_PATH: the envelope sender, when apart from From
+    dkim: DKIMKey | None = None  # signs every message when DKIM is configured
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Sender:
+        key = cfg.get("DKIM_PRIVATE_KEY", b"")
         return cls(
             mail_from=cfg["MAIL_FROM"],
             public_base_url=cfg["PUBLIC_BASE_URL"],
@@ -54,6 +58,8 @@ class Sender:
             coach_name=cfg["COACH_NAME"],
             list_name=cfg["LIST_NAME"],
             reply_to=cfg["REPLY_TO"],
+            return_path=cfg.get("MAIL_RETURN_PATH", ""),
+            dkim=DKIMKey(cfg["DKIM_SELECTOR"], cfg["DKIM_DOMAIN"], key) if key else None,
         )
 
     @classmethod
@@ -68,7 +74,8 @@ class Sender:
 
     @cached_property
     def envelope_from(self) -> str:
-        return parseaddr(self.mail_from)[1]
+        """MAIL FROM: MAIL_RETURN_PATH when set (bounces go there), else From's address."""
+        return self.return_path or parseaddr(self.mail_from)[1]
 
     @cached_property
     def domain(self) -> str:

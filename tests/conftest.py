@@ -114,7 +114,15 @@ def clean_state(request):
         return
     url = request.getfixturevalue("database_url")
     engine = sa.create_engine(url)
-    tables = ["deliveries", "consents", "suppressions", "subscribers", "settings", "spent_tokens"]
+    tables = [
+        "deliveries",
+        "consents",
+        "suppressions",
+        "subscribers",
+        "settings",
+        "spent_tokens",
+        "mail_events",
+    ]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

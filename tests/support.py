@@ -94,14 +94,30 @@ class SMTPSink:
     reject_sender: str = ""  # an SMTP reply to every MAIL FROM, e.g. "550 5.7.1 not allowed"
     reject_data: str = ""  # an SMTP reply to every message body, e.g. "554 5.7.1 spam"
     arriving: int = 0  # message bodies received so far, accepted or not yet
+    answer_late: float = 0.0  # seconds to wait after storing a message before the 250
+    reject_rcpt: str = ""  # an SMTP reply to every RCPT TO, e.g. "554 5.7.1 Relay access denied"
+    in_data: int = 0  # message bodies being answered right now
+    most_in_data: int = 0  # the most answered at once (connections kept busy)
+    pipelined: list[bool] = field(default_factory=list)  # per MAIL: RCPT and DATA already sent
+    pipelining: bool = True  # offer PIPELINING in the EHLO answer
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return self.reject[address]
+        if self.reject_rcpt:
+            return self.reject_rcpt
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # aiosmtpd reads pipelined commands fine but does not say so; relays do (RFC 2920).
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # What the client sent after MAIL before waiting for its answer (RFC 2920).
+        waiting = bytes(getattr(server._reader, "_buffer", b""))
+        self.pipelined.append(b"RCPT TO:" in waiting and b"DATA" in waiting)
         if self.reject_sender:
             return self.reject_sender
         envelope.mail_from = address
@@ -110,19 +126,26 @@ class SMTPSink:
 
     async def handle_DATA(self, server, session, envelope):
         self.arriving += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.reject_data:
-            return self.reject_data
-        with self.lock:
-            self.received.append(
-                Received(
-                    envelope.mail_from,
-                    list(envelope.rcpt_tos),
-                    envelope.original_content or envelope.content,
-                    envelope.smtp_utf8,
+        self.in_data += 1
+        self.most_in_data = max(self.most_in_data, self.in_data)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.reject_data:
+                return self.reject_data
+            with self.lock:
+                self.received.append(
+                    Received(
+                        envelope.mail_from,
+                        list(envelope.rcpt_tos),
+                        envelope.original_content or envelope.content,
+                        envelope.smtp_utf8,
+                    )
                 )
-            )
+            if self.answer_late:
+                await asyncio.sleep(self.answer_late)  # stored, but the client gave up
+        finally:
+            self.in_data -= 1
         return "250 Message accepted"
 
     def start(self) -> None:
@@ -327,9 +350,20 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGCONT)  # a hung one must still die
             self.process.kill()
             self.process.wait()
             self.process = None
+
+    def hang(self) -> None:
+        """SIGSTOP: the port still accepts connections, but nothing is ever answered."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def unhang(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
 
 class PostgresServer:
@@ -433,3 +467,37 @@ def hosted_fields(html: str) -> dict[str, str]:
             r'name="(csrf_token|altcha|email_checked)" (?:type="hidden" )?value="([^"]*)"', html
         )
     )
+
+
+def deliveries_of(app) -> list:
+    """Every delivery row, oldest first, detached from the session."""
+    from models import Delivery
+
+    with app.app_context():
+        rows = db.session.scalars(sa.select(Delivery).order_by(Delivery.id)).all()
+        db.session.expunge_all()
+        db.session.remove()
+        return rows
+
+
+def subscriber_statuses(app) -> dict[str, int]:
+    """How many subscribers are in each status."""
+    from models import Subscriber
+
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Subscriber.status, sa.func.count()).group_by(Subscriber.status)
+        ).all()
+        db.session.remove()
+        return dict(rows)
+
+
+def sending_state(app):
+    """The pause state as every process reads it."""
+    from campaigns import sending
+
+    with app.app_context():
+        try:
+            return sending.state(fresh=True)
+        finally:
+            db.session.remove()

@@ -77,6 +77,19 @@ def test_sending_bench_runs():
     assert "50 / 50" in out  # every delivery reached the sink once
 
 
+def test_sending_bench_runs_against_a_distant_relay():
+    out = run_bench("bench_sending.py", "--relay-latency-ms", "5", "--count", "30")
+    assert "| Tend: tick + 1 RQ worker " in out
+    assert "| Tend: tick + 3 RQ workers, MAIL_RATE=50/second" in out
+    assert "30 / 30" in out  # every delivery reached the sink once
+
+
+def test_hung_redis_bench_runs():
+    out = run_bench("bench_hung_redis.py", "--duration", "2", "--clients", "2", "--workers", "1")
+    assert "| POST /api/subscribe (202)" in out and "| GET /healthz" in out
+    assert "stored " in out
+
+
 def test_dispatch_bench_runs():
     out = run_bench(
         "bench_dispatch.py",

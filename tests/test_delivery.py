@@ -19,6 +19,7 @@ from support import (
     work,
 )
 
+from campaigns import sending
 from campaigns.links import make_token
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
 from workers.jobs import send_batch
@@ -363,17 +364,22 @@ def test_a_refused_sender_holds_the_batch_and_bounces_nobody(app, client, smtp):
     work(app)
     rows = deliveries(app)
     assert [r.status for r in rows] == [DeliveryStatus.SCHEDULED, DeliveryStatus.SCHEDULED]
+    assert [r.attempts for r in rows] == [0, 0]  # a pause uses up no attempt
     assert "sender refused: 550" in rows[0].last_error
     assert the_subscriber(app).status == Status.PENDING
     assert the_subscriber(app, "bo@example.com").status == Status.PENDING
     smtp.reject_sender = ""
+    assert tick(app, utcnow() + timedelta(hours=1)).paused  # paused: nothing queued
+    assert smtp.received == []
+    with app.app_context():
+        sending.resume()
     tick(app, utcnow() + timedelta(hours=1))
     work(app)
     assert sorted(smtp.per_recipient()) == ["ann@example.com", "bo@example.com"]
 
 
 def test_a_refused_message_fails_that_email_only(app, client, smtp):
-    smtp.reject_data = "554 5.7.1 Message rejected as spam"
+    smtp.reject_data = "554 5.6.0 Message content rejected"
     signup(client)
     work(app)
     (row,) = deliveries(app)
@@ -415,7 +421,10 @@ def test_unsubscribing_during_a_batch_stops_the_unsent_email(make_app, smtp):
 
     from campaigns.links import make_token
 
-    app = make_app(DOUBLE_OPT_IN="0", SEND_BATCH_SIZE="10", DRIP_DAYS="Mon-Sun")
+    # One connection: b's email waits behind a's (with more, b's would be in flight too).
+    app = make_app(
+        DOUBLE_OPT_IN="0", SEND_BATCH_SIZE="10", SMTP_CONNECTIONS="1", DRIP_DAYS="Mon-Sun"
+    )
     client = app.test_client()
     smtp.delay = 2.0  # a slow server: a's email is in flight while b unsubscribes
     signup(client, email="a@example.com")

@@ -11,6 +11,7 @@ from datetime import datetime
 from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import func, select, text
 
+from campaigns import sending
 from models import Delivery, DeliveryStatus, db, utcnow
 
 bp = Blueprint("health", __name__)
@@ -53,15 +54,31 @@ def healthz():
         checks["database"] = f"down: {type(err).__name__}"
     try:
         conveyor = current_app.extensions["tend.conveyor"]
-        conveyor.redis.ping()
+        conveyor.ping()
         checks["redis"] = "ok"
         checks["queue_depth"] = conveyor.depth()
     except Exception as err:
         checks["redis"] = f"down: {type(err).__name__}"
     healthy = checks["database"] == "ok" and checks["redis"] == "ok"
-    response = jsonify(status="ok" if healthy else "unavailable", checks=checks)
+    # A pause is reported, never a 503: signups go on while sending waits.
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks, **_sending()}
+    response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response, 200 if healthy else 503
+
+
+def _sending() -> dict:
+    """`sending`: "ok" or "paused", with the reason and since when ("unknown" without a
+    database to ask)."""
+    try:
+        current = sending.state()
+    except Exception:
+        db.session.rollback()
+        return {"sending": "unknown"}
+    if not current.paused:
+        return {"sending": "ok"}
+    since = current.since.isoformat() if current.since else None
+    return {"sending": "paused", "sending_reason": current.reason, "sending_since": since}
 
 
 def init_app(app: Flask) -> None:

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from sqlalchemy import func, select
 
-from campaigns import tallies
+from campaigns import sending, tallies
 from models import Consent, DeliveryStatus, Subscriber, db, utcnow
 from web.health import overdue_seconds
 
@@ -78,6 +78,7 @@ class TendCollector(Collector):
             now = utcnow()
             emails = tallies.outcomes(now)
             lag = overdue_seconds(now)
+            paused = sending.state().paused
         except Exception:
             db.session.rollback()
             current_app.logger.warning("metrics: database unavailable", exc_info=True)
@@ -110,6 +111,9 @@ class TendCollector(Collector):
         yield sent
         yield failed
 
+        yield GaugeMetricFamily(
+            "tend_sending_paused", "1 while all sending is paused", value=int(paused)
+        )
         yield GaugeMetricFamily(
             "tend_dispatcher_lag_seconds",
             "How long the oldest overdue delivery has waited",

@@ -1,16 +1,20 @@
-"""Commands: `worker` (an RQ worker in the app context) and `drip tick|sync|clock`."""
+"""Commands: `worker` (an RQ worker in the app context), `drip tick|sync|clock`,
+`sending status|pause|resume` and `dkim keygen`."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from rq import SimpleWorker
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
 
-from campaigns import schedule
+from campaigns import schedule, sending
 from campaigns.render import Sender
 from models import db, utcnow
 from workers import dispatcher
@@ -27,13 +31,64 @@ def parse_now(value: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class _Once(logging.Filter):
+    """RQ logs a lost Redis on every retry; this lets the first line through, then nothing
+    until a job runs again."""
+
+    def __init__(self):
+        super().__init__()
+        self.quiet = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        lost = "could not connect to Redis" in record.getMessage()
+        if not lost:
+            self.quiet = False
+            return True
+        if self.quiet:
+            return False
+        self.quiet = True
+        return True
+
+
 def run_worker(burst: bool = False) -> bool:
-    """Run an RQ worker on the app's queue in this process (no fork: one app, one pool)."""
+    """Run an RQ worker on the app's queue in this process (no fork: one app, one pool).
+
+    A Redis that stops answering is ridden out: the worker waits for it, says so once,
+    and goes on with the same process when it answers again.
+    """
     conveyor = current_app.extensions["tend.conveyor"]
-    worker = SimpleWorker([conveyor.queue], connection=conveyor.redis)
-    return worker.work(
-        burst=burst, logging_level="WARNING" if burst else "INFO", with_scheduler=False
-    )
+    # Its own client: RQ gives its connection a long timeout for the blocking pop, which
+    # the web's and the job's short-timeout client must not inherit.
+    redis = Redis.from_url(conveyor.redis_url, socket_connect_timeout=1, health_check_interval=30)
+    once = _Once()
+    logging.getLogger("rq.worker").addFilter(once)
+    worked = False
+    try:
+        while True:
+            worker = SimpleWorker([Queue(conveyor.queue_name, connection=redis)], connection=redis)
+            worked = (
+                worker.work(
+                    burst=burst,
+                    logging_level="WARNING" if burst else "INFO",
+                    with_scheduler=False,
+                )
+                or worked
+            )
+            if burst or worker._stop_requested or _redis_answers(redis):
+                return worked
+            current_app.logger.warning("worker: Redis does not answer; waiting for it")
+            while not _redis_answers(redis):
+                time.sleep(2)
+            current_app.logger.warning("worker: Redis answers again; back to work")
+    finally:
+        logging.getLogger("rq.worker").removeFilter(once)
+
+
+def _redis_answers(redis: Redis) -> bool:
+    try:
+        return bool(redis.ping())
+    except RedisError:
+        return False
 
 
 @click.command("worker")
@@ -105,3 +160,88 @@ def clock_command(interval: int) -> None:
         finally:
             db.session.remove()
         time.sleep(max(1.0, interval - (time.monotonic() - started)))
+
+
+@click.group("sending")
+def sending_group() -> None:
+    """See, stop or restart all sending."""
+
+
+def _describe(current: sending.SendingState) -> str:
+    if not current.paused:
+        return "sending: ok"
+    since = current.since.isoformat(timespec="seconds") if current.since else "?"
+    line = f"sending: paused since {since} ({current.kind}): {current.reason}"
+    if current.probe_at and sending.probe_due(current, current.probe_at):
+        line += f"\nnext probe at or after {current.probe_at.isoformat(timespec='seconds')}"
+    return line
+
+
+@sending_group.command("status")
+@with_appcontext
+def sending_status() -> None:
+    """Print whether sending is paused, why and since when (exit status 3 when paused)."""
+    current = sending.state(fresh=True)
+    click.echo(_describe(current))
+    if current.paused:
+        raise SystemExit(3)
+
+
+@sending_group.command("pause")
+@click.option("--reason", default="paused by the operator", show_default=True)
+@with_appcontext
+def sending_pause(reason: str) -> None:
+    """Stop all sending: workers send nothing and the clock queues nothing."""
+    current = sending.pause(reason, kind=sending.PauseKind.OPERATOR)
+    click.echo(_describe(current))
+
+
+@sending_group.command("resume")
+@with_appcontext
+def sending_resume() -> None:
+    """Restart sending: the next tick queues everything that waited, once."""
+    was = sending.state(fresh=True)
+    sending.resume(by="the operator (CLI)")
+    click.echo(f"sending: resumed (was paused: {was.reason})" if was.paused else "sending: ok")
+
+
+@click.group("dkim")
+def dkim_group() -> None:
+    """DKIM signing keys."""
+
+
+@dkim_group.command("keygen")
+@click.option(
+    "--out",
+    "path",
+    default="instance/dkim.pem",
+    show_default=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Where to write the private key (PEM).",
+)
+@click.option("--selector", default=None, help="Default: DKIM_SELECTOR, else 'tend'.")
+@click.option("--force", is_flag=True, help="Replace an existing key file.")
+@with_appcontext
+def dkim_keygen(path: str, selector: str | None, force: bool) -> None:
+    """Write a new 2048-bit RSA key and print the DNS TXT record that publishes it."""
+    from pathlib import Path
+
+    from campaigns.dkim import new_key, txt_record
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists; pass --force to replace it")
+    selector = selector or current_app.config["DKIM_SELECTOR"] or "tend"
+    domain = current_app.config["DKIM_DOMAIN"]
+    pem, public = new_key()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.touch(mode=0o600, exist_ok=True)
+    target.chmod(0o600)
+    target.write_bytes(pem)
+    click.echo(f"wrote {target} (keep it secret; mode 600)")
+    click.echo("Publish this DNS record, then set:")
+    click.echo(f"  DKIM_SELECTOR={selector}")
+    click.echo(f"  DKIM_DOMAIN={domain}")
+    click.echo(f"  DKIM_PRIVATE_KEY_PATH={target.resolve()}")
+    click.echo("")
+    click.echo(txt_record(selector, domain, public))

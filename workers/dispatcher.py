@@ -10,6 +10,7 @@ one row twice.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,7 +18,7 @@ from flask import current_app
 from sqlalchemy import Integer, String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from campaigns import schedule
+from campaigns import schedule, sending
 from campaigns.conveyor import Batch, batches_of, current, enqueue_after_commit
 from campaigns.plan import Rules, SubscriberFacts, decide
 from campaigns.render import Sender
@@ -32,16 +33,21 @@ class TickResult:
     batches: list[Batch] = field(default_factory=list)
     sync: dict[str, int] = field(default_factory=dict)
     handed_over: bool = True
+    paused: str = ""  # why sending is paused ("" when it is not)
+    probe: bool = False  # this pass queued a probe of the paused relay
     # How long the oldest email this pass queued had waited past its due time: how far
     # behind the clock and the workers are.
     lag_seconds: float = 0.0
 
     def describe(self) -> str:
-        """One line for the tick command and the clock's log: queued, deferred, the lag."""
+        """One line for the tick command and the clock's log: queued, deferred, the lag,
+        and whether sending is paused."""
         return (
             f"queued {self.queued} in {len(self.batches)} batch(es), deferred {self.deferred}, "
             f"reclaimed {self.reclaimed}, lag {self.lag_seconds:.1f}s"
             + ("" if self.handed_over else " (Redis unavailable: will retry next tick)")
+            + (f"; sending paused: {self.paused}" if self.paused else "")
+            + (" (a probe is queued)" if self.probe else "")
         )
 
 
@@ -56,8 +62,11 @@ def _lost_job_ids(now: datetime) -> list[str]:
         return []
     try:
         present = current().existing([j for j in job_ids if j])
-    except Exception:
-        current_app.logger.warning("conveyor unavailable; cannot check queued jobs", exc_info=True)
+    except Exception as err:
+        quiet = getattr(err, "already_logged", False)  # logged once by the conveyor
+        (current_app.logger.debug if quiet else current_app.logger.warning)(
+            "conveyor unavailable; cannot check queued jobs", exc_info=not quiet
+        )
         return []
     return [j for j in job_ids if j and j not in present]
 
@@ -202,6 +211,13 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
         domain=Sender.current().domain,
         default_zone=cfg["DEFAULT_TIMEZONE"],
     )
+    sending.check_reputation(now)
+    current = sending.state(fresh=True)
+    if current.paused:
+        result.paused = current.reason
+        if sending.probe_due(current, now):
+            _probe(now, result, pretend)
+        return result
 
     lost = _lost_job_ids(now)
     stale = _stale(now, lost, limit)
@@ -225,3 +241,30 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
         result.lag_seconds = max(0.0, (now - oldest).total_seconds())
     result.handed_over = enqueue_after_commit(result.batches, now if pretend else None)
     return result
+
+
+def _probe(now: datetime, result: TickResult, pretend: bool) -> None:
+    """While the relay refuses us, one delivery every SENDING_PROBE_MINUTES: the oldest
+    due, in a job of its own whose success resumes sending."""
+    due = _due(now, 100)
+    facts = _subscriber_facts([row for row in due if row.kind == schedule.DRIP])
+    plan = decide(due, facts, now=now, rules=Rules.from_config(current_app.config))
+    if not plan.send:  # nothing may leave now (the drip window, the gap): no probe yet
+        db.session.commit()
+        return
+    lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
+    job_id = f"probe-{uuid.uuid4().hex}"
+    got = db.session.scalars(
+        update(Delivery)
+        .where(Delivery.id == plan.send[0], Delivery.status == DeliveryStatus.SCHEDULED)
+        .values(status=DeliveryStatus.QUEUED, job_id=job_id, lease_until=lease)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    if got:
+        sending.probe_sent(now)
+        result.batches = [(job_id, list(got))]
+        result.queued = 1
+        result.probe = True
+        result.handed_over = enqueue_after_commit(result.batches, now if pretend else None)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import bindparam, exists, or_, select, update
 
+from campaigns import sending
 from campaigns.compose import Recipient, compose, email_for
 from campaigns.mime import Outgoing
 from campaigns.render import Sender
@@ -17,14 +22,9 @@ from campaigns.sequence import Sequence
 from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db, utcnow
 from subscribers import lifecycle
-from workers.transport import (
-    ConnectionLost,
-    PermanentFailure,
-    TemporaryFailure,
-    Undeliverable,
-    envelope_address,
-    open_transport,
-)
+from workers.answers import Outcome, Verdict
+from workers.rate import MailRate
+from workers.transport import SendError, envelope_address, open_transport
 
 log = logging.getLogger("tend.send")
 
@@ -64,8 +64,16 @@ def _message(row, sequence: Sequence, sender: Sender, now: datetime) -> Outgoing
     return compose(recipient, email, sender, now)
 
 
+PROBE_PREFIX = "probe-"  # the job id of a probe: one delivery sent while sending is paused
+REFUSAL_RUN = 5  # recipients refused in a row that say the relay, not the readers, is wrong
+CONNECT_FAILURES = 5  # failed connections in a row that pause sending
+MAYBE_SENT_RETRY = timedelta(minutes=30)  # the one later retry of a "maybe sent" email
+THROTTLE_WAIT = timedelta(minutes=1)
+
+
 def send_batch(job_id: str, ids: Iterable[int], now: str | None = None) -> dict[str, int]:
-    """Send the deliveries of one batch over one connection; safe to run twice (sends once)."""
+    """Send the deliveries of one batch over SMTP_CONNECTIONS connections; safe to run
+    twice (sends once)."""
     try:
         return _send_batch(job_id, list(ids), datetime.fromisoformat(now) if now else None)
     finally:
@@ -74,14 +82,11 @@ def send_batch(job_id: str, ids: Iterable[int], now: str | None = None) -> dict[
 
 def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict[str, int]:
     clock = (lambda: fixed_now) if fixed_now else utcnow
-    counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
     # The lease is real time even when the job sends at a pretended one (`drip tick --now`):
     # a dispatcher on the real clock must not take back a batch that is still sending.
     claimed = _claim(job_id, ids, max(clock(), utcnow()))
     if not claimed:
-        return counts
-    sender = Sender.current()
-    sequence = current_app.extensions["tend.sequence"]
+        return dict.fromkeys(("sent", "retry", "failed", "skipped"), 0)
     rows = db.session.execute(
         select(
             Delivery.id,
@@ -90,6 +95,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             Delivery.kind,
             Delivery.message_id,
             Delivery.attempts,
+            Delivery.maybe_sent_at,
             Subscriber.id.label("subscriber_id"),
             Subscriber.name,
             Subscriber.email,
@@ -103,60 +109,337 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
         .order_by(Delivery.id)
     ).all()
     db.session.commit()
-    transport_down: str | None = None
-    bounced: set[int] = set()
-    envelope_from = sender.envelope_from
-    with (
-        open_transport(current_app.config, current_app.instance_path) as transport,
-        _SentLedger() as ledger,
-    ):
-        for position, row in enumerate(rows):
-            upcoming = rows[position + 1] if position + 1 < len(rows) else None
-            now = clock()
-            allowed = lifecycle.may_receive(row.kind, row.sub_status, row.job_status)
-            if not allowed or row.subscriber_id in bounced:
-                _record(row, now, DeliveryStatus.CANCELLED, attempts=row.attempts)
-                counts["skipped"] += 1
-            elif transport_down:
-                # The server is gone for this batch: the rest waits without spending attempts.
-                counts[_retry(row, now, transport_down, attempts=row.attempts)] += 1
-            elif (message := _message(row, sequence, sender, now)) is None:
-                _record(
-                    row,
-                    now,
-                    DeliveryStatus.CANCELLED,
-                    attempts=row.attempts,
-                    error="step left the sequence",
+    batch = _Batch(rows, clock, probe=job_id.startswith(PROBE_PREFIX))
+    current = sending.state(fresh=True)
+    if current.paused and not batch.probe:
+        batch.stop = _Stop("pause", f"sending paused: {current.reason}")
+    # A probe is one email; a paused batch only goes back on the schedule: one lane each.
+    lanes = (
+        1 if batch.probe or batch.stop else min(current_app.config["SMTP_CONNECTIONS"], len(rows))
+    )
+    if lanes == 1:
+        batch.lane()
+    else:
+        app = current_app._get_current_object()
+        for lane in [_lanes(lanes).submit(batch.lane_in, app) for _ in range(lanes)]:
+            lane.result()
+        if batch.errors:
+            raise batch.errors[0]
+    batch.finish()
+    log.info("batch %s: %s", job_id, batch.counts)
+    return batch.counts
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _lanes(size: int) -> ThreadPoolExecutor:
+    """The worker process's lane threads, kept from batch to batch (a thread made per
+    batch would cost its start-up and, with glibc, a memory arena of its own)."""
+    if not _POOL or _POOL[0]._max_workers < size:
+        if _POOL:
+            _POOL.pop().shutdown(wait=False)
+        _POOL.append(ThreadPoolExecutor(max_workers=size, thread_name_prefix="smtp-lane"))
+    return _POOL[0]
+
+
+class _NoSlot(Exception):
+    """No MAIL_RATE slot for the email whose data was about to go."""
+
+    def __init__(self, stop):
+        super().__init__(stop.reason)
+        self.stop = stop
+
+
+@dataclass
+class _Stop:
+    """Why the rest of a batch does not go: each row waits without using an attempt."""
+
+    why: str  # pause | throttle | down | wait
+    reason: str
+    until: datetime | None = None
+
+
+class _Batch:
+    """One job's rows, shared by its lanes (one SMTP connection and one session each)."""
+
+    def __init__(self, rows, clock, *, probe: bool):
+        self.rows = rows
+        self.clock = clock
+        self.probe = probe
+        self.counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0, "held": 0}
+        self.stop: _Stop | None = None
+        self.refused: list[tuple] = []  # (row, reason, attempts): bounced unless it was us
+        self.run = self.longest_run = 0
+        self.attempted = 0
+        self.connection_failed = False
+        self.connected = False
+        self.errors: list[BaseException] = []
+        self._next = 0
+        self._lock = threading.Lock()
+        self._pausing = threading.Lock()
+        self.sender = Sender.current()
+        self.sequence = current_app.extensions["tend.sequence"]
+        self.rate = _mail_rate()
+
+    def take(self):
+        with self._lock:
+            if self._next >= len(self.rows):
+                return None
+            self._next += 1
+            return self.rows[self._next - 1]
+
+    def count(self, outcome: str) -> None:
+        with self._lock:
+            self.counts[outcome] += 1
+
+    def lane_in(self, app) -> None:
+        with app.app_context():
+            try:
+                self.lane()
+            except BaseException as err:  # re-raised by the job once every lane is done
+                self.errors.append(err)
+            finally:
+                db.session.remove()
+
+    def lane(self) -> None:
+        with (
+            open_transport(current_app.config, current_app.instance_path) as transport,
+            _SentLedger() as ledger,
+        ):
+            try:
+                row = self.take()
+                while row is not None:
+                    row = self._one(row, transport, ledger)
+            finally:
+                if getattr(transport, "connected", 0):
+                    self.connected = True
+
+    def _one(self, row, transport, ledger):
+        """Send or settle one row; the next row this lane takes."""
+        now = self.clock()
+        if not lifecycle.may_receive(row.kind, row.sub_status, row.job_status):
+            _record(row, now, DeliveryStatus.CANCELLED, attempts=row.attempts)
+            self.count("skipped")
+        elif self.stop is not None:
+            self._wait(row, now, self.stop)
+        elif (message := _message(row, self.sequence, self.sender, now)) is None:
+            _record(
+                row,
+                now,
+                DeliveryStatus.CANCELLED,
+                attempts=row.attempts,
+                error="step left the sequence",
+            )
+            self.count("skipped")
+        elif not ledger.still_ours(row):
+            # Unsubscribed (or taken back) since the batch started: not sent, not touched.
+            self.count("skipped")
+        elif (held := self._held_back(now)) is not None:
+            self._wait(row, now, held)
+        else:
+            attempts = row.attempts + 1
+            pace = (lambda: self._pace(now)) if self.rate is not None else None
+            try:
+                transport.deliver(
+                    message, self.sender.envelope_from, envelope_address(row.email), pace
                 )
-                counts["skipped"] += 1
-            elif not ledger.still_ours(row):
-                # Unsubscribed (or taken back) since the batch started: not sent, not touched.
-                counts["skipped"] += 1
+            except _NoSlot as held:
+                self._wait(row, now, held.stop)
+            except SendError as err:
+                self._refused(row, now, err.verdict, attempts)
             else:
-                attempts = row.attempts + 1
-                try:
-                    transport.deliver(message, envelope_from, envelope_address(row.email))
-                except ConnectionLost as err:
-                    transport_down = str(err)
-                    counts[_retry(row, now, transport_down, attempts=attempts)] += 1
-                except TemporaryFailure as err:
-                    counts[_retry(row, now, str(err), attempts=attempts)] += 1
-                except PermanentFailure as err:
-                    _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=str(err))
-                    _bounce(row.subscriber_id, now)
-                    bounced.add(row.subscriber_id)
-                    counts["failed"] += 1
-                except Undeliverable as err:
-                    _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=str(err))
-                    counts["failed"] += 1
-                else:
-                    ledger.sent(row, now, attempts, upcoming)
-                    counts["sent"] += 1
-                    continue  # the ledger has committed it
-            # One commit per email: a worker killed mid-batch re-sends at most the one in flight.
+                upcoming = self.take()
+                ledger.sent(row, now, attempts, upcoming)
+                with self._lock:
+                    self.counts["sent"] += 1
+                    self.attempted += 1
+                    self.run = 0
+                return upcoming  # the ledger has committed it
+        # One commit per email: a worker killed mid-batch re-sends at most the one in flight.
+        db.session.commit()
+        return self.take()
+
+    def _held_back(self, now: datetime) -> _Stop | None:
+        """Whether this email must wait: sending paused meanwhile, or no MAIL_RATE slot."""
+        if not self.probe:
+            current = sending.state()
+            if current.paused:
+                self.stop = _Stop("pause", f"sending paused: {current.reason}")
+                return self.stop
+        if self.rate is None:
+            return None
+        try:
+            slot = self.rate.peek(now)
+        except RedisError as err:
+            return _Stop("wait", f"MAIL_RATE: Redis unavailable ({err})", now + THROTTLE_WAIT)
+        if slot.until is not None:
+            self.stop = _Stop("wait", slot.reason, slot.until)
+            return self.stop
+        return None
+
+    def _pace(self, now: datetime) -> None:
+        """Take this email's MAIL_RATE slot, right before its data goes to the relay."""
+        try:
+            slot = self.rate.take(now)
+        except RedisError as err:
+            raise _NoSlot(
+                _Stop("wait", f"MAIL_RATE: Redis unavailable ({err})", now + THROTTLE_WAIT)
+            ) from err
+        if slot.until is not None:  # spent between the look and the take
+            self.stop = _Stop("wait", slot.reason, slot.until)
+            raise _NoSlot(self.stop)
+
+    def _wait(self, row, now: datetime, stop: _Stop) -> None:
+        if stop.why == "down":
+            # The server is gone for this batch: the rest waits without spending attempts.
+            self.count(_retry(row, now, stop.reason, attempts=row.attempts))
+            return
+        due = stop.until or (now + THROTTLE_WAIT if stop.why == "throttle" else None)
+        _record(
+            row, now, DeliveryStatus.SCHEDULED, attempts=row.attempts, error=stop.reason, due=due
+        )
+        self.count("held")
+
+    def _refused(self, row, now: datetime, verdict: Verdict, attempts: int) -> None:
+        outcome = verdict.outcome
+        if outcome == Outcome.BOUNCED:
+            with self._lock:
+                self.refused.append((row, verdict.reason, attempts))
+                self.attempted += 1
+                self.run += 1
+                self.longest_run = max(self.longest_run, self.run)
+                run = self.run
+            if run >= REFUSAL_RUN:
+                self._pause(f"{run} recipients in a row refused; the last: {verdict.reason}", now)
+            return  # recorded once the batch is over: bounced, or held if it was us
+        if outcome == Outcome.PAUSE:
+            self._pause(verdict.reason, now)
+            self._wait(row, now, self.stop)
+            return
+        if outcome == Outcome.THROTTLED:
+            self.stop = _Stop("throttle", verdict.reason)
+            self._wait(row, now, self.stop)
+            return
+        if outcome == Outcome.MAYBE_SENT:
+            self.stop = _Stop("down", verdict.reason)
+            self.count(_maybe_sent(row, now, verdict.reason, attempts))
+            return
+        if outcome == Outcome.FAILED:
+            _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=verdict.reason)
+            self.count("failed")
+            return
+        if outcome == Outcome.RETRY_BATCH:
+            self.stop = _Stop("down", verdict.reason)
+            self.connection_failed = self.connection_failed or verdict.connection
+        self.count(_retry(row, now, verdict.reason, attempts=attempts))
+
+    def _pause(self, reason: str, now: datetime) -> None:
+        with self._pausing:  # the lanes of one batch write the pause once
+            if self.stop is not None and self.stop.why == "pause":
+                return
+            current = sending.pause(reason, kind=sending.PauseKind.RELAY, now=now)
+            self.stop = _Stop("pause", f"sending paused: {current.reason}")
+
+    def finish(self) -> None:
+        """Once every lane is done: the refused recipients bounce, unless the refusals say
+        the relay is wrong (a run of them, most of the batch, or a run across batches);
+        a run of failed connections pauses; a probe that went through resumes."""
+        now = self.clock()
+        runs = _Runs()
+        paused = self.stop is not None and self.stop.why == "pause"
+        if self.refused and not paused:
+            most = self.attempted >= 4 and 2 * len(self.refused) > self.attempted
+            across = runs.refused(len(self.refused), broken=self.counts["sent"] > 0)
+            if most or across >= REFUSAL_RUN:
+                _, last, _ = self.refused[-1]
+                count = len(self.refused) if most else across
+                self._pause(f"{count} recipients refused in a row; the last: {last}", now)
+        elif self.counts["sent"] and not self.refused:
+            runs.refused(0, broken=True)
+        for row, reason, attempts in self.refused:
+            if self.stop is not None and self.stop.why == "pause":
+                self._wait(row, now, self.stop)
+            else:
+                _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=reason)
+                _bounce(row.subscriber_id, now)
+                sending.record_event(sending.EventKind.HARD_BOUNCE, now)
+                self.count("failed")
             db.session.commit()
-    log.info("batch %s: %s", job_id, counts)
-    return counts
+        if self.connection_failed:
+            failures = runs.connection_failed()
+            if failures >= CONNECT_FAILURES:
+                reason = self.stop.reason if self.stop else "cannot reach the SMTP server"
+                sending.pause(
+                    f"{failures} connections in a row failed; the last: {reason}",
+                    kind=sending.PauseKind.RELAY,
+                    now=now,
+                )
+        elif self.connected:
+            runs.connected()
+        if self.probe and self.counts["sent"]:
+            sending.resume(by="a probe that went through")
+
+
+def _mail_rate() -> MailRate | None:
+    limits = current_app.config["MAIL_RATE"]
+    if not limits:
+        return None
+    conveyor = current_app.extensions["tend.conveyor"]
+    return MailRate(conveyor.redis, f"tend:{current_app.config['RQ_QUEUE']}", limits)
+
+
+class _Runs:
+    """Counts kept in Redis across batches and workers: recipients refused in a row, and
+    connections failed in a row. A Redis that does not answer counts nothing."""
+
+    def __init__(self):
+        self.redis = current_app.extensions["tend.conveyor"].redis
+        self.prefix = f"tend:{current_app.config['RQ_QUEUE']}:sending"
+
+    def _do(self, call, default: int = 0) -> int:
+        try:
+            return int(call() or 0)
+        except RedisError:
+            return default
+
+    def refused(self, count: int, *, broken: bool) -> int:
+        key = f"{self.prefix}:refused-in-a-row"
+        if broken:  # a message went through: the run is over
+            self._do(lambda: self.redis.delete(key))
+            return 0
+        return self._do(lambda: self.redis.incrby(key, count), count)
+
+    def connection_failed(self) -> int:
+        key = f"{self.prefix}:connections-failed"
+        return self._do(lambda: self.redis.incr(key), 1)
+
+    def connected(self) -> None:
+        self._do(lambda: self.redis.delete(f"{self.prefix}:connections-failed"))
+
+
+def _maybe_sent(row, now: datetime, reason: str, attempts: int) -> str:
+    """The relay may have it: once, it is tried again later with the same Message-ID;
+    the second time it is marked failed, so no reader ever gets more than two copies."""
+    if row.maybe_sent_at is not None:
+        _record(
+            row,
+            now,
+            DeliveryStatus.FAILED,
+            attempts=attempts,
+            error=f"{reason} (the second time: not sent again, it may have arrived)",
+        )
+        return "failed"
+    _record(
+        row,
+        now,
+        DeliveryStatus.SCHEDULED,
+        attempts=attempts,
+        error=reason,
+        due=now + MAYBE_SENT_RETRY,
+        maybe_sent_at=now,
+    )
+    return "retry"
 
 
 _DELIVERIES = Delivery.__table__
@@ -297,7 +580,16 @@ class _SentLedger:
         db.session.commit()
 
 
-def _record(row, now: datetime, status: str, *, attempts: int, error: str | None = None, due=None):
+def _record(
+    row,
+    now: datetime,
+    status: str,
+    *,
+    attempts: int,
+    error: str | None = None,
+    due=None,
+    **extra,
+):
     """Write an outcome other than sent, if the row is still this job's; a drip not sent
     gives its subscriber's gap back (the dispatcher started it when it claimed the row)."""
     values = {
@@ -306,6 +598,7 @@ def _record(row, now: datetime, status: str, *, attempts: int, error: str | None
         "lease_until": None,
         "last_error": error,
         "updated_at": now,
+        **extra,
     }
     if due is not None:
         values["due_at"] = due

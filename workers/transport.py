@@ -1,4 +1,4 @@
-"""How an email leaves: SMTP (one connection per batch) or a Maildir outbox for development.
+"""How an email leaves: SMTP (one connection per lane of a batch) or a Maildir outbox.
 
 Both are a `Transport`: opened for a batch with `open_transport`, used as a context
 manager, and handed one message at a time with `deliver`.
@@ -7,9 +7,10 @@ manager, and handed one message at a time with `deliver`.
 from __future__ import annotations
 
 import mailbox
+import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,26 +18,73 @@ from typing import Protocol
 import idna
 
 from campaigns.mime import Outgoing
+from workers.answers import Outcome, Phase, Verdict, classify
 
 
 def _text(reason: bytes | str) -> str:
     return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
-class TemporaryFailure(Exception):
-    """Try again later: 4xx, a refused or dropped connection, a timeout."""
+class SendError(Exception):
+    """An email did not go; `verdict` says what the answer means (workers/answers.py)."""
+
+    def __init__(self, verdict: Verdict | str):
+        if isinstance(verdict, str):
+            verdict = Verdict(self.default_outcome, verdict)
+        super().__init__(verdict.reason)
+        self.verdict = verdict
+
+    default_outcome = Outcome.RETRY
+
+
+class TemporaryFailure(SendError):
+    """Try again later: 4xx, a refused or dropped connection, a timeout, throttling."""
 
 
 class ConnectionLost(TemporaryFailure):
     """The server could not be reached or went away: the rest of the batch waits too."""
 
-
-class PermanentFailure(Exception):
-    """The recipient was rejected for good (5xx): the address bounces."""
+    default_outcome = Outcome.RETRY_BATCH
 
 
-class Undeliverable(Exception):
+class SenderRefused(ConnectionLost):
+    """The relay refused us, not the reader (policy, login, MAIL FROM): sending pauses."""
+
+    default_outcome = Outcome.PAUSE
+
+
+class MaybeSent(TemporaryFailure):
+    """The relay went silent after the message data went out: it may have the message."""
+
+    default_outcome = Outcome.MAYBE_SENT
+
+
+class PermanentFailure(SendError):
+    """The recipient was rejected for good (5.1.x, 5.2.1): the address bounces."""
+
+    default_outcome = Outcome.BOUNCED
+
+
+class Undeliverable(SendError):
     """This message cannot go through this server at all (e.g. it lacks SMTPUTF8)."""
+
+    default_outcome = Outcome.FAILED
+
+
+_RAISES = {
+    Outcome.BOUNCED: PermanentFailure,
+    Outcome.FAILED: Undeliverable,
+    Outcome.RETRY: TemporaryFailure,
+    Outcome.RETRY_BATCH: ConnectionLost,
+    Outcome.THROTTLED: ConnectionLost,
+    Outcome.PAUSE: SenderRefused,
+    Outcome.MAYBE_SENT: MaybeSent,
+}
+
+
+def refusal(verdict: Verdict) -> SendError:
+    """The exception a transport raises for `verdict`."""
+    return _RAISES[verdict.outcome](verdict)
 
 
 class Transport(Protocol):
@@ -46,10 +94,19 @@ class Transport(Protocol):
 
     def __exit__(self, *exc) -> None: ...
 
-    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
-        """Hand one message for one envelope recipient on, or raise `TemporaryFailure`
-        (`ConnectionLost` when the rest of the batch must wait too), `PermanentFailure`
-        (the recipient is refused for good) or `Undeliverable` (this message cannot go)."""
+    def deliver(
+        self,
+        message: Outgoing,
+        sender: str,
+        recipient: str,
+        before_body: Callable[[], None] | None = None,
+    ) -> None:
+        """Hand one message for one envelope recipient on, or raise a `SendError` whose
+        `verdict` says what the answer means: `TemporaryFailure` (`ConnectionLost` when the
+        rest of the batch must wait too, `SenderRefused` when sending must pause,
+        `MaybeSent` when the relay may have it), `PermanentFailure` (the recipient is
+        refused for good) or `Undeliverable` (this message cannot go). `before_body` runs
+        right before the message data goes out."""
         ...
 
 
@@ -95,12 +152,21 @@ class SMTPSettings:
         return ssl.create_default_context(cafile=self.ca_file or None)
 
 
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
 class SMTPTransport:
-    """Sends over one SMTP connection, reconnecting once when the server drops it."""
+    """Sends over one SMTP connection, with PIPELINING when the server offers it.
+
+    A connection found closed before anything of a message went out is opened again once;
+    once the data went out, a silence or a dropped connection is "maybe sent" and is
+    never retried here.
+    """
 
     def __init__(self, settings: SMTPSettings):
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
+        self.connected = 0  # connections opened (the job resets the refusal count on one)
 
     def __enter__(self) -> SMTPTransport:
         return self
@@ -110,6 +176,7 @@ class SMTPTransport:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        phase = Phase.CONNECT
         try:
             if s.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -122,14 +189,33 @@ class SMTPTransport:
                 conn.starttls(context=s.tls_context())
                 conn.ehlo()
             if s.username:
+                phase = Phase.AUTH
                 conn.login(s.username, s.password)
         except smtplib.SMTPAuthenticationError as err:
-            # Wrong credentials fail every email alike: the batch waits instead of each retrying.
-            raise ConnectionLost(
-                f"SMTP login refused: {err.smtp_code} {_text(err.smtp_error)}"
+            # Wrong credentials fail every email alike: sending pauses instead of each retrying.
+            raise SenderRefused(
+                Verdict(
+                    Outcome.PAUSE, f"SMTP login refused: {err.smtp_code} {_text(err.smtp_error)}"
+                )
+            ) from err
+        except (smtplib.SMTPConnectError, smtplib.SMTPHeloError) as err:
+            verdict = classify(phase, err.smtp_code, _text(err.smtp_error))
+            raise refusal(
+                Verdict(
+                    verdict.outcome,
+                    f"SMTP server {s.host}:{s.port} refused us: {verdict.reason}",
+                    connection=True,
+                )
             ) from err
         except (OSError, smtplib.SMTPException) as err:
-            raise ConnectionLost(f"cannot reach SMTP server {s.host}:{s.port}: {err}") from err
+            raise ConnectionLost(
+                Verdict(
+                    Outcome.RETRY_BATCH,
+                    f"cannot reach SMTP server {s.host}:{s.port}: {err}",
+                    connection=True,
+                )
+            ) from err
+        self.connected += 1
         return conn
 
     def close(self) -> None:
@@ -140,63 +226,142 @@ class SMTPTransport:
                 self._conn.close()
             self._conn = None
 
-    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
-        """Send one message to one recipient, or raise one of the three failures."""
-        for attempt in (1, 2):
-            if self._conn is None:
-                self._conn = self._connect()
-            try:
-                self._send_once(message, sender, recipient)
-                return
-            except smtplib.SMTPServerDisconnected as err:
-                self._conn = None
-                if attempt == 2:
-                    raise ConnectionLost(f"SMTP server disconnected: {err}") from err
-            except OSError as err:
-                self._drop()
-                raise ConnectionLost(f"SMTP connection failed: {err}") from err
-
     def _drop(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    def _send_once(self, message: Outgoing, sender: str, recipient: str) -> None:
+    def deliver(
+        self,
+        message: Outgoing,
+        sender: str,
+        recipient: str,
+        before_body: Callable[[], None] | None = None,
+    ) -> None:
+        """Send one message to one recipient, or raise a `SendError` with its verdict.
+
+        `before_body` runs once the relay said 354, right before the message goes out (the
+        send rate is taken there, so the relay sees the spacing); if it raises, the
+        connection is dropped unfinished and the relay keeps nothing.
+        """
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._connect()
+            try:
+                self._send_once(message, sender, recipient, before_body)
+                return
+            except _Stale as err:
+                # Closed while idle, before any of this message went out: safe to reopen once.
+                self._drop()
+                if attempt == 2:
+                    raise ConnectionLost(
+                        Verdict(Outcome.RETRY_BATCH, f"SMTP server disconnected: {err}")
+                    ) from err
+            except SendError as err:
+                if err.verdict.outcome in (
+                    Outcome.MAYBE_SENT,
+                    Outcome.RETRY_BATCH,
+                    Outcome.THROTTLED,
+                    Outcome.PAUSE,
+                ):
+                    self._drop()
+                raise
+
+    def _send_once(
+        self,
+        message: Outgoing,
+        sender: str,
+        recipient: str,
+        before_body: Callable[[], None] | None = None,
+    ) -> None:
         conn = self._conn
         assert conn is not None
-        options: list[str] = []
+        options = ""
         if message.smtputf8 or not recipient.isascii():
             if not conn.has_extn("smtputf8"):
                 raise Undeliverable(
                     "the SMTP server does not offer SMTPUTF8, needed for this address"
                 )
-            options = ["SMTPUTF8", "BODY=8BITMIME"]
-        try:
-            refused = conn.sendmail(sender, [recipient], message.data, mail_options=options)
-        except smtplib.SMTPNotSupportedError as err:
-            raise Undeliverable(str(err)) from err
-        except smtplib.SMTPRecipientsRefused as err:
-            # Only a refusal of the recipient says anything about the address.
-            code, reason = err.recipients.get(recipient, (550, b"refused"))
-            self._raise_for(code, reason)
-        except smtplib.SMTPSenderRefused as err:
-            # Our sender or account is refused: every email of the batch would be, so it waits.
-            self._reset()
-            raise ConnectionLost(
-                f"sender refused: {err.smtp_code} {_text(err.smtp_error)}"
-            ) from err
-        except smtplib.SMTPResponseException as err:
-            # The message itself was refused (DATA): this email fails, the address is fine.
-            self._reset()
-            if 500 <= err.smtp_code < 600:
-                raise Undeliverable(
-                    f"message refused: {err.smtp_code} {_text(err.smtp_error)}"
-                ) from err
-            raise TemporaryFailure(f"{err.smtp_code} {_text(err.smtp_error)}") from err
+            options = " SMTPUTF8 BODY=8BITMIME"
+        mail = f"MAIL FROM:<{sender}>{options}\r\n".encode()
+        rcpt = f"RCPT TO:<{recipient}>\r\n".encode()
+        if conn.does_esmtp and conn.has_extn("pipelining"):
+            # One round trip for MAIL, RCPT and DATA (RFC 2920), then one for the message.
+            self._write(conn, mail + rcpt + b"DATA\r\n", stale=True)
+            replies = []
+            for index in range(3):
+                try:
+                    replies.append(self._read(conn, stale=index == 0))
+                except ConnectionLost:
+                    if any(code >= 400 for code, _ in replies):
+                        break  # e.g. a 421 at MAIL, and the server hung up: that answer counts
+                    raise
         else:
-            if refused:
-                code, reason = refused.get(recipient, (550, b"refused"))
-                self._raise_for(code, reason)
+            replies = []
+            for index, command in enumerate((mail, rcpt, b"DATA\r\n")):
+                self._write(conn, command, stale=index == 0)
+                replies.append(self._read(conn, stale=index == 0))
+                if replies[-1][0] >= 400:
+                    break
+        refused = next(
+            (
+                (phase, reply)
+                for phase, reply, ok in zip(
+                    (Phase.MAIL, Phase.RCPT, Phase.DATA), replies, (250, 251, 354), strict=False
+                )
+                if reply[0] not in (ok, 250, 251)
+            ),
+            None,
+        )
+        if refused is not None:
+            if len(replies) == 3 and replies[2][0] == 354:
+                # DATA was accepted although an earlier command failed: end it empty.
+                self._write(conn, b".\r\n")
+                self._read(conn)
+            self._reset()
+            phase, (code, text) = refused
+            raise refusal(classify(phase, code, text))
+        body = _LEADING_DOT.sub(b"..", message.data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        if before_body is not None:
+            try:
+                before_body()
+            except BaseException:
+                self._drop()  # an unfinished DATA: the relay discards it
+                raise
+        try:
+            conn.send(body + b".\r\n")
+            code, text = conn.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as err:
+            self._conn = None
+            verdict = classify(Phase.AFTER_DATA, None, f"no answer after the data: {err}")
+            raise refusal(verdict) from err
+        if code != 250:
+            raise refusal(classify(Phase.AFTER_DATA, code, _text(text)))
+
+    def _write(self, conn: smtplib.SMTP, data: bytes, *, stale: bool = False) -> None:
+        try:
+            conn.send(data)
+        except (OSError, smtplib.SMTPServerDisconnected) as err:
+            raise (
+                _Stale(str(err))
+                if stale
+                else ConnectionLost(Verdict(Outcome.RETRY_BATCH, f"SMTP connection failed: {err}"))
+            ) from err
+
+    def _read(self, conn: smtplib.SMTP, *, stale: bool = False) -> tuple[int, str]:
+        try:
+            code, text = conn.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as err:
+            if stale:
+                raise _Stale(str(err)) from err
+            raise ConnectionLost(
+                Verdict(Outcome.RETRY_BATCH, f"SMTP connection failed: {err}")
+            ) from err
+        if code == -1:  # smtplib's "no valid reply"
+            raise ConnectionLost(Verdict(Outcome.RETRY_BATCH, f"SMTP server said: {_text(text)}"))
+        return code, _text(text)
 
     def _reset(self) -> None:
         try:
@@ -205,11 +370,9 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException):
             self._drop()
 
-    @staticmethod
-    def _raise_for(code: int, reason: bytes | str) -> None:
-        if 500 <= code < 600:
-            raise PermanentFailure(f"{code} {_text(reason)}")
-        raise TemporaryFailure(f"{code} {_text(reason)}")
+
+class _Stale(Exception):
+    """The connection was gone before this message's first command got an answer."""
 
 
 class OutboxTransport:
@@ -225,8 +388,16 @@ class OutboxTransport:
     def __exit__(self, *exc) -> None:
         self._box.close()
 
-    def deliver(self, message: Outgoing, sender: str, recipient: str) -> None:
+    def deliver(
+        self,
+        message: Outgoing,
+        sender: str,
+        recipient: str,
+        before_body: Callable[[], None] | None = None,
+    ) -> None:
         """Write the message as one file of the Maildir; the envelope is not kept."""
+        if before_body is not None:
+            before_body()
         try:
             self._box.add(message.data)
         except OSError as err:
