@@ -36,13 +36,13 @@ def header_safe(value: str) -> str:
 def from_header(sender: Sender) -> str:
     """From: the sender's display name (MAIL_FROM's own, else COACH_NAME) and MAIL_FROM's
     address; a name that is not ASCII becomes RFC 2047 words when the header is folded."""
-    return _mailbox(sender.from_name, sender.envelope_from)
+    return _mailbox(sender.from_name, sender.from_address)
 
 
 @lru_cache(maxsize=8)  # one per sender: the same on every email
 def reply_to_header(sender: Sender) -> str:
     """Reply-To: REPLY_TO (with its own name, or From's), else MAIL_FROM's address."""
-    name, address = parseaddr(sender.reply_to) if sender.reply_to else ("", sender.envelope_from)
+    name, address = parseaddr(sender.reply_to) if sender.reply_to else ("", sender.from_address)
     return _mailbox(name or sender.from_name, address)
 
 

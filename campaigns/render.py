@@ -73,9 +73,14 @@ class Sender:
         return made
 
     @cached_property
+    def from_address(self) -> str:
+        """The address of From (and of Reply-To unless REPLY_TO names another): MAIL_FROM's."""
+        return parseaddr(self.mail_from)[1]
+
+    @cached_property
     def envelope_from(self) -> str:
         """MAIL FROM: MAIL_RETURN_PATH when set (bounces go there), else From's address."""
-        return self.return_path or parseaddr(self.mail_from)[1]
+        return self.return_path or self.from_address
 
     @cached_property
     def domain(self) -> str:

@@ -334,7 +334,8 @@ def test_a_queued_note_never_reaches_a_reader_who_took_back_the_date(app, smtp):
 def test_the_send_job_reads_the_readers_answer_just_before_each_email(make_app, smtp):
     """Even an answer written behind the service's back (no row cancelled) stops a check-in
     whose batch is already being sent: the job re-reads the reader just before it."""
-    app = make_app(SEND_BATCH_SIZE="10")
+    # One connection: b's check-in waits behind a's (with more, b's would be in flight too).
+    app = make_app(SEND_BATCH_SIZE="10", SMTP_CONNECTIONS="1")
     a_reader(app, "a@example.com")
     a_reader(app, "b@example.com")
     ((job_id, ids),) = tick(app, T + timedelta(weeks=6, hours=5)).batches

@@ -15,6 +15,7 @@ from support import (
     ADMIN_PASSWORD,
     add_due_drip_rows,
     admin_client,
+    answer,
     csrf_from,
     deliveries_of,
     flask_cli,
@@ -28,7 +29,7 @@ from support import (
 
 import settings
 from campaigns import sending
-from models import DeliveryStatus, Status, db
+from models import DeliveryStatus, Status, db, utcnow
 from workers.rate import Limit, MailRate, parse_rate
 
 DUE = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
@@ -41,6 +42,8 @@ def cli_env(app, **extra) -> dict[str, str]:
         "RQ_QUEUE": app.config["RQ_QUEUE"],
         "SECRET_KEY": app.config["SECRET_KEY"],
         "MAIL_FROM": app.config["MAIL_FROM"],
+        "POSTAL_ADDRESS": app.config["POSTAL_ADDRESS"],
+        "PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
         "FLASK_SKIP_DOTENV": "1",
     }
     return env | extra
@@ -270,9 +273,12 @@ def test_dkim_keygen_then_every_email_is_signed_and_verifies(make_app, app_env, 
         MAIL_RETURN_PATH="bounces@mail.tend.example",
         DOUBLE_OPT_IN="0",
         DRIP_WINDOW="00:00-23:59",
+        DRIP_DAYS="Mon-Sun",
     )
     signup(app.test_client())
     work(app)
+    # The reader started today: their month-1 note is the drip email that gets signed.
+    answer(app, "ann@example.com", "started", now=utcnow(), started_on=utcnow().date())
     tick(app, datetime.now(UTC) + timedelta(days=32), pretend=True)
     work(app)
     worksheet, drip = smtp.received
@@ -302,7 +308,7 @@ def test_dkim_keygen_then_every_email_is_signed_and_verifies(make_app, app_env, 
 
 
 def test_dkim_settings_go_together_and_name_the_variable(tmp_path):
-    base = {"SECRET_KEY": "x" * 40}
+    base = {"SECRET_KEY": "x" * 40, "FLASK_DEBUG": "1"}
     with pytest.raises(settings.ConfigError, match="DKIM_SELECTOR and DKIM_PRIVATE_KEY_PATH"):
         settings.load(base | {"DKIM_SELECTOR": "s1"})
     with pytest.raises(settings.ConfigError, match="DKIM_PRIVATE_KEY_PATH cannot be read"):
