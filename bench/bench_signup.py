@@ -19,11 +19,9 @@ at 10 clients.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import resource
-import secrets
 import shutil
 import subprocess
 import sys
@@ -91,25 +89,9 @@ def gunicorn(name, args, env, workers, logdir: Path, count_sql: str, cwd: Path) 
 SOLUTIONS_PER_SECOND = 2000
 
 
-def solutions(count: int) -> list[str]:
-    """`count` challenge solutions, each for its own challenge, made without solving."""
-    from datetime import UTC, datetime
-
-    from signup import challenge
-
-    now = datetime.now(UTC)
-    made = []
-    for _ in range(count):
-        number = secrets.randbelow(challenge.MAX_NUMBER + 1)
-        issued = challenge.issue(benchlib.SECRET_KEY, now, number=number)
-        body = {k: issued[k] for k in ("algorithm", "challenge", "salt", "signature")}
-        made.append(base64.b64encode(json.dumps(body | {"number": number}).encode()).decode())
-    return made
-
-
 def load(server: Server, clients: int, duration: int, generator: str) -> dict:
     tag = f"{server.name}{clients}x{uuid.uuid4().hex[:8]}"
-    pool = solutions(SOLUTIONS_PER_SECOND * duration + 500)
+    pool = benchlib.solutions(SOLUTIONS_PER_SECOND * duration + 500)
     if generator == "python":
         return loadgen.run(
             server.port,

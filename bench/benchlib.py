@@ -7,10 +7,13 @@ with a unique name (emptied), and its servers as child processes on free ports.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import platform
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,3 +332,17 @@ def header(title: str, argv: Sequence[str]) -> None:
     print(f"command: {' '.join(['python', *argv])}")
     print(f"started: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load average {loadavg()}")
     print(flush=True)
+
+
+def solutions(count: int) -> list[str]:
+    """`count` challenge solutions, each for its own challenge, made without solving."""
+    from signup import challenge
+
+    now = datetime.now(UTC)
+    made = []
+    for _ in range(count):
+        number = secrets.randbelow(challenge.MAX_NUMBER + 1)
+        issued = challenge.issue(SECRET_KEY, now, number=number)
+        body = {k: issued[k] for k in ("algorithm", "challenge", "salt", "signature")}
+        made.append(base64.b64encode(json.dumps(body | {"number": number}).encode()).decode())
+    return made

@@ -501,3 +501,19 @@ def sending_state(app):
             return sending.state(fresh=True)
         finally:
             db.session.remove()
+
+
+def cli_env_of(app, **extra) -> dict[str, str]:
+    """The environment a `flask --app app ...` command needs to act on this test app's
+    database and queue, with the settings production insists on."""
+    env = {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "RQ_QUEUE": app.config["RQ_QUEUE"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "MAIL_FROM": app.config["MAIL_FROM"],
+        "POSTAL_ADDRESS": app.config["POSTAL_ADDRESS"],
+        "PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
+        "FLASK_SKIP_DOTENV": "1",
+    }
+    return env | {k: str(v) for k, v in extra.items()}

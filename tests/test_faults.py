@@ -20,6 +20,7 @@ from support import (
     ADMIN_PASSWORD,
     add_due_drip_rows,
     admin_client,
+    cli_env_of,
     csrf_from,
     deliveries_of,
     flask_cli,
@@ -40,18 +41,6 @@ from models import Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
 
 pytestmark = pytest.mark.slow
 DUE = datetime(2027, 2, 15, 12, 0, tzinfo=UTC)
-
-
-def app_env_of(app) -> dict[str, str]:
-    """The environment a command needs to act on this test app's database and queue."""
-    return {
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "MAIL_FROM": app.config["MAIL_FROM"],
-        "FLASK_SKIP_DOTENV": "1",
-    }
 
 
 def statuses(app) -> dict[str, int]:
@@ -447,9 +436,9 @@ def test_a_complaint_rate_over_the_line_pauses_sending(make_app, smtp, reliabili
     assert result.queued == 0 and "complaint rate 4.00 %" in result.paused
     assert tick(app, DUE + timedelta(days=1), pretend=True).queued == 0  # no probe for this
     assert subscriber_statuses(app) == {Status.ACTIVE: 34, Status.UNSUBSCRIBED: 1}
-    done = flask_cli(app_env_of(app), "sending", "status")
+    done = flask_cli(cli_env_of(app), "sending", "status")
     assert done.returncode == 3 and "complaint rate 4.00 %" in done.stdout
-    resumed = flask_cli(app_env_of(app), "sending", "resume")
+    resumed = flask_cli(cli_env_of(app), "sending", "resume")
     assert resumed.returncode == 0 and "resumed" in resumed.stdout, resumed.stdout + resumed.stderr
     assert tick(app, DUE + timedelta(days=1, minutes=1), pretend=True).queued == 10
     work(app)

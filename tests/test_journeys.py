@@ -441,7 +441,7 @@ def test_an_answer_leaves_a_retry_waiting_out_its_backoff(app, smtp):
     a_reader(app)
     answer(app, "ann@example.com", "started", now=T, started_on=T.date())
     monday = datetime(2027, 2, 15, 15, 0, tzinfo=UTC)  # month-1 came due on Saturday
-    smtp.reject["ann@example.com"] = "451 4.3.0 try again later"
+    smtp.reject["ann@example.com"] = "450 4.2.1 mailbox temporarily unavailable"
     tick(app, monday, pretend=True)
     work(app)
     with app.app_context():

@@ -16,6 +16,7 @@ from support import (
     add_due_drip_rows,
     admin_client,
     answer,
+    cli_env_of,
     csrf_from,
     deliveries_of,
     flask_cli,
@@ -35,22 +36,8 @@ from workers.rate import Limit, MailRate, parse_rate
 DUE = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
 
 
-def cli_env(app, **extra) -> dict[str, str]:
-    env = {
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "MAIL_FROM": app.config["MAIL_FROM"],
-        "POSTAL_ADDRESS": app.config["POSTAL_ADDRESS"],
-        "PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
-        "FLASK_SKIP_DOTENV": "1",
-    }
-    return env | extra
-
-
 def test_sending_status_pause_and_resume_from_the_command_line(app, smtp):
-    env = cli_env(app)
+    env = cli_env_of(app)
     done = flask_cli(env, "sending", "status")
     assert done.returncode == 0 and done.stdout.strip() == "sending: ok"
     done = flask_cli(env, "sending", "pause", "--reason", "moving to a new relay")
