@@ -31,6 +31,15 @@ def parse_now(value: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class _BurstWorker(SimpleWorker):
+    """A worker that drains the queue and leaves (`--burst`, the tests): it takes no RQ
+    commands, so it opens no command channel. RQ's listener thread can wait up to a minute
+    before it notices the channel closed, and the worker waits a second on it at exit."""
+
+    def subscribe(self) -> None:
+        pass
+
+
 class _Once(logging.Filter):
     """RQ logs a lost Redis on every retry; this lets the first line through, then nothing
     until a job runs again."""
@@ -65,7 +74,8 @@ def run_worker(burst: bool = False) -> bool:
     worked = False
     try:
         while True:
-            worker = SimpleWorker([Queue(conveyor.queue_name, connection=redis)], connection=redis)
+            kind = _BurstWorker if burst else SimpleWorker
+            worker = kind([Queue(conveyor.queue_name, connection=redis)], connection=redis)
             worked = (
                 worker.work(
                     burst=burst,
