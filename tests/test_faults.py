@@ -309,6 +309,39 @@ def test_a_relay_refusing_everyone_pauses_then_is_fixed_and_resumed(make_app, sm
     assert statuses(app) == {DeliveryStatus.SENT: 30}
 
 
+def test_a_relay_that_knows_nobody_one_email_a_batch_bounces_no_one(make_app, smtp, reliability):
+    app = make_app()
+    client = app.test_client()
+    signup(client, "first@example.com")
+    work(app)  # the relay takes it, then breaks: "user unknown" to everyone
+    smtp.reject_rcpt = "550 5.1.1 <someone>: Recipient address rejected: User unknown"
+    readers = [f"u{i}@example.com" for i in range(8)]
+    for address in readers:  # signups one at a time: each worksheet is a batch of its own
+        signup(client, address)
+        work(app)
+    state = sending_state(app)
+    assert state.paused and state.reason.startswith("5 recipients refused in a row")
+    assert subscriber_statuses(app) == {Status.PENDING: 9}  # no reader changed
+    assert {r.attempts for r in deliveries_of(app)} == {0, 1}  # first's one, no other used
+    assert statuses(app) == {DeliveryStatus.SENT: 1, DeliveryStatus.SCHEDULED: 8}
+    # The probe a quarter of an hour later is refused too: held, still nobody bounced.
+    assert tick(app, state.since + timedelta(minutes=16)).probe
+    work(app)
+    assert sending_state(app).paused and subscriber_statuses(app) == {Status.PENDING: 9}
+    # The operator fixes the relay and resumes from the command line.
+    smtp.reject_rcpt = ""
+    assert flask_cli(cli_env_of(app), "sending", "resume").returncode == 0
+    assert tick(app, state.since + timedelta(minutes=32)).queued == 8
+    work(app)
+    expected = ["first@example.com", *readers]
+    figures = reliability(
+        "relay: user unknown to everyone, one a batch", smtp.per_recipient(), expected
+    )
+    assert figures["lost"] == 0 and figures["duplicated"] == 0
+    assert statuses(app) == {DeliveryStatus.SENT: 9}
+    assert subscriber_statuses(app) == {Status.PENDING: 9}
+
+
 def test_a_throttling_relay_waits_and_uses_no_attempt(make_app, smtp, reliability):
     app = make_app(DRIP_WINDOW="00:00-23:59", MAX_SEND_ATTEMPTS="3", SEND_BATCH_SIZE="5")
     add_due_drip_rows(app, 10, DUE)

@@ -31,6 +31,7 @@ from support import (
 import settings
 from campaigns import sending
 from models import DeliveryStatus, Status, db, utcnow
+from workers.jobs import send_batch
 from workers.rate import Limit, MailRate, parse_rate
 
 DUE = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
@@ -126,17 +127,142 @@ def test_a_run_of_refused_readers_says_the_relay_is_wrong(make_app, smtp):
     assert {r.status for r in deliveries_of(app)} == {DeliveryStatus.SCHEDULED}
 
 
-def test_refused_readers_one_at_a_time_pause_after_five(make_app, smtp):
+def test_refused_readers_one_at_a_time_pause_after_five_and_none_bounces(make_app, smtp):
     app = make_app()
-    smtp.reject_rcpt = "550 5.1.1 User unknown"
+    smtp.reject_rcpt = "550 5.1.1 User unknown"  # a relay that knows nobody
     client = app.test_client()
     for i in range(6):
         signup(client, f"u{i}@example.com")
         work(app)  # one worksheet per batch: the run is counted across batches
     state = sending_state(app)
     assert state.paused and "5 recipients refused in a row" in state.reason
-    # The four before the fifth bounced (each alone said nothing about the relay).
-    assert subscriber_statuses(app) == {Status.BOUNCED: 4, Status.PENDING: 2}
+    # The relay took nobody's email, so none of its refusals says an address is wrong.
+    assert subscriber_statuses(app) == {Status.PENDING: 6}
+    rows = deliveries_of(app)
+    assert {r.status for r in rows} == {DeliveryStatus.SCHEDULED}
+    assert {r.attempts for r in rows} == {0}
+    for row in rows[:5]:  # held, with the relay's answer for the operator
+        assert row.last_error.startswith("550 5.1.1 User unknown (held, not bounced:")
+    assert rows[5].last_error.startswith("sending paused: 5 recipients refused in a row")
+    # The operator fixes the relay and resumes: everyone gets their worksheet, once.
+    smtp.reject_rcpt = ""
+    done = flask_cli(cli_env_of(app), "sending", "resume")
+    assert done.returncode == 0, done.stderr
+    assert tick(app, datetime.now(UTC) + timedelta(minutes=16)).queued == 6
+    work(app)
+    assert smtp.per_recipient() == {f"u{i}@example.com": 1 for i in range(6)}
+    assert subscriber_statuses(app) == {Status.PENDING: 6}
+    assert {r.status for r in deliveries_of(app)} == {DeliveryStatus.SENT}
+
+
+def test_a_lone_refused_reader_is_held_until_the_relay_takes_someone_else(make_app, smtp):
+    app = make_app()
+    smtp.reject["gone@example.com"] = "550 5.1.1 No such user"
+    client = app.test_client()
+    before = datetime.now(UTC)
+    signup(client, "gone@example.com")
+    work(app)
+    (row,) = deliveries_of(app)
+    assert row.status == DeliveryStatus.SCHEDULED and row.attempts == 0
+    assert row.last_error.startswith("550 5.1.1 No such user (held, not bounced:")
+    assert before + timedelta(minutes=15) <= row.due_at <= utcnow() + timedelta(minutes=15)
+    # Tried again alone, and refused again: still nobody else's email went through.
+    for round in range(1, 6):
+        assert tick(app, before + timedelta(minutes=16 * round)).queued == 1
+        work(app)
+    (row,) = deliveries_of(app)
+    assert row.status == DeliveryStatus.SCHEDULED and row.attempts == 0
+    assert not sending_state(app).paused  # one reader refused again and again is no run
+    assert subscriber_statuses(app) == {Status.PENDING: 1}
+    signup(client, "ann@example.com")  # the relay takes someone else's email
+    work(app)
+    assert tick(app, before + timedelta(minutes=16 * 6)).queued == 1
+    work(app)  # ...and refuses this one again: now the address is wrong
+    gone = deliveries_of(app)[0]
+    assert gone.status == DeliveryStatus.FAILED and gone.attempts == 1
+    assert gone.last_error == "550 5.1.1 No such user"
+    assert subscriber_statuses(app) == {Status.BOUNCED: 1, Status.PENDING: 1}
+    assert smtp.per_recipient() == {"ann@example.com": 1}
+
+
+def test_a_relay_that_breaks_after_taking_mail_bounces_no_one(make_app, smtp):
+    app = make_app()
+    client = app.test_client()
+    before = datetime.now(UTC)
+    signup(client, "first@example.com")
+    work(app)  # taken: the relay worked a moment ago
+    smtp.reject_rcpt = "550 5.1.1 User unknown"  # ...and now knows nobody
+    for name in ("u0", "u1"):
+        signup(client, f"{name}@example.com")
+        work(app)
+    assert tick(app, before + timedelta(minutes=16)).queued == 2
+    work(app)  # refused again, and nobody's email went through since: still held
+    assert subscriber_statuses(app) == {Status.PENDING: 3}
+    assert not sending_state(app).paused  # two different readers are not yet a run
+    smtp.reject_rcpt = ""
+    assert tick(app, before + timedelta(minutes=32)).queued == 2
+    work(app)
+    assert smtp.per_recipient() == {f"{n}@example.com": 1 for n in ("first", "u0", "u1")}
+    assert subscriber_statuses(app) == {Status.PENDING: 3}
+
+
+def test_the_run_counts_different_readers_and_ends_when_one_gets_through(make_app, smtp):
+    app = make_app()
+    client = app.test_client()
+    for i in range(9):
+        smtp.reject[f"u{i}@example.com"] = "550 5.1.1 No such user"
+    before = datetime.now(UTC)
+    signup(client, "u0@example.com")
+    work(app)
+    for round in range(1, 4):  # the same reader, refused four times: one in the run
+        tick(app, before + timedelta(minutes=16 * round))
+        work(app)
+    for i in range(1, 4):
+        signup(client, f"u{i}@example.com")
+        work(app)
+    assert not sending_state(app).paused  # four different readers
+    signup(client, "ok@example.com")
+    work(app)  # one gets through: the run starts again
+    for i in range(4, 8):
+        signup(client, f"u{i}@example.com")
+        work(app)
+    assert not sending_state(app).paused  # four since the one that got through
+    signup(client, "u8@example.com")
+    work(app)
+    state = sending_state(app)
+    assert state.paused
+    assert state.reason == "5 recipients refused in a row; the last: 550 5.1.1 No such user"
+    assert subscriber_statuses(app) == {Status.PENDING: 10}
+    assert smtp.per_recipient() == {"ok@example.com": 1}
+
+
+def test_with_redis_down_a_refusal_bounces_only_if_the_batch_took_mail_after_it(
+    make_app, redis_server, smtp
+):
+    app = make_app(
+        REDIS_URL=redis_server.url,
+        DRIP_WINDOW="00:00-23:59",
+        SEND_BATCH_SIZE="10",
+        SMTP_CONNECTIONS="1",
+    )
+    add_due_drip_rows(app, 3, DUE)
+    smtp.reject["r0@example.com"] = "550 5.1.1 No such user"
+    smtp.reject["r2@example.com"] = "550 5.1.1 No such user"
+    ((job_id, ids),) = tick(app, DUE, pretend=True).batches
+    redis_server.stop()  # the job runs on; Redis cannot tell what the relay did before
+    with app.app_context():
+        counts = send_batch(job_id, ids, now=DUE.isoformat())
+        db.session.remove()
+    assert counts["sent"] == 1 and counts["failed"] == 1 and counts["held"] == 1
+    r0, r1, r2 = deliveries_of(app)
+    # r0 was refused, then the relay took r1's email: r0's address is wrong.
+    assert r0.status == DeliveryStatus.FAILED and r0.last_error == "550 5.1.1 No such user"
+    assert r1.status == DeliveryStatus.SENT
+    # Nothing went through after r2 was refused: held, not bounced.
+    assert r2.status == DeliveryStatus.SCHEDULED and r2.attempts == 0
+    assert r2.last_error.startswith("550 5.1.1 No such user (held, not bounced:")
+    assert r2.due_at == DUE + timedelta(minutes=15)
+    assert subscriber_statuses(app) == {Status.ACTIVE: 2, Status.BOUNCED: 1}
 
 
 def test_one_refused_reader_among_good_ones_bounces_alone(make_app, smtp):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable
@@ -65,7 +66,8 @@ def _message(row, sequence: Sequence, sender: Sender, now: datetime) -> Outgoing
 
 
 PROBE_PREFIX = "probe-"  # the job id of a probe: one delivery sent while sending is paused
-REFUSAL_RUN = 5  # recipients refused in a row that say the relay, not the readers, is wrong
+REFUSAL_RUN = 5  # different recipients refused in a row: the relay, not the readers, is wrong
+REFUSED_WAIT = timedelta(minutes=15)  # a refused reader the relay gave no proof against
 CONNECT_FAILURES = 5  # failed connections in a row that pause sending
 MAYBE_SENT_RETRY = timedelta(minutes=30)  # the one later retry of a "maybe sent" email
 THROTTLE_WAIT = timedelta(minutes=1)
@@ -169,8 +171,10 @@ class _Batch:
         self.probe = probe
         self.counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0, "held": 0}
         self.stop: _Stop | None = None
-        self.refused: list[tuple] = []  # (row, reason, attempts): bounced unless it was us
+        self.refused: list[_Refusal] = []  # bounced once the batch is over, if proven
         self.run = self.longest_run = 0
+        self.answers = 0  # the relay's answers so far, in order: accepted or refused
+        self.last_accepted = 0  # the number of the last answer that accepted an email
         self.attempted = 0
         self.connection_failed = False
         self.connected = False
@@ -255,6 +259,8 @@ class _Batch:
                     self.counts["sent"] += 1
                     self.attempted += 1
                     self.run = 0
+                    self.answers += 1
+                    self.last_accepted = self.answers
                 return upcoming  # the ledger has committed it
         # One commit per email: a worker killed mid-batch re-sends at most the one in flight.
         db.session.commit()
@@ -305,14 +311,15 @@ class _Batch:
         outcome = verdict.outcome
         if outcome == Outcome.BOUNCED:
             with self._lock:
-                self.refused.append((row, verdict.reason, attempts))
+                self.answers += 1
+                self.refused.append(_Refusal(row, verdict.reason, attempts, self.answers))
                 self.attempted += 1
                 self.run += 1
                 self.longest_run = max(self.longest_run, self.run)
                 run = self.run
             if run >= REFUSAL_RUN:
                 self._pause(f"{run} recipients in a row refused; the last: {verdict.reason}", now)
-            return  # recorded once the batch is over: bounced, or held if it was us
+            return  # recorded once the batch is over: bounced if proven, else held
         if outcome == Outcome.PAUSE:
             self._pause(verdict.reason, now)
             self._wait(row, now, self.stop)
@@ -342,29 +349,50 @@ class _Batch:
             self.stop = _Stop("pause", f"sending paused: {current.reason}")
 
     def finish(self) -> None:
-        """Once every lane is done: the refused recipients bounce, unless the refusals say
-        the relay is wrong (a run of them, most of the batch, or a run across batches);
-        a run of failed connections pauses; a probe that went through resumes."""
+        """Once every lane is done: a refused recipient bounces only once the relay took
+        someone else's email after refusing them (later in this batch, or since an earlier
+        refusal of theirs); the others are held. Refusals say the relay is wrong, and pause
+        sending, when they are most of the batch, or when different recipients are refused
+        in a row across batches. A run of failed connections pauses; a probe that went
+        through resumes."""
         now = self.clock()
         runs = _Runs()
+        unproven = [r for r in self.refused if r.answer > self.last_accepted]
+        run, proven_before = runs.note(
+            accepted=self.counts["sent"] > 0,
+            refused=sorted({r.row.subscriber_id for r in unproven}),
+        )
         paused = self.stop is not None and self.stop.why == "pause"
         if self.refused and not paused:
             most = self.attempted >= 4 and 2 * len(self.refused) > self.attempted
-            across = runs.refused(len(self.refused), broken=self.counts["sent"] > 0)
-            if most or across >= REFUSAL_RUN:
-                _, last, _ = self.refused[-1]
-                count = len(self.refused) if most else across
+            if most or run >= REFUSAL_RUN:
+                last = self.refused[-1].reason
+                count = len(self.refused) if most else run
                 self._pause(f"{count} recipients refused in a row; the last: {last}", now)
-        elif self.counts["sent"] and not self.refused:
-            runs.refused(0, broken=True)
-        for row, reason, attempts in self.refused:
-            if self.stop is not None and self.stop.why == "pause":
-                self._wait(row, now, self.stop)
-            else:
-                _record(row, now, DeliveryStatus.FAILED, attempts=attempts, error=reason)
+        paused = self.stop is not None and self.stop.why == "pause"
+        wait = int(REFUSED_WAIT.total_seconds() // 60)
+        for refusal in self.refused:
+            row = refusal.row
+            proven = refusal.answer < self.last_accepted or row.subscriber_id in proven_before
+            if proven and not paused:
+                _record(
+                    row, now, DeliveryStatus.FAILED, attempts=refusal.attempts, error=refusal.reason
+                )
                 _bounce(row.subscriber_id, now)
                 sending.record_event(sending.EventKind.HARD_BOUNCE, now)
                 self.count("failed")
+            else:
+                # Maybe the relay's fault: no attempt used, tried again a little later.
+                _record(
+                    row,
+                    now,
+                    DeliveryStatus.SCHEDULED,
+                    attempts=row.attempts,
+                    error=f"{refusal.reason} (held, not bounced: no other email is known "
+                    f"to have gone through after it; tried again in {wait} minutes)"[:2000],
+                    due=now + REFUSED_WAIT,
+                )
+                self.count("held")
             db.session.commit()
         if self.connection_failed:
             failures = runs.connection_failed()
@@ -389,9 +417,22 @@ def _mail_rate() -> MailRate | None:
     return MailRate(conveyor.redis, f"tend:{current_app.config['RQ_QUEUE']}", limits)
 
 
+@dataclass
+class _Refusal:
+    row: object
+    reason: str
+    attempts: int  # with this one
+    answer: int  # its place among the batch's answers (_Batch.answers)
+
+
+RUN_TTL = 86400  # seconds the run and the refusals kept in Redis outlive their last change
+
+
 class _Runs:
-    """Counts kept in Redis across batches and workers: recipients refused in a row, and
-    connections failed in a row. A Redis that does not answer counts nothing."""
+    """What is kept in Redis across batches and workers: whether the relay took anyone's
+    email since a reader was refused, the different recipients refused in a row, and the
+    connections failed in a row. A Redis that does not answer proves nothing and counts
+    only the batch at hand."""
 
     def __init__(self):
         self.redis = current_app.extensions["tend.conveyor"].redis
@@ -403,12 +444,42 @@ class _Runs:
         except RedisError:
             return default
 
-    def refused(self, count: int, *, broken: bool) -> int:
-        key = f"{self.prefix}:refused-in-a-row"
-        if broken:  # a message went through: the run is over
-            self._do(lambda: self.redis.delete(key))
-            return 0
-        return self._do(lambda: self.redis.incrby(key, count), count)
+    def note(self, *, accepted: bool, refused: list[int]) -> tuple[int, set[int]]:
+        """Record a batch: whether the relay took any email, and the subscribers it refused
+        after the last one it took. Returns how many different recipients were refused
+        since an email last went through, and which of `refused` the relay had refused
+        before and has taken someone else's email since: the proof their address is wrong.
+
+        "Taken" is a counter (`sending:taken`, one more per batch that sent), not a time,
+        so no clock (nor `drip tick --now`) enters the proof; a refused subscriber keeps
+        the count they were refused at. A count that is missing (a flush, an expiry,
+        Redis down) proves nothing: the reader is held, never bounced on a guess.
+        """
+        taken_key = f"{self.prefix}:taken"
+        run_key = f"{self.prefix}:refused-run"
+        if not refused:
+            if accepted:  # the run is over
+                with contextlib.suppress(RedisError):
+                    self.redis.pipeline().incr(taken_key).delete(run_key).execute()
+            return 0, set()
+        marks = [f"{self.prefix}:refused:{sid}" for sid in refused]
+        try:
+            taken, before = (
+                self.redis.pipeline(transaction=False).get(taken_key).mget(marks).execute()
+            )
+            taken = int(taken or 0)
+            proven = {
+                sid for sid, mark in zip(refused, before, strict=True) if mark and int(mark) < taken
+            }
+            pipe = self.redis.pipeline()
+            if accepted:  # taken before these refusals: no proof for them
+                pipe.incr(taken_key).delete(run_key)
+            for mark in marks:
+                pipe.set(mark, taken + accepted, ex=RUN_TTL)
+            pipe.sadd(run_key, *refused).expire(run_key, RUN_TTL).scard(run_key)
+            return int(pipe.execute()[-1]), proven
+        except RedisError:
+            return len(refused), set()
 
     def connection_failed(self) -> int:
         key = f"{self.prefix}:connections-failed"
