@@ -356,7 +356,7 @@ class _Batch:
         in a row across batches. A run of failed connections pauses; a probe that went
         through resumes."""
         now = self.clock()
-        runs = _Runs()
+        runs = _Runs(sending.state().resumed_at)
         unproven = [r for r in self.refused if r.answer > self.last_accepted]
         run, proven_before = runs.note(
             accepted=self.counts["sent"] > 0,
@@ -434,9 +434,11 @@ class _Runs:
     connections failed in a row. A Redis that does not answer proves nothing and counts
     only the batch at hand."""
 
-    def __init__(self):
+    def __init__(self, resumed_at: datetime | None = None):
         self.redis = current_app.extensions["tend.conveyor"].redis
         self.prefix = f"tend:{current_app.config['RQ_QUEUE']}:sending"
+        # The run starts afresh at each resume, as the reputation guard does.
+        self.run_key = f"{self.prefix}:refused-run:{resumed_at.isoformat() if resumed_at else ''}"
 
     def _do(self, call, default: int = 0) -> int:
         try:
@@ -456,7 +458,7 @@ class _Runs:
         Redis down) proves nothing: the reader is held, never bounced on a guess.
         """
         taken_key = f"{self.prefix}:taken"
-        run_key = f"{self.prefix}:refused-run"
+        run_key = self.run_key
         if not refused:
             if accepted:  # the run is over
                 with contextlib.suppress(RedisError):
