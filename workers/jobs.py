@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Iterable
@@ -426,6 +425,27 @@ class _Refusal:
 
 
 RUN_TTL = 86400  # seconds the run and the refusals kept in Redis outlive their last change
+# One batch, atomically. KEYS: the "taken" counter, the run (a set), then each refused
+# subscriber's mark. ARGV: 1 if the batch sent an email, the TTL, then the subscriber ids.
+# Returns the run's size and the ids whose mark is older than the counter.
+_NOTE = """
+local taken = tonumber(redis.call('GET', KEYS[1]) or '0')
+local proven = {}
+for i = 3, #KEYS do
+  local mark = redis.call('GET', KEYS[i])
+  if mark and tonumber(mark) < taken then table.insert(proven, ARGV[i]) end
+end
+if ARGV[1] == '1' then
+  taken = redis.call('INCR', KEYS[1])
+  redis.call('DEL', KEYS[2])
+end
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], taken, 'EX', ARGV[2])
+  redis.call('SADD', KEYS[2], ARGV[i])
+end
+if #KEYS > 2 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return {redis.call('SCARD', KEYS[2]), proven}
+"""
 
 
 class _Runs:
@@ -455,33 +475,20 @@ class _Runs:
         "Taken" is a counter (`sending:taken`, one more per batch that sent), not a time,
         so no clock (nor `drip tick --now`) enters the proof; a refused subscriber keeps
         the count they were refused at. A count that is missing (a flush, an expiry,
-        Redis down) proves nothing: the reader is held, never bounced on a guess.
+        Redis down) proves nothing: the reader is held, never bounced on a guess. One
+        script, one round trip per batch, as the run's single command was before.
         """
-        taken_key = f"{self.prefix}:taken"
-        run_key = self.run_key
-        if not refused:
-            if accepted:  # the run is over
-                with contextlib.suppress(RedisError):
-                    self.redis.pipeline().incr(taken_key).delete(run_key).execute()
+        if not (accepted or refused):
             return 0, set()
-        marks = [f"{self.prefix}:refused:{sid}" for sid in refused]
+        keys = [f"{self.prefix}:taken", self.run_key]
+        keys += [f"{self.prefix}:refused:{sid}" for sid in refused]
         try:
-            taken, before = (
-                self.redis.pipeline(transaction=False).get(taken_key).mget(marks).execute()
+            run, proven = self.redis.register_script(_NOTE)(
+                keys=keys, args=[int(accepted), RUN_TTL, *refused]
             )
-            taken = int(taken or 0)
-            proven = {
-                sid for sid, mark in zip(refused, before, strict=True) if mark and int(mark) < taken
-            }
-            pipe = self.redis.pipeline()
-            if accepted:  # taken before these refusals: no proof for them
-                pipe.incr(taken_key).delete(run_key)
-            for mark in marks:
-                pipe.set(mark, taken + accepted, ex=RUN_TTL)
-            pipe.sadd(run_key, *refused).expire(run_key, RUN_TTL).scard(run_key)
-            return int(pipe.execute()[-1]), proven
         except RedisError:
             return len(refused), set()
+        return int(run), {int(sid) for sid in proven}
 
     def connection_failed(self) -> int:
         key = f"{self.prefix}:connections-failed"
