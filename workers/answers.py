@@ -1,9 +1,10 @@
 """What an SMTP answer means for Tend: one pure function, by phase and enhanced status code.
 
 A relay speaks about three different things, and each needs a different reaction:
-the reader's mailbox (5.1.x, 5.2.1 at RCPT: that reader bounced), the sender (5.7.x, a
-refused MAIL FROM, a failed login: every email would be refused alike, so sending pauses
-and no reader changes), and the moment (4.x.x, 421: try again later; throttling does not
+the reader's mailbox (5.1.x, 5.2.1 at RCPT: that reader bounced, once the relay took
+someone else's email after refusing them; the send job holds it until then), the sender
+(5.7.x, a refused MAIL FROM, a failed login: every email would be refused alike, so
+sending pauses and no reader changes), and the moment (4.x.x, 421: try again later; throttling does not
 use up an attempt). A timeout or a dropped connection once the message data went out
 means the relay may have the message ("maybe sent"): it is not sent again at once.
 """
