@@ -270,9 +270,11 @@ class Suppression(db.Model):
 
 
 class SpentToken(db.Model):
-    """Challenge solutions and form tokens already used, kept here while Redis is down.
+    """Challenge solutions, form tokens and webhook nonces already used, kept here while
+    Redis is down.
 
-    Redis holds them otherwise (`signup.spent`); a row lives until its token expires.
+    Redis holds them otherwise (`signup.spent`); a row lives until its key expires. Keys
+    are prefixed by purpose (`pow:`, `form:`, `mailgun:`, `sendgrid:`, `ses:`, `postmark:`).
     """
 
     __tablename__ = "spent_tokens"

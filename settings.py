@@ -306,7 +306,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "POSTMARK_WEBHOOK_PASSWORD": env.get("POSTMARK_WEBHOOK_PASSWORD", ""),
         "MAILGUN_WEBHOOK_SIGNING_KEY": env.get("MAILGUN_WEBHOOK_SIGNING_KEY", "").strip(),
         "SENDGRID_WEBHOOK_PUBLIC_KEY": env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip(),
-        "WEBHOOK_MAX_AGE_SECONDS": _int(env, "WEBHOOK_MAX_AGE_SECONDS", 86400),
+        "WEBHOOK_MAX_AGE_SECONDS": _int(env, "WEBHOOK_MAX_AGE_SECONDS", 900),
         "SOFT_BOUNCE_LIMIT": _int(env, "SOFT_BOUNCE_LIMIT", 3),
         "METRICS_TOKEN": env.get("METRICS_TOKEN", "").strip(),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",

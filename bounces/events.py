@@ -8,10 +8,11 @@ they reach SOFT_BOUNCE_LIMIT in a row; a reported delivery resets the count.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -41,6 +42,27 @@ class Event:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Once:
+    """What makes a call unique (a `signup.spent` key) and how long it must be remembered.
+
+    `refusal` is the reason a repeat is refused with (`409`); None when a repeat is the
+    provider's own retry of something already recorded, answered `200` and ignored.
+    """
+
+    key: str
+    until: datetime
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """An authenticated webhook call: the events it reports, and its nonce if it has one."""
+
+    events: list[Event] = field(default_factory=list)
+    once: Once | None = None
+
+
 class Refused(Exception):
     """The call is not from the provider (missing or forged signature): nothing changes."""
 
@@ -54,11 +76,34 @@ def json_body(body: bytes, shape: type | tuple[type, ...], *, status: int = 400)
     """The body parsed as JSON of the expected shape, or Refused(status) naming what is wrong."""
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # UnicodeDecodeError too: bodies that are not UTF-8
         raise Refused(status, "body is not JSON") from None
     if not isinstance(value, shape):
         raise Refused(status, "body is not a JSON " + ("array" if shape is list else "object"))
     return value
+
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,11}")  # up to the year 5138
+
+
+def unix_time(value: object) -> datetime | None:
+    """A signed Unix time in seconds (digits, or a JSON integer), or None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value)
+    if not _UNIX_SECONDS.fullmatch(text):
+        return None
+    return datetime.fromtimestamp(int(text), UTC)
+
+
+def fresh(sent: datetime | None, *, now: datetime, max_age: int) -> bool:
+    """Whether a signed time is within `max_age` seconds of now (either side: clocks drift)."""
+    return sent is not None and abs((now - sent).total_seconds()) <= max_age
+
+
+def remembered_until(sent: datetime, max_age: int) -> datetime:
+    """How long a nonce signed at `sent` must stay spent: as long as it would be accepted."""
+    return sent + timedelta(seconds=max_age + 1)
 
 
 def _stop(subscriber: Subscriber | None, reason: str, now: datetime) -> None:
@@ -71,10 +116,12 @@ def apply(events: Iterable[Event], *, now: datetime, provider: str) -> dict[str,
     counts: Counter[str] = Counter()
     limit = current_app.config["SOFT_BOUNCE_LIMIT"]
     for event in events:
-        if not event.email or "@" not in event.email:
+        # An address no signup or import could store is nobody's, and nobody could sign up
+        # with it later: there is nothing to stop or suppress.
+        address = clean_email(event.email)
+        if address is None:
             counts["ignored"] += 1
             continue
-        address = clean_email(event.email) or event.email.strip()
         key = email_key(address)
         subscriber = find_by_address(address)
         if event.kind == Kind.HARD_BOUNCE:

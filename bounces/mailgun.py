@@ -7,7 +7,21 @@ import hmac
 from collections.abc import Mapping
 from datetime import datetime
 
-from bounces.events import Event, Kind, Refused, json_body
+from bounces.events import (
+    Call,
+    Event,
+    Kind,
+    Once,
+    Refused,
+    fresh,
+    json_body,
+    remembered_until,
+    unix_time,
+)
+from signup import spent
+
+# Mailgun's token is 50 characters; anything much longer is not Mailgun's.
+_FIELD_MAX = 256
 
 
 def enabled(cfg: Mapping) -> bool:
@@ -21,31 +35,36 @@ def signature_for(signing_key: str, timestamp: str, token: str) -> str:
     ).hexdigest()
 
 
-def fresh(timestamp: str, *, now: datetime, max_age: int) -> bool:
-    """Whether a signed timestamp (Unix seconds) is recent enough to be accepted."""
-    try:
-        sent = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    return abs(now.timestamp() - sent) <= max_age
+def _field(signature: Mapping, name: str) -> str | None:
+    """One field of the signature block as the text Mailgun signed, or None if it is not."""
+    value = signature.get(name)
+    if name == "timestamp" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > _FIELD_MAX:
+        return None
+    return value if value.isascii() and value.isprintable() else None
 
 
-def authenticate(signature: object, cfg: Mapping, now: datetime) -> None:
-    """Raise Refused unless the signature block was made with our signing key, recently."""
+def authenticate(signature: object, cfg: Mapping, now: datetime) -> Once:
+    """Raise Refused unless the signature block was made with our signing key, recently;
+    returns its token as the call's nonce (Mailgun signs the token, not the body)."""
     if not isinstance(signature, dict):
         raise Refused(401, "signature missing")
-    timestamp, token, given = (
-        str(signature.get("timestamp", "")),
-        str(signature.get("token", "")),
-        str(signature.get("signature", "")),
-    )
+    timestamp, token, given = (_field(signature, n) for n in ("timestamp", "token", "signature"))
     if not (timestamp and token and given):
         raise Refused(401, "signature incomplete")
     expected = signature_for(cfg["MAILGUN_WEBHOOK_SIGNING_KEY"], timestamp, token)
-    if not hmac.compare_digest(expected, given):
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         raise Refused(403, "signature does not match")
-    if not fresh(timestamp, now=now, max_age=cfg["WEBHOOK_MAX_AGE_SECONDS"]):
+    max_age = cfg["WEBHOOK_MAX_AGE_SECONDS"]
+    sent = unix_time(timestamp)
+    if sent is None or not fresh(sent, now=now, max_age=max_age):
         raise Refused(403, "signature is too old")
+    return Once(
+        spent.key_for("mailgun", token),
+        remembered_until(sent, max_age),
+        refusal="signature already used",
+    )
 
 
 def event_of(data: Mapping[str, object]) -> Event | None:
@@ -67,10 +86,10 @@ def event_of(data: Mapping[str, object]) -> Event | None:
     return None
 
 
-def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> list[Event]:
-    """Authenticate a Mailgun JSON webhook and return its event."""
+def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> Call:
+    """Authenticate a Mailgun JSON webhook and return its event, with its token as nonce."""
     payload = json_body(body, dict, status=401)  # unsigned until proven otherwise
-    authenticate(payload.get("signature"), cfg, now)
+    once = authenticate(payload.get("signature"), cfg, now)
     data = payload.get("event-data")
     event = event_of(data) if isinstance(data, dict) else None
-    return [event] if event else []
+    return Call([event] if event else [], once)

@@ -1,20 +1,31 @@
-"""Postmark webhooks, authenticated by the basic-auth credentials set in the webhook's URL."""
+"""Postmark webhooks, authenticated by the basic-auth credentials set in the webhook's URL.
+
+Postmark signs nothing and sends no nonce or signed time, so a captured call can be sent
+again (and whoever holds the credentials can send anything). What keeps a repeat harmless
+is that each record names itself (RecordType, ID, MessageID and its time): a record seen
+in the last day, the span of Postmark's own retries, is answered 200 and changes nothing.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
+import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from bounces.events import Event, Kind, Refused, json_body
+from bounces.events import Call, Event, Kind, Once, Refused, json_body
+from signup import spent
 
 HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 # "Blocked" is an ISP refusing the sender for now, not a dead address.
 SOFT = {"SoftBounce", "Transient", "DnsError", "Blocked"}
 COMPLAINT = {"SpamComplaint"}
 UNSUBSCRIBE = {"Unsubscribe"}
+# Postmark retries a failed post 10 times over about 10.5 hours: a day covers them all.
+REMEMBERED = timedelta(days=1)
+_IDENTITY = ("RecordType", "ID", "MessageID", "BouncedAt", "DeliveredAt", "ChangedAt")
 
 
 def enabled(cfg: Mapping) -> bool:
@@ -68,9 +79,24 @@ def event_of(record: Mapping[str, object]) -> Event | None:
     return None
 
 
-def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> list[Event]:
-    """Authenticate a Postmark POST and return its event (Postmark posts one record per call)."""
+def identity(record: Mapping[str, object]) -> str | None:
+    """What names this record among all Postmark sends, or None when it names no message."""
+    values = [record.get(name) for name in _IDENTITY]
+    values = [v if isinstance(v, (str, int)) and not isinstance(v, bool) else None for v in values]
+    if values[1] is None and values[2] is None:  # neither ID nor MessageID
+        return None
+    return json.dumps(values)
+
+
+def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> Call:
+    """Authenticate a Postmark POST and return its event (Postmark posts one record per call);
+    the records' identities are the call's nonce, and a repeat is answered 200."""
     authenticate(headers, cfg)
     record = json_body(body, (dict, list))
-    records = record if isinstance(record, list) else [record]
-    return [e for r in records if isinstance(r, dict) and (e := event_of(r)) is not None]
+    records = [r for r in (record if isinstance(record, list) else [record]) if isinstance(r, dict)]
+    pairs = [(r, e) for r in records if (e := event_of(r)) is not None]
+    names = [identity(r) for r, _ in pairs]
+    once = None
+    if pairs and all(names):
+        once = Once(spent.key_for("postmark", "\n".join(sorted(names))), now + REMEMBERED)
+    return Call([e for _, e in pairs], once)

@@ -12,8 +12,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bounces.events import Event, Kind, Refused, json_body
-from bounces.mailgun import fresh
+from bounces.events import (
+    Call,
+    Event,
+    Kind,
+    Once,
+    Refused,
+    fresh,
+    json_body,
+    remembered_until,
+    unix_time,
+)
+from signup import spent
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -36,8 +46,12 @@ def public_key(text: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def authenticate(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> None:
-    """Raise Refused unless SendGrid signed timestamp + body with our configured key, recently."""
+def authenticate(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> Once:
+    """Raise Refused unless SendGrid signed timestamp + body with our configured key, recently.
+
+    The nonce is the bytes that were signed, not the signature: ECDSA gives many valid
+    signatures of the same bytes (a fresh one each time, and (r, n - s) for any (r, s)).
+    """
     signature, timestamp = headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)
     if not signature or not timestamp:
         raise Refused(401, "signature headers missing")
@@ -45,13 +59,21 @@ def authenticate(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: dat
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         raise Refused(403, "signature is not base64") from None
+    signed = timestamp.encode() + body
     try:
         key = public_key(cfg["SENDGRID_WEBHOOK_PUBLIC_KEY"])
-        key.verify(raw, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        key.verify(raw, signed, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
         raise Refused(403, "signature does not match") from None
-    if not fresh(timestamp, now=now, max_age=cfg["WEBHOOK_MAX_AGE_SECONDS"]):
+    max_age = cfg["WEBHOOK_MAX_AGE_SECONDS"]
+    sent = unix_time(timestamp)
+    if sent is None or not fresh(sent, now=now, max_age=max_age):
         raise Refused(403, "signature is too old")
+    return Once(
+        spent.key_for("sendgrid", signed),
+        remembered_until(sent, max_age),
+        refusal="signature already used",
+    )
 
 
 def event_of(item: Mapping[str, object]) -> Event | None:
@@ -82,8 +104,8 @@ def event_of(item: Mapping[str, object]) -> Event | None:
     return None  # deferred, processed, open, click: SendGrid retries or it is engagement
 
 
-def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> list[Event]:
+def read(body: bytes, headers: Mapping[str, str], cfg: Mapping, now: datetime) -> Call:
     """Authenticate a SendGrid POST (a JSON array of events) and return what it reports."""
-    authenticate(body, headers, cfg, now)
+    once = authenticate(body, headers, cfg, now)
     items = json_body(body, list)
-    return [e for i in items if isinstance(i, dict) and (e := event_of(i)) is not None]
+    return Call([e for i in items if isinstance(i, dict) and (e := event_of(i)) is not None], once)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from importlib import import_module
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from bounces.events import Refused, apply
-from models import utcnow
+from models import db, utcnow
+from signup import spent
 
 bp = Blueprint("webhooks", __name__)
 
@@ -22,6 +24,21 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
+def _refused(provider: str, status: int, reason: str):
+    current_app.logger.warning("webhook refused", extra={"provider": provider, "reason": reason})
+    response = jsonify(status="refused", reason=reason)
+    if status == 401 and provider == "postmark":
+        response.headers["WWW-Authenticate"] = 'Basic realm="tend-webhooks"'
+    return response, status
+
+
+def _unavailable(provider: str):
+    """The database did not answer: nothing was recorded, so the provider should retry."""
+    db.session.rollback()
+    current_app.logger.exception("webhook not recorded: database unavailable")
+    return jsonify(status="unavailable", reason="try again later"), 503
+
+
 @bp.post("/webhooks/<provider>")
 def receive(provider: str):
     if provider not in PROVIDERS:
@@ -33,14 +50,24 @@ def receive(provider: str):
     body = request.get_data(cache=True)
     now = utcnow()
     try:
-        events = handler.read(body, request.headers, current_app.config, now)
+        call = handler.read(body, request.headers, current_app.config, now)
     except Refused as refused:
-        current_app.logger.warning(
-            "webhook refused", extra={"provider": provider, "reason": refused.reason}
-        )
-        response = jsonify(status="refused", reason=refused.reason)
-        if refused.status == 401 and provider == "postmark":
-            response.headers["WWW-Authenticate"] = 'Basic realm="tend-webhooks"'
-        return response, refused.status
-    counts = apply(events, now=now, provider=provider)
+        return _refused(provider, refused.status, refused.reason)
+    once = call.once
+    try:
+        first = once is None or spent.take(once.key, once.until, now=now)
+    except SQLAlchemyError:
+        return _unavailable(provider)
+    if not first:
+        if once.refusal is not None:
+            return _refused(provider, 409, once.refusal)
+        current_app.logger.info("webhook repeated", extra={"provider": provider})
+        return jsonify(status="ok", events={"repeated": len(call.events)})
+    try:
+        counts = apply(call.events, now=now, provider=provider)
+    except SQLAlchemyError:
+        response = _unavailable(provider)
+        if once is not None:
+            spent.give_back(once.key)  # the provider's retry must not look like a replay
+        return response
     return jsonify(status="ok", events=counts)

@@ -1,14 +1,18 @@
-"""Single use: each challenge solution and each no-script form token is taken once.
+"""Single use: each challenge solution, no-script form token and webhook nonce is taken once.
 
-Redis remembers a taken key until the token expires (one `SET NX`, no commit on the signup
-path). While Redis does not answer, the database does (`spent_tokens`, unique by key), and
-the process that wrote there copies its rows into Redis once Redis is back, so a token taken
-during the outage stays taken afterwards. A token taken in Redis shortly before an outage
-could be used once more during it: the one gap, bounded by the token's two hours.
+Each purpose names its keys with its own prefix (`pow:`, `form:`, `mailgun:`, `sendgrid:`,
+`ses:`, `postmark:`), so one purpose never spends another's. Redis remembers a taken key
+until it expires (one `SET NX`, no commit on the signup path). While Redis does not answer,
+the database does (`spent_tokens`, unique by key), and the process that wrote there copies
+its rows into Redis once Redis is back, so a key taken during the outage stays taken
+afterwards. A key taken in Redis shortly before an outage could be used once more during
+it: the one gap, bounded by the key's lifetime (two hours for a token, the webhook age for
+a webhook nonce).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import datetime
 
@@ -35,6 +39,13 @@ def _state() -> dict:
     return state
 
 
+def key_for(purpose: str, nonce: str | bytes) -> str:
+    """The key for a nonce its sender chose (any length): the purpose and a SHA-256 of it,
+    short enough for `spent_tokens.key`."""
+    data = nonce if isinstance(nonce, bytes) else nonce.encode("utf-8", "surrogatepass")
+    return f"{purpose}:{hashlib.sha256(data).hexdigest()}"
+
+
 def _redis_key(key: str) -> str:
     return f"tend:{current_app.config['RQ_QUEUE']}:spent:{key}"
 
@@ -55,6 +66,23 @@ def take(key: str, expires_at: datetime, *, now: datetime) -> bool:
             current_app.logger.warning("single-use check in the database: Redis unavailable")
     state["owed"] = True
     return _take_in_database(key, expires_at, now)
+
+
+def give_back(key: str) -> None:
+    """Make `key` takeable again: what it let through was not recorded after all (the
+    sender will retry, and the retry must not be taken for a replay). Best effort."""
+    state = _state()
+    if time.monotonic() >= state["down_until"]:
+        try:
+            state["redis"].delete(_redis_key(key))
+        except RedisError:
+            state["down_until"] = time.monotonic() + _RETRY_SECONDS
+    try:
+        db.session.execute(delete(SpentToken).where(SpentToken.key == key))
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.warning("a spent key could not be given back: database unavailable")
 
 
 def _take_in_database(key: str, expires_at: datetime, now: datetime) -> bool:

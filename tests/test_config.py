@@ -35,6 +35,8 @@ def test_defaults_follow_the_contract():
     )
     assert (cfg["SIGNUP_RATE_LIMIT"], cfg["SIGNUP_MIN_SECONDS"]) == ("5/minute;50/day", 2)
     assert cfg["DRIP_DAYS"] == "Mon-Fri"
+    # Signed webhook calls are accepted for 15 minutes, and each nonce is kept that long.
+    assert cfg["WEBHOOK_MAX_AGE_SECONDS"] == 900
     assert (cfg["COACH_NAME"], cfg["LIST_NAME"], cfg["REPLY_TO"]) == (
         "Your career coach",
         "Staying connected",

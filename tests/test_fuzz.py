@@ -1,4 +1,4 @@
-"""Generated bad input against the form, the API and the token URLs.
+"""Generated bad input against the form, the API, the token URLs and the webhooks.
 
 Whatever arrives: never a 5xx, never a traceback, never an invalid row, never a broken header.
 """
@@ -7,17 +7,27 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from email import message_from_string, policy
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
-from support import csrf_from
+from sqlalchemy import func, select
+from support import (
+    SNS_CERT_URL,
+    SNS_TOPIC,
+    WebhookKeys,
+    basic,
+    csrf_from,
+    sign_mailgun,
+    sign_sendgrid,
+    sign_sns,
+)
 
 from admin import previews
-from models import Subscriber, db
+from models import Subscriber, Suppression, db, utcnow
 from signup.validation import _zones, clean_email, clean_name
 
 pytestmark = pytest.mark.slow
@@ -241,3 +251,154 @@ def test_challenge_route_answers_every_method_sanely(make_app):
     client = make_app(SIGNUP_CHALLENGE="pow").test_client()
     for method in ("GET", "HEAD", "OPTIONS", "POST", "PUT"):
         assert_sane(client.open("/api/challenge", method=method))
+
+
+# ---- webhooks ------------------------------------------------------------------------------
+
+PROVIDERS = st.sampled_from(["ses", "postmark", "mailgun", "sendgrid"])
+body_types = st.sampled_from(
+    ["application/json", "text/plain; charset=UTF-8", "", "application/x-www-form-urlencoded"]
+)
+
+
+@pytest.fixture(scope="module")
+def webhook_keys():
+    return WebhookKeys.make()
+
+
+@pytest.fixture
+def hooked(make_app, webhook_keys):
+    app = make_app(**webhook_keys.settings())
+    webhook_keys.serve_certificate(app)
+    return app
+
+
+def suppressed(app) -> int:
+    with app.app_context():
+        try:
+            return db.session.scalar(select(func.count()).select_from(Suppression))
+        finally:
+            db.session.remove()
+
+
+def now_text(shift_seconds: int = 0) -> str:
+    return (utcnow() + timedelta(seconds=shift_seconds)).isoformat().replace("+00:00", "Z")
+
+
+# Special values a field of a signed block might be swapped for.
+field_values = st.one_of(
+    nasty_text,
+    json_values,
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.sampled_from(
+        [
+            "é",
+            "é" * 64,
+            "\ud800",
+            "1e9",
+            "+12",
+            " 12",
+            "١٢",
+            "9" * 400,
+            "1",
+            "2",
+            "2016-01-27T14:59:38.277Z",
+            "9999-12-31T23:59:59+14:00",
+            "2016-01-27T14:59:38.277+25:00",
+            SNS_CERT_URL,
+            "https://sns.us-west-2.amazonaws.com:99999/x.pem",
+            "https://[sns.us-west-2.amazonaws.com/x.pem",
+            "https://sns.s3.amazonaws.com/x.pem",
+            "http://sns.us-west-2.amazonaws.com/x.pem",
+            SNS_TOPIC,
+        ]
+    ),
+)
+MAILGUN_FIELDS = ["timestamp", "token", "signature"]
+SNS_FIELDS = [
+    "Type",
+    "TopicArn",
+    "Timestamp",
+    "SignatureVersion",
+    "SigningCertURL",
+    "Signature",
+    "MessageId",
+    "Message",
+    "Subject",
+]
+
+
+def swapped(fields: list[str]):
+    """A few of these fields given other values (or dropped, as None may be)."""
+    return st.dictionaries(st.sampled_from(fields), field_values, min_size=1, max_size=3)
+
+
+@FUZZ
+@given(provider=PROVIDERS, raw=st.binary(max_size=2000), ctype=body_types)
+def test_webhooks_survive_any_bytes(hooked, webhook_keys, provider, raw, ctype):
+    """Unsigned bytes, and bytes signed or authenticated as the provider would: never a 5xx,
+    and nothing unsigned is recorded."""
+    client = hooked.test_client()
+    response = client.post(f"/webhooks/{provider}", data=raw, content_type=ctype)
+    assert_sane(response)
+    assert response.status_code in (400, 401, 403, 413)
+    assert suppressed(hooked) == 0
+    authenticated = {
+        "postmark": basic(),
+        "sendgrid": sign_sendgrid(raw, webhook_keys.sendgrid_key),
+    }.get(provider)
+    if authenticated:
+        response = client.post(
+            f"/webhooks/{provider}", data=raw, content_type=ctype, headers=authenticated
+        )
+        assert_sane(response)
+
+
+@FUZZ
+@given(body=json_values, block=swapped(MAILGUN_FIELDS), fields=swapped(SNS_FIELDS))
+def test_webhooks_survive_any_json_and_any_forged_field(hooked, webhook_keys, body, block, fields):
+    """Any JSON at every provider, and genuine Mailgun and SNS calls with a few fields
+    swapped for values of any type: never a 5xx, nothing recorded."""
+    client = hooked.test_client()
+    mailgun = sign_mailgun({"signature": {"token": uuid.uuid4().hex}, "event-data": body})
+    mailgun["signature"] |= block
+    good_sns = {
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": SNS_TOPIC,
+        "Message": json.dumps(body),
+    }
+    sns = sign_sns(good_sns, webhook_keys.sns_key) | fields
+    for provider in ("ses", "postmark", "mailgun", "sendgrid"):
+        for payload in (body, mailgun, sns):
+            response = client.post(f"/webhooks/{provider}", data=json.dumps(payload))
+            assert_sane(response)
+    assert suppressed(hooked) == 0
+
+
+@FUZZ
+@given(provider=PROVIDERS, body=json_values, version=st.sampled_from(["1", "2"]))
+def test_webhooks_survive_any_signed_json(hooked, webhook_keys, provider, body, version):
+    """Whatever a genuine signature covers, the call is read without a 5xx."""
+    client = hooked.test_client()
+    raw = json.dumps(body).encode()
+    if provider == "mailgun":
+        signed = sign_mailgun({"signature": {"token": uuid.uuid4().hex}, "event-data": body})
+        response = client.post("/webhooks/mailgun", json=signed)
+    elif provider == "postmark":
+        response = client.post("/webhooks/postmark", data=raw, headers=basic())
+    elif provider == "sendgrid":
+        headers = sign_sendgrid(raw, webhook_keys.sendgrid_key)
+        response = client.post("/webhooks/sendgrid", data=raw, headers=headers)
+    else:
+        message = {
+            "Type": "Notification",
+            "MessageId": str(uuid.uuid4()),
+            "TopicArn": SNS_TOPIC,
+            "Message": raw.decode(),
+        }
+        signed = sign_sns(message, webhook_keys.sns_key, version)
+        response = client.post("/webhooks/ses", data=json.dumps(signed))
+    assert_sane(response)
+    assert response.status_code in (200, 400, 409)
