@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import io
 from collections.abc import Mapping
-from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -22,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from admin import charts, exporter, importer, previews, stats
+from admin import charts, exporter, importer, previews, sessions, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
 from campaigns import schedule, sending
 from campaigns.plan import Rules
@@ -44,28 +42,6 @@ bp = Blueprint(
 
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 MAX_UPLOAD = 64 * 1024 * 1024
-
-
-def _fingerprint(cfg: Mapping) -> str:
-    # Changing ADMIN_PASSWORD (or SECRET_KEY) ends every open admin session.
-    return hmac.new(
-        cfg["SECRET_KEY"].encode(), b"tend.admin:" + cfg["ADMIN_PASSWORD"].encode(), hashlib.sha256
-    ).hexdigest()
-
-
-def session_marker(cfg: Mapping, now: datetime) -> dict:
-    """What the session cookie holds once the operator has logged in."""
-    return {"key": _fingerprint(cfg), "at": int(now.timestamp())}
-
-
-def logged_in(marker: object, cfg: Mapping, now: datetime) -> bool:
-    """Whether a session marker is ours, for the current password, and not expired."""
-    if not isinstance(marker, dict) or not isinstance(marker.get("at"), int):
-        return False
-    if not hmac.compare_digest(str(marker.get("key", "")), _fingerprint(cfg)):
-        return False
-    age = now.timestamp() - marker["at"]
-    return 0 <= age < cfg["ADMIN_SESSION_HOURS"] * 3600
 
 
 def password_matches(given: str, cfg: Mapping) -> bool:
@@ -92,7 +68,7 @@ def guard():
         abort(404)
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    if not logged_in(session.get("admin"), current_app.config, utcnow()):
+    if not sessions.is_open(session.get("admin"), current_app.config, utcnow()):
         session.pop("admin", None)
         return redirect(
             url_for("admin.login", next=request.full_path if request.method == "GET" else None)
@@ -132,7 +108,7 @@ def login():
     if request.method == "POST":
         if form.validate_on_submit() and password_matches(form.password.data, current_app.config):
             session.clear()
-            session["admin"] = session_marker(current_app.config, utcnow())
+            session["admin"] = sessions.start(current_app.config, utcnow())
             current_app.logger.info("admin login", extra={"ip": request.remote_addr})
             return redirect(_safe_next(request.args.get("next")), code=303)
         current_app.logger.warning("admin login refused", extra={"ip": request.remote_addr})
@@ -148,7 +124,9 @@ def login():
 @bp.post("/logout")
 def logout():
     if ActionForm().validate_on_submit():
+        sessions.end(session.get("admin"), current_app.config, utcnow())
         session.clear()
+        current_app.logger.info("admin logout", extra={"ip": request.remote_addr})
     return redirect(url_for("admin.login"), code=303)
 
 
