@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import re
 from collections.abc import Mapping
 
 from flask import (
@@ -92,9 +93,14 @@ def too_many_logins(_err):
     ), 429
 
 
+# A path inside the dashboard, in printable ASCII: no CR/LF (a header), no tab or space
+# (browsers drop them: "/\t/evil" is "//evil"), no scheme, no "//" and no backslash.
+_LOCAL_ADMIN_PATH = re.compile(r"/admin(?:[/?#][!-\[\]-~]*)?")
+
+
 def _safe_next(target: str | None) -> str:
-    # Only paths inside the dashboard: never an open redirect.
-    if target and target.startswith("/admin") and not target.startswith("//"):
+    """`next` when it is a local dashboard path, else the dashboard: never an open redirect."""
+    if target and _LOCAL_ADMIN_PATH.fullmatch(target):
         return target
     return url_for("admin.dashboard")
 

@@ -241,6 +241,67 @@ def test_a_cookie_from_before_a_password_change_and_restart_is_refused(make_app)
     assert _browser_with(back, copied).get("/admin/").status_code == 302
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/admin\r\nX:1",
+        "/admin\nSet-Cookie: x=1",
+        "/admin\t/evil.example",
+        "//evil.example/admin",
+        "///evil.example/admin",
+        "/\\evil.example/admin",
+        "/admin\\..\\..\\evil",
+        "\\\\evil.example/admin",
+        "https://evil.example/admin",
+        "javascript:alert(1)//admin",
+        "/admin@evil.example\u2028",
+        "/signup",
+        "admin",
+        "",
+    ],
+)
+def test_login_falls_back_to_the_dashboard_for_a_next_that_is_not_a_local_admin_path(
+    admin_app, target
+):
+    client = admin_client(admin_app)
+    page = client.get("/admin/login", query_string={"next": target})
+    assert page.status_code == 200
+    response = client.post(
+        "/admin/login",
+        query_string={"next": target},
+        data={"csrf_token": csrf_from(page.get_data(as_text=True)), "password": ADMIN_PASSWORD},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_raw_crlf_next_of_the_issue_is_not_a_500(admin_app):
+    client = admin_client(admin_app)
+    page = client.get("/admin/login?next=/admin%0d%0aX:1")
+    assert page.status_code == 200
+    response = client.post(
+        "/admin/login?next=/admin%0d%0aX:1",
+        data={"csrf_token": csrf_from(page.get_data(as_text=True)), "password": ADMIN_PASSWORD},
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/"
+    assert "X" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "target", ["/admin/emails", "/admin/subscribers?q=ann%40example.com", "/admin/emails/month-1"]
+)
+def test_login_still_lands_on_a_local_admin_page(admin_app, target):
+    client = admin_client(admin_app)
+    page = client.get("/admin/login").get_data(as_text=True)
+    response = client.post(
+        "/admin/login",
+        query_string={"next": target},
+        data={"csrf_token": csrf_from(page), "password": ADMIN_PASSWORD},
+    )
+    assert response.status_code == 303 and response.headers["Location"] == target
+
+
 # ---- the dashboard ----------------------------------------------------------------------
 
 

@@ -241,3 +241,40 @@ def test_challenge_route_answers_every_method_sanely(make_app):
     client = make_app(SIGNUP_CHALLENGE="pow").test_client()
     for method in ("GET", "HEAD", "OPTIONS", "POST", "PUT"):
         assert_sane(client.open("/api/challenge", method=method))
+
+
+@pytest.fixture
+def admin_app(make_app):
+    return make_app(
+        ADMIN_PASSWORD="a long operator password",
+        ADMIN_LOGIN_RATE_LIMIT="100000/minute",
+        ADMIN_LOGIN_GLOBAL_RATE_LIMIT="100000/minute",
+    )
+
+
+@FUZZ
+@given(
+    target=st.one_of(
+        nasty_text,
+        st.builds(lambda tail: "/admin" + tail, nasty_text),
+        st.sampled_from(["/admin\r\nX:1", "//evil.example", "/\\evil", "/admin\\x", "/admin/"]),
+    )
+)
+def test_login_survives_any_next_and_only_ever_lands_on_the_dashboard(admin_app, target):
+    client = admin_app.test_client()
+    page = client.get("/admin/login", query_string={"next": target})
+    assert_sane(page)
+    response = client.post(
+        "/admin/login",
+        query_string={"next": target},
+        data={
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+            "password": "a long operator password",
+        },
+    )
+    assert_sane(response)
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location == target or location == "/admin/"
+    assert location.startswith("/admin") and not location.startswith("//")
+    assert all("!" <= c <= "~" and c != "\\" for c in location)
