@@ -60,7 +60,8 @@ def _read_only(err: DBAPIError) -> bool:
 
 
 def database_writes() -> str:
-    """ "ok" when the database takes a write, "read-only" when it refuses one, else "down: ...".
+    """Whether the database takes a write: "ok", "read-only" (it refuses writes), or
+    "down: <error>".
 
     The write is an UPDATE of a settings row in a transaction that is rolled back: both
     databases refuse it when read-only, whether or not a row matches, and it changes nothing.
