@@ -34,10 +34,13 @@ ROOT = Path(__file__).resolve().parent
 
 
 def _database_url(url: str) -> str:
-    """Relative SQLite paths are taken from the project folder, which is created if needed."""
+    """Relative SQLite paths are taken from the project folder, which is created if needed.
+
+    A `sqlite:///file:...?uri=true` URL (e.g. `?mode=ro`) is SQLite's own and left as it is."""
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-        path = ROOT / url[len(prefix) :]
+    rest = url[len(prefix) :]
+    if url.startswith(prefix) and not rest.startswith(("/", "file:")) and rest != ":memory:":
+        path = ROOT / rest
         path.parent.mkdir(parents=True, exist_ok=True)
         return prefix + str(path)
     return url

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import io
+import re
 from collections.abc import Mapping
-from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -22,7 +21,7 @@ from flask import (
     url_for,
 )
 
-from admin import charts, exporter, importer, previews, stats
+from admin import charts, exporter, importer, previews, sessions, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
 from campaigns import schedule, sending
 from campaigns.plan import Rules
@@ -44,28 +43,6 @@ bp = Blueprint(
 
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 MAX_UPLOAD = 64 * 1024 * 1024
-
-
-def _fingerprint(cfg: Mapping) -> str:
-    # Changing ADMIN_PASSWORD (or SECRET_KEY) ends every open admin session.
-    return hmac.new(
-        cfg["SECRET_KEY"].encode(), b"tend.admin:" + cfg["ADMIN_PASSWORD"].encode(), hashlib.sha256
-    ).hexdigest()
-
-
-def session_marker(cfg: Mapping, now: datetime) -> dict:
-    """What the session cookie holds once the operator has logged in."""
-    return {"key": _fingerprint(cfg), "at": int(now.timestamp())}
-
-
-def logged_in(marker: object, cfg: Mapping, now: datetime) -> bool:
-    """Whether a session marker is ours, for the current password, and not expired."""
-    if not isinstance(marker, dict) or not isinstance(marker.get("at"), int):
-        return False
-    if not hmac.compare_digest(str(marker.get("key", "")), _fingerprint(cfg)):
-        return False
-    age = now.timestamp() - marker["at"]
-    return 0 <= age < cfg["ADMIN_SESSION_HOURS"] * 3600
 
 
 def password_matches(given: str, cfg: Mapping) -> bool:
@@ -92,7 +69,7 @@ def guard():
         abort(404)
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    if not logged_in(session.get("admin"), current_app.config, utcnow()):
+    if not sessions.is_open(session.get("admin"), current_app.config, utcnow()):
         session.pop("admin", None)
         return redirect(
             url_for("admin.login", next=request.full_path if request.method == "GET" else None)
@@ -116,9 +93,14 @@ def too_many_logins(_err):
     ), 429
 
 
+# A path inside the dashboard, in printable ASCII: no CR/LF (a header), no tab or space
+# (browsers drop them: "/\t/evil" is "//evil"), no scheme, no "//" and no backslash.
+_LOCAL_ADMIN_PATH = re.compile(r"/admin(?:[/?#][!-\[\]-~]*)?")
+
+
 def _safe_next(target: str | None) -> str:
-    # Only paths inside the dashboard: never an open redirect.
-    if target and target.startswith("/admin") and not target.startswith("//"):
+    """`next` when it is a local dashboard path, else the dashboard: never an open redirect."""
+    if target and _LOCAL_ADMIN_PATH.fullmatch(target):
         return target
     return url_for("admin.dashboard")
 
@@ -132,7 +114,7 @@ def login():
     if request.method == "POST":
         if form.validate_on_submit() and password_matches(form.password.data, current_app.config):
             session.clear()
-            session["admin"] = session_marker(current_app.config, utcnow())
+            session["admin"] = sessions.start(current_app.config, utcnow())
             current_app.logger.info("admin login", extra={"ip": request.remote_addr})
             return redirect(_safe_next(request.args.get("next")), code=303)
         current_app.logger.warning("admin login refused", extra={"ip": request.remote_addr})
@@ -148,7 +130,9 @@ def login():
 @bp.post("/logout")
 def logout():
     if ActionForm().validate_on_submit():
+        sessions.end(session.get("admin"), current_app.config, utcnow())
         session.clear()
+        current_app.logger.info("admin logout", extra={"ip": request.remote_addr})
     return redirect(url_for("admin.login"), code=303)
 
 

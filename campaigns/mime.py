@@ -22,6 +22,8 @@ from email.policy import SMTPUTF8, compat32
 from email.utils import format_datetime, formataddr, parseaddr, quote
 from functools import lru_cache
 
+import idna
+
 from campaigns.render import RenderedEmail, Sender
 
 _CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
@@ -68,6 +70,23 @@ _WIRE = compat32.clone(linesep="\r\n", max_line_length=998)
 _WIRE_UTF8 = SMTPUTF8.clone(linesep="\r\n", max_line_length=998)
 
 
+def ascii_domain(address: str) -> str:
+    """An ASCII local part keeps the address ASCII: an IDN domain is written as IDNA
+    (`idn@münchen.example` is `idn@xn--mnchen-3ya.example`), so it needs no SMTPUTF8.
+
+    The one rule for both the envelope (`workers.transport.envelope_address`) and the To
+    header. A local part outside ASCII (or a domain IDNA refuses) is left as it is: that
+    address goes out under SMTPUTF8.
+    """
+    local, _, domain = address.rpartition("@")
+    if local.isascii() and not domain.isascii():
+        try:
+            return f"{local}@{idna.encode(domain).decode('ascii')}"
+        except idna.IDNAError:
+            return address
+    return address
+
+
 def _mailbox(name: str, address: str) -> str:
     name = header_safe(name)
     if address.isascii():
@@ -101,6 +120,7 @@ def build_message(
     directly, byte for byte what the stdlib's compat32 generator writes for it, at a
     fraction of the cost; anything else goes through the email package.
     """
+    to_address = ascii_domain(to_address)
     headers = _headers(email.subject, to_name, to_address, message_id, sender, unsubscribe, date)
     if feedback_id:
         headers.append(("Feedback-ID", feedback_id))

@@ -182,6 +182,126 @@ def test_changing_the_password_ends_open_sessions(make_app):
     assert client.get("/admin/").status_code == 302
 
 
+def _session_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def _browser_with(app, cookie: str):
+    """Another browser holding a copy of a session cookie."""
+    other = admin_client(app)
+    other.set_cookie("session", cookie)
+    return other
+
+
+def test_a_cookie_copied_before_logout_gets_the_login_page_after_it(admin_app):
+    client = admin_client(admin_app)
+    assert login(client).status_code == 303
+    dashboard = client.get("/admin/")
+    assert dashboard.status_code == 200
+    copied = _session_cookie(client)
+    assert _browser_with(admin_app, copied).get("/admin/").status_code == 200
+    token = csrf_from(dashboard.get_data(as_text=True))
+    assert client.post("/admin/logout", data={"csrf_token": token}).status_code == 303
+    replayed = _browser_with(admin_app, copied)
+    response = replayed.get("/admin/", follow_redirects=True)
+    assert response.request.path == "/admin/login"
+    assert "Admin password" in response.get_data(as_text=True)
+    assert replayed.get("/admin/export.csv").status_code == 302
+    assert replayed.post("/admin/import").status_code == 302
+
+
+def test_logging_out_ends_only_that_session(admin_app):
+    first, second = admin_client(admin_app), admin_client(admin_app)
+    login(first)
+    login(second)
+    token = csrf_from(first.get("/admin/").get_data(as_text=True))
+    first.post("/admin/logout", data={"csrf_token": token})
+    assert first.get("/admin/").status_code == 302
+    assert second.get("/admin/").status_code == 200
+
+
+def test_a_cookie_from_before_a_password_change_and_restart_is_refused(make_app):
+    before = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
+    client = admin_client(before)
+    login(client)
+    copied = _session_cookie(client)
+    # A restart with the same password keeps the session: it is held in the database.
+    assert (
+        _browser_with(make_app(ADMIN_PASSWORD=ADMIN_PASSWORD), copied).get("/admin/").status_code
+        == 200
+    )
+    after = make_app(ADMIN_PASSWORD="a brand new password")
+    response = _browser_with(after, copied).get("/admin/", follow_redirects=True)
+    assert response.request.path == "/admin/login"
+    fresh = admin_client(after)
+    assert login(fresh, "a brand new password").status_code == 303
+    assert fresh.get("/admin/").status_code == 200
+    # Going back to the old password does not bring the old session back.
+    back = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
+    assert _browser_with(back, copied).get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/admin\r\nX:1",
+        "/admin\nSet-Cookie: x=1",
+        "/admin\t/evil.example",
+        "//evil.example/admin",
+        "///evil.example/admin",
+        "/\\evil.example/admin",
+        "/admin\\..\\..\\evil",
+        "\\\\evil.example/admin",
+        "https://evil.example/admin",
+        "javascript:alert(1)//admin",
+        "/admin@evil.example\u2028",
+        "/signup",
+        "admin",
+        "",
+    ],
+)
+def test_login_falls_back_to_the_dashboard_for_a_next_that_is_not_a_local_admin_path(
+    admin_app, target
+):
+    client = admin_client(admin_app)
+    page = client.get("/admin/login", query_string={"next": target})
+    assert page.status_code == 200
+    response = client.post(
+        "/admin/login",
+        query_string={"next": target},
+        data={"csrf_token": csrf_from(page.get_data(as_text=True)), "password": ADMIN_PASSWORD},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_raw_crlf_next_of_the_issue_is_not_a_500(admin_app):
+    client = admin_client(admin_app)
+    page = client.get("/admin/login?next=/admin%0d%0aX:1")
+    assert page.status_code == 200
+    response = client.post(
+        "/admin/login?next=/admin%0d%0aX:1",
+        data={"csrf_token": csrf_from(page.get_data(as_text=True)), "password": ADMIN_PASSWORD},
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/"
+    assert "X" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "target", ["/admin/emails", "/admin/subscribers?q=ann%40example.com", "/admin/emails/month-1"]
+)
+def test_login_still_lands_on_a_local_admin_page(admin_app, target):
+    client = admin_client(admin_app)
+    page = client.get("/admin/login").get_data(as_text=True)
+    response = client.post(
+        "/admin/login",
+        query_string={"next": target},
+        data={"csrf_token": csrf_from(page), "password": ADMIN_PASSWORD},
+    )
+    assert response.status_code == 303 and response.headers["Location"] == target
+
+
 # ---- the dashboard ----------------------------------------------------------------------
 
 

@@ -316,6 +316,32 @@ def test_internationalized_address_fails_clearly_without_smtputf8(app, client, s
     assert smtp.received == []
 
 
+def test_an_idn_domain_with_an_ascii_local_part_goes_out_without_smtputf8(app, client, smtp):
+    smtp.stop()
+    smtp.enable_smtputf8 = False
+    smtp.start()
+    signup(client, email="idn@münchen.example", name="Idn Reader")
+    work(app)
+    (received,) = smtp.received
+    assert not received.smtputf8 and received.rcpt_tos == ["idn@xn--mnchen-3ya.example"]
+    headers = received.data.split(b"\r\n\r\n")[0]
+    assert b"\r\nTo: Idn Reader <idn@xn--mnchen-3ya.example>\r\n" in headers
+    assert headers.isascii()
+    assert deliveries(app)[0].status == DeliveryStatus.SENT
+
+
+def test_an_idn_domain_with_a_name_outside_ascii_keeps_the_name_encoded(app, client, smtp):
+    smtp.stop()
+    smtp.enable_smtputf8 = False
+    smtp.start()
+    signup(client, email="idn@münchen.example", name="Jürgen Groß")
+    work(app)
+    (received,) = smtp.received
+    assert received.message["To"].addresses[0].display_name == "Jürgen Groß"
+    assert received.message["To"].addresses[0].addr_spec == "idn@xn--mnchen-3ya.example"
+    assert received.data.split(b"\r\n\r\n")[0].isascii()
+
+
 def start_today(app, email="ann@example.com"):
     """The reader says, on their start-date page, that the new job starts today."""
     response = app.test_client().post(

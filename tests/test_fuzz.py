@@ -25,6 +25,7 @@ from support import (
     sign_sendgrid,
     sign_sns,
 )
+from werkzeug.urls import iri_to_uri
 
 from admin import previews
 from models import Subscriber, Suppression, db, utcnow
@@ -402,3 +403,40 @@ def test_webhooks_survive_any_signed_json(hooked, webhook_keys, provider, body, 
         response = client.post("/webhooks/ses", data=json.dumps(signed))
     assert_sane(response)
     assert response.status_code in (200, 400, 409)
+
+
+@pytest.fixture
+def admin_app(make_app):
+    return make_app(
+        ADMIN_PASSWORD="a long operator password",
+        ADMIN_LOGIN_RATE_LIMIT="100000/minute",
+        ADMIN_LOGIN_GLOBAL_RATE_LIMIT="100000/minute",
+    )
+
+
+@FUZZ
+@given(
+    target=st.one_of(
+        nasty_text,
+        st.builds(lambda tail: "/admin" + tail, nasty_text),
+        st.sampled_from(["/admin\r\nX:1", "//evil.example", "/\\evil", "/admin\\x", "/admin/"]),
+    )
+)
+def test_login_survives_any_next_and_only_ever_lands_on_the_dashboard(admin_app, target):
+    client = admin_app.test_client()
+    page = client.get("/admin/login", query_string={"next": target})
+    assert_sane(page)
+    response = client.post(
+        "/admin/login",
+        query_string={"next": target},
+        data={
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+            "password": "a long operator password",
+        },
+    )
+    assert_sane(response)
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location in ("/admin/", iri_to_uri(target))  # the one asked for, as URL-quoted
+    assert location.startswith("/admin") and not location.startswith("//")
+    assert all("!" <= c <= "~" and c != "\\" for c in location)

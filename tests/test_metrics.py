@@ -8,8 +8,10 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
-from support import csrf_from, free_port, tick, work
+from sqlalchemy.engine import make_url
+from support import BACKEND, PG_SERVER, csrf_from, free_port, tick, work
 
 import logs
 from models import Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
@@ -197,6 +199,60 @@ def test_healthz_503_when_redis_is_down(make_app):
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"].startswith("down")
     assert response.get_json()["checks"]["database"] == "ok"
+
+
+@pytest.fixture
+def read_only_app(make_app, database_url):
+    """An app whose database answers reads and refuses every write, as a replica or a
+    database made read-only by its operator does: a read-only SQLite file, or PostgreSQL
+    with `default_transaction_read_only` on for the database (put back afterwards)."""
+    if BACKEND != "postgresql":
+        path = make_url(database_url).database
+        yield make_app(DATABASE_URL=f"sqlite:///file:{path}?mode=ro&uri=true")
+        return
+    name = make_url(database_url).database
+    server = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    try:
+        yield make_app()
+    finally:
+        with server.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" RESET default_transaction_read_only'))
+        server.dispose()
+
+
+def test_healthz_503_naming_a_read_only_database(read_only_app):
+    client = read_only_app.test_client()
+    refused = client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    assert refused.status_code == 503  # what made the finding: signups fail...
+    response = client.get("/healthz")
+    assert response.status_code == 503  # ...and the health check says so
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == "ok"  # it still answers reads
+    assert body["checks"]["database_writes"] == "read-only"
+    assert body["checks"]["redis"] == "ok" and "queue_depth" in body["checks"]
+    assert "oldest_overdue_seconds" in body["checks"] and body["sending"] == "ok"
+
+
+def test_healthz_says_writes_are_ok_and_leaves_nothing_behind(app, client):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["checks"]["database_writes"] == "ok"
+    with app.app_context():
+        rows = db.session.execute(sa.text("SELECT key, value FROM settings")).all()
+        db.session.remove()
+    assert rows == []  # the probe wrote nothing that stays
+    signup_ok = client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    assert signup_ok.status_code == 202  # and held no lock a signup waits for
+
+
+def test_healthz_reports_a_database_that_is_down(make_app):
+    client = make_app(DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x")
+    body = client.test_client().get("/healthz")
+    assert body.status_code == 503
+    checks = body.get_json()["checks"]
+    assert checks["database"].startswith("down") and checks["database_writes"].startswith("down")
 
 
 # ---- logs -----------------------------------------------------------------------------------

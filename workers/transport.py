@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import idna
-
-from campaigns.mime import Outgoing
+from campaigns.mime import Outgoing, ascii_domain
 from workers.answers import Outcome, Phase, Verdict, classify
 
 
@@ -128,14 +126,9 @@ def open_transport(config: Mapping, instance_path: str) -> Transport:
 
 
 def envelope_address(address: str) -> str:
-    """An ASCII local part keeps the envelope ASCII: the domain goes out as IDNA."""
-    local, _, domain = address.rpartition("@")
-    if local.isascii() and not domain.isascii():
-        try:
-            return f"{local}@{idna.encode(domain).decode('ascii')}"
-        except idna.IDNAError:
-            return address
-    return address
+    """An ASCII local part keeps the envelope ASCII: the domain goes out as IDNA, by the
+    same rule as the To header (`campaigns.mime.ascii_domain`)."""
+    return ascii_domain(address)
 
 
 @dataclass
