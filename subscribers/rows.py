@@ -35,10 +35,13 @@ def subscriber_row(
     job_status: str = JobStatus.UNKNOWN,
     confirmed_at: datetime | None = None,
     worksheet_sent_at: datetime | None = None,
+    confirm_requests: int = 0,
 ) -> dict[str, Any]:
     """The columns of a new subscriber, with a fresh public id and the folded address.
 
-    `created_at` is when they signed up (`now` unless an import knows better).
+    `created_at` is when they signed up (`now` unless an import knows better);
+    `confirm_requests` how many emails asking them to confirm this signup sends (one under
+    double opt-in).
     """
     return {
         "public_id": new_public_id(),
@@ -53,6 +56,7 @@ def subscriber_row(
         "confirmed_at": confirmed_at,
         "worksheet_sent_at": worksheet_sent_at,
         "soft_bounces": 0,
+        "confirm_requests": confirm_requests,
         "created_at": created_at or now,
         "updated_at": now,
     }
