@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
+from campaigns import tallies
 from campaigns.schedule import CHECKIN, DRIP, WORKSHEET, cancel_open
 from campaigns.sequence import RECONFIRM
-from models import Consent, JobStatus, Status, Subscriber, db
+from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
 
 
 def email_key(address: str) -> str:
@@ -193,3 +194,58 @@ def take_signup_email(subscriber: Subscriber, *, now: datetime, resend: timedelt
         .execution_options(synchronize_session=False)
     )
     return taken.rowcount == 1
+
+
+# ---- signups that never confirmed --------------------------------------------------------
+
+
+def _unconfirmed_since(cutoff: datetime):
+    """SQL: pending, never confirmed, and neither signed up nor asked to confirm after
+    `cutoff` (the last confirm link sent keeps working its full time). The status and
+    created_at bound it on their index; an email is only ever claimed after signing up."""
+    return and_(
+        Subscriber.status == Status.PENDING,
+        Subscriber.confirmed_at.is_(None),
+        Subscriber.created_at <= cutoff,
+        or_(Subscriber.worksheet_sent_at.is_(None), Subscriber.worksheet_sent_at <= cutoff),
+    )
+
+
+def delete_unconfirmed(now: datetime, *, older_than: timedelta, limit: int = 1000) -> int:
+    """Delete up to `limit` signups that never confirmed and were last asked to at least
+    `older_than` before `now`, with their consents and deliveries (the clock's tick, in the
+    caller's transaction); how many were deleted.
+
+    Nothing of them is kept, not even on the suppression list: they never consented, and
+    a later signup of the address is a new one. The delete re-checks each row, so a reader
+    who confirms meanwhile stays.
+    """
+    stale = _unconfirmed_since(now - older_than)
+    ids = list(db.session.scalars(select(Subscriber.id).where(stale).limit(limit)))
+    if not ids:
+        return 0
+    sent = db.session.execute(
+        select(Delivery.subscriber_id, Delivery.step, Delivery.sent_at).where(
+            Delivery.subscriber_id.in_(ids), Delivery.status == DeliveryStatus.SENT
+        )
+    ).all()
+    gone = set(
+        db.session.scalars(
+            delete(Subscriber)
+            .where(Subscriber.id.in_(ids), stale)
+            .returning(Subscriber.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not gone:
+        return 0
+    # Their sent worksheet emails leave the dashboard's sent counts with them.
+    tallies.forget_rows([(step, at) for sid, step, at in sent if sid in gone])
+    # Explicit deletes: the same on PostgreSQL (where the keys cascade) and on SQLite.
+    for model in (Delivery, Consent):
+        db.session.execute(
+            delete(model)
+            .where(model.subscriber_id.in_(gone))
+            .execution_options(synchronize_session=False)
+        )
+    return len(gone)

@@ -35,6 +35,7 @@ def test_defaults_follow_the_contract():
     )
     assert (cfg["SIGNUP_RATE_LIMIT"], cfg["SIGNUP_MIN_SECONDS"]) == ("5/minute;50/day", 2)
     assert cfg["DRIP_DAYS"] == "Mon-Fri"
+    assert (cfg["RESEND_MINUTES"], cfg["UNCONFIRMED_DAYS"]) == (10, 30)
     assert (cfg["COACH_NAME"], cfg["LIST_NAME"], cfg["REPLY_TO"]) == (
         "Your career coach",
         "Staying connected",
@@ -79,6 +80,8 @@ def test_debug_gets_a_random_secret_per_run():
         ({"DRIP_DAYS": "weekdays"}, "DRIP_DAYS"),
         ({"DRIP_DAYS": "Mon-"}, "DRIP_DAYS"),
         ({"REPLY_TO": "not an address"}, "REPLY_TO"),
+        ({"UNCONFIRMED_DAYS": "0"}, "UNCONFIRMED_DAYS"),
+        ({"UNCONFIRMED_DAYS": "a month"}, "UNCONFIRMED_DAYS"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(env, named):

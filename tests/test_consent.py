@@ -12,10 +12,11 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import ADMIN_PASSWORD, admin_client, login, signup, work
+from sqlalchemy import func, select
+from support import ADMIN_PASSWORD, admin_client, login, signup, tick, work
 
 from bounces.events import Event, Kind, apply
-from models import Status, db
+from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db
 from signup import service
 from signup.privacy import forget
 from subscribers.lifecycle import find_by_address
@@ -271,3 +272,47 @@ def test_a_bounce_ends_the_consent_too(app, smtp):
         apply([Event(Kind.HARD_BOUNCE, ANN)], now=T + timedelta(days=1), provider="test")
     ((_, _, left_at, reason),) = the_reader(app)["consents"]
     assert (left_at, reason) == (T + timedelta(days=1), "bounce")
+
+
+# ---- unconfirmed signups are deleted ------------------------------------------------------
+
+
+def test_unconfirmed_signups_are_deleted_after_UNCONFIRMED_DAYS(make_app, smtp):
+    app = make_app(UNCONFIRMED_DAYS="30", RESEND_MINUTES="0")
+    subscribe(app, T, "pending@example.com")
+    subscribe(app, T + timedelta(days=5), "pending@example.com")  # asked again on day 5
+    subscribe(app, T, "active@example.com")
+    subscribe(app, T, "leaver@example.com")
+    work(app)
+    assert confirm_via_link(app, smtp, "active@example.com") == 303
+    unsubscribe(app, T + timedelta(days=1), "leaver@example.com")
+
+    def on_the_list():
+        with app.app_context():
+            found = {
+                "subscribers": set(db.session.scalars(select(Subscriber.email))),
+                "consents": db.session.scalar(select(func.count()).select_from(Consent)),
+                "deliveries": db.session.scalar(select(func.count()).select_from(Delivery)),
+            }
+            db.session.remove()
+            return found
+
+    tick(app, T + timedelta(days=34))  # 30 days after the first signup, 29 after the last ask
+    assert "pending@example.com" in on_the_list()["subscribers"]
+    tick(app, T + timedelta(days=35, minutes=1))
+    after = on_the_list()
+    assert after["subscribers"] == {"active@example.com", "leaver@example.com"}
+    with app.app_context():
+        assert (
+            db.session.scalar(select(func.count()).select_from(Consent).join(Subscriber))
+            == after["consents"]
+            == 2
+        )
+        assert db.session.scalar(select(func.count()).select_from(Suppression)) == 0
+        kept = db.session.scalars(select(Delivery.status).join(Subscriber)).all()
+        assert len(kept) == after["deliveries"] and DeliveryStatus.SENT in kept
+        db.session.remove()
+    # A new signup afterwards is a new start: one confirmation email.
+    subscribe(app, T + timedelta(days=36), "pending@example.com")
+    work(app)
+    assert emails_to(smtp, "pending@example.com") == ["confirm", "confirm", "confirm"]
