@@ -205,7 +205,6 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
         timezone=entry.timezone,
         now=now,
         worksheet_sent_at=now,
-        confirm_requests=1,
     )
     consent = _consent_row(context, now)
     delivery = schedule.worksheet_row(
