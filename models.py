@@ -119,6 +119,9 @@ class Subscriber(db.Model):
     last_drip_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worksheet_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    # Emails sent asking this address to confirm (0008): one that never confirmed gets
+    # `lifecycle.CONFIRM_REQUESTS_MAX` at most, whoever types it into the form.
+    confirm_requests: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -140,7 +143,13 @@ class Subscriber(db.Model):
 
 
 class Consent(db.Model):
-    """What the subscriber agreed to, where and when; confirmation is added on confirm."""
+    """What the subscriber agreed to, where and when; confirmation is added on confirm.
+
+    One row per signup that asked for email: the first one, and each return of a reader who
+    had left. A row ends when they leave (0008): `left_at`, and `left_reason` the
+    `lifecycle.StopReason` (unsubscribe, complaint, bounce). Read in order, the rows are the
+    history of leaving and coming back.
+    """
 
     __tablename__ = "consents"
 
@@ -158,6 +167,8 @@ class Consent(db.Model):
     source: Mapped[str] = mapped_column(String(16), default="form")
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_ip: Mapped[str | None] = mapped_column(String(45))
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    left_reason: Mapped[str | None] = mapped_column(String(16))
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="consents")
 
@@ -175,7 +186,9 @@ class Delivery(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     step: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))  # "worksheet", "drip" or "checkin"
+    # "worksheet", "reconfirm" (the worksheet email to a reader asking to come back), "drip"
+    # or "checkin"
+    kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.SCHEDULED)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -39,6 +39,14 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _unconfirmed_days(env: Mapping[str, str]) -> int:
+    """Days a signup that never confirmed is kept (then the clock deletes it): at least 1."""
+    days = _int(env, "UNCONFIRMED_DAYS", 30)
+    if days < 1:
+        raise ConfigError(f"UNCONFIRMED_DAYS must be at least 1, got {days}")
+    return days
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` names this machine: localhost, *.localhost, 127.0.0.0/8 or ::1."""
     host = host.strip().strip("[]").rstrip(".").lower()
@@ -287,6 +295,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "SEND_LEASE_SECONDS": _int(env, "SEND_LEASE_SECONDS", 600),
         "MAX_SEND_ATTEMPTS": _int(env, "MAX_SEND_ATTEMPTS", 8),
         "RESEND_MINUTES": _int(env, "RESEND_MINUTES", 10),
+        "UNCONFIRMED_DAYS": _unconfirmed_days(env),
         "SESSION_COOKIE_SECURE": public_base.startswith("https://"),
         # Only the dashboard has a session (the signup form needs no cookie), and it is
         # never framed: Lax keeps its cookie off every cross-site request.

@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from campaigns.mime import Outgoing, build_message
 from campaigns.render import Sender, links_for, render
-from campaigns.sequence import CHECKIN, WORKSHEET, Sequence, Step, Worksheet
+from campaigns.sequence import CHECKIN, WORKSHEET, WORKSHEET_KINDS, Sequence, Step, Worksheet
 from models import JobStatus, Status
 
 
@@ -22,7 +22,9 @@ class Recipient:
     name: str
     address: str
     public_id: str
-    status: str  # a pending reader's worksheet email carries the confirm link
+    # A pending reader's worksheet email carries the confirm link, and so does the one to a
+    # reader who left and asked to come back (still unsubscribed until they confirm).
+    status: str
     message_id: str  # fixed when the delivery was scheduled, the same on every retry
     # What they told us of their job: the words that are true for them depend on it (the
     # footer asks for a start date, or offers to change the one they gave).
@@ -47,7 +49,7 @@ def _start_date(recipient: Recipient) -> str:
 def email_for(sequence: Sequence, kind: str, step: str) -> Step | Worksheet | None:
     """What a delivery sends: the worksheet email, its drip step or its check-in (None once
     it left the sequence)."""
-    if kind == WORKSHEET:
+    if kind in WORKSHEET_KINDS:
         return sequence.worksheet
     return sequence.checkin(step) if kind == CHECKIN else sequence.step(step)
 
@@ -62,13 +64,14 @@ def compose(
 ) -> Outgoing:
     """The message `email` makes for `recipient`, dated `now`.
 
-    The worksheet email to a pending reader is transactional: it asks them to confirm and
-    carries no List-Unsubscribe. To anyone on the list (single opt-in, or a reader who
-    asks again) it is list mail, like every other email: List-Unsubscribe with one-click,
-    and an unsubscribe link in the footer. Each template is given what the reader told us
-    of their job. `subject_prefix` marks the Subject header only (a test send).
+    The worksheet email to a reader not on the list (pending, or unsubscribed and asking
+    to come back) is transactional: it asks them to confirm and carries no
+    List-Unsubscribe. To anyone on the list (single opt-in, or a reader who asks again) it
+    is list mail, like every other email: List-Unsubscribe with one-click, and an
+    unsubscribe link in the footer. Each template is given what the reader told us of
+    their job. `subject_prefix` marks the Subject header only (a test send).
     """
-    pending = isinstance(email, Worksheet) and recipient.status == Status.PENDING
+    pending = isinstance(email, Worksheet) and recipient.status != Status.ACTIVE
     # What the reader said of their job is the whole state a template may depend on, so
     # the render's skeleton cache keeps one skeleton per email kind and state.
     extra = {"job_status": recipient.job_status}

@@ -14,7 +14,15 @@ from sqlalchemy.exc import IntegrityError
 
 from campaigns.conveyor import Batch, batches_of
 from campaigns.plan import Forecast, Note, Reader, Rules, forecast, intended
-from campaigns.sequence import CHECKIN, DRIP, NOTE_KINDS, WORKSHEET, Sequence, Step
+from campaigns.sequence import (
+    CHECKIN,
+    DRIP,
+    NOTE_KINDS,
+    WORKSHEET,
+    WORKSHEET_KINDS,
+    Sequence,
+    Step,
+)
 from campaigns.timing import due_at, zone_or_default
 from models import (
     Delivery,
@@ -55,14 +63,20 @@ def delivery_row(
     } | extra
 
 
-def worksheet_row(*, now: datetime, domain: str, **extra) -> dict[str, Any]:
-    """The columns of a worksheet email due now (see `delivery_row`)."""
-    return delivery_row(WORKSHEET, WORKSHEET, now, domain=domain, now=now, **extra)
+def worksheet_row(*, now: datetime, domain: str, kind: str = WORKSHEET, **extra) -> dict[str, Any]:
+    """The columns of a worksheet email due now (see `delivery_row`); `kind` RECONFIRM for
+    the one to a reader who left and asks to come back."""
+    if kind not in WORKSHEET_KINDS:
+        raise ValueError(f"not a kind of worksheet email: {kind!r}")
+    return delivery_row(WORKSHEET, kind, now, domain=domain, now=now, **extra)
 
 
-def add_worksheet(subscriber: Subscriber, *, now: datetime, domain: str) -> Delivery:
-    """A worksheet email due now, written in the caller's transaction."""
-    delivery = Delivery(subscriber=subscriber, **worksheet_row(now=now, domain=domain))
+def add_worksheet(
+    subscriber: Subscriber, *, now: datetime, domain: str, kind: str = WORKSHEET
+) -> Delivery:
+    """A worksheet email due now, written in the caller's transaction (`kind` RECONFIRM: to
+    a reader who left, asking them to confirm their return)."""
+    delivery = Delivery(subscriber=subscriber, **worksheet_row(now=now, domain=domain, kind=kind))
     db.session.add(delivery)
     subscriber.worksheet_sent_at = now
     return delivery
@@ -148,7 +162,7 @@ def restore_gap(subscriber_id: int) -> None:
         select(func.max(Delivery.sent_at))
         .where(
             Delivery.subscriber_id == subscriber_id,
-            Delivery.kind != WORKSHEET,
+            Delivery.kind.not_in(WORKSHEET_KINDS),
             Delivery.status == DeliveryStatus.SENT,
         )
         .scalar_subquery()

@@ -18,8 +18,12 @@ from campaigns.timing import parse_offset
 
 # The kinds of delivery: the worksheet email, an after-hire drip step, a check-in.
 WORKSHEET = "worksheet"
+# ...and the worksheet email to a reader who left and asked to come back: it asks them to
+# confirm, and goes to them while they are still unsubscribed (see subscribers.lifecycle).
+RECONFIRM = "reconfirm"
 DRIP = "drip"
 CHECKIN = "checkin"
+WORKSHEET_KINDS = (WORKSHEET, RECONFIRM)  # the worksheet email, whoever it goes to
 NOTE_KINDS = (DRIP, CHECKIN)  # the notes: timed by the window, the send days and the gap
 
 DEFAULT_PATH = Path(__file__).with_name("sequence.toml")

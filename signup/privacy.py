@@ -46,7 +46,10 @@ def data_of(subscriber: Subscriber) -> dict:
             "started_job_on": subscriber.started_job_on,
             "drip_anchor_at": _iso(subscriber.anchor_at),
             "soft_bounces": subscriber.soft_bounces,
+            "confirmation_emails": subscriber.confirm_requests,
         },
+        # One per signup that asked for email, in order: given, confirmed, and when and why
+        # it ended (unsubscribe, complaint, bounce). A return is the next one.
         "consents": [
             {
                 "given_at": _iso(c.created_at),
@@ -57,6 +60,8 @@ def data_of(subscriber: Subscriber) -> dict:
                 "form_version": c.form_version,
                 "confirmed_at": _iso(c.confirmed_at),
                 "confirmed_ip": c.confirmed_ip,
+                "left_at": _iso(c.left_at),
+                "left_reason": c.left_reason,
             }
             for c in consents
         ],

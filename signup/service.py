@@ -15,19 +15,26 @@ from functools import cache
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import String, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from campaigns import schedule
 from campaigns.conveyor import Batch, enqueue_after_commit
 from campaigns.render import Sender
-from campaigns.sequence import Sequence
+from campaigns.sequence import RECONFIRM, WORKSHEET, Sequence
 from campaigns.timing import start_anchor, zone_or_default
 from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
 from subscribers import rows
-from subscribers.lifecycle import StopReason, find_by_address, stop
-from subscribers.suppression import is_suppressed
+from subscribers.lifecycle import (
+    CONFIRMABLE,
+    StopReason,
+    asks_to_confirm,
+    find_by_address,
+    stop,
+    take_signup_email,
+)
+from subscribers.suppression import is_suppressed, refuses_signup, refusing, suppression_hash
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,10 @@ def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
     # the check-ins (counted from now) ask for one.
     subscriber.status = Status.ACTIVE
     subscriber.confirmed_at = now
-    if subscriber.consents:
-        consent = subscriber.consents[-1]
+    subscriber.unsubscribed_at = None  # a return: when they left stays in the consents
+    asked = [c for c in subscriber.consents if c.confirmed_at is None and c.left_at is None]
+    if asked or subscriber.consents:
+        consent = (asked or subscriber.consents)[-1]
         consent.confirmed_at, consent.confirmed_ip = now, ip
     schedule.follow(
         subscriber,
@@ -83,29 +92,15 @@ def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
     )
 
 
-def _claim_resend(subscriber_id: int, now: datetime) -> bool:
-    """Atomically take the right to send one more worksheet email (one per window per address)."""
-    window = timedelta(minutes=current_app.config["RESEND_MINUTES"])
-    result = db.session.execute(
-        update(Subscriber)
-        .where(
-            Subscriber.id == subscriber_id,
-            or_(
-                Subscriber.worksheet_sent_at.is_(None), Subscriber.worksheet_sent_at <= now - window
-            ),
-        )
-        .values(worksheet_sent_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
 def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     """Store a signup and queue its worksheet email; the same outcome is reported for all.
 
     New address: subscriber, consent and worksheet delivery in one transaction. An address
-    already pending or active gets the worksheet email again, at most once per window. One
-    that unsubscribed, or asked to be forgotten, must confirm again. A bounced one gets nothing.
+    already pending or active gets the worksheet email again, at most once per
+    RESEND_MINUTES, and one that never confirmed is asked three times in all. One that
+    unsubscribed, or asked to be forgotten, must confirm again, in either opt-in mode: a
+    reader who left stays unsubscribed, with nothing rescheduled, until their own click,
+    and is asked at most once per 30 days. A bounced or complained address gets nothing.
     """
     if current_app.config["DOUBLE_OPT_IN"] and db.engine.dialect.name in _ONE_STEP_DIALECTS:
         batch = _insert_pending(entry, context, now=now)
@@ -163,11 +158,17 @@ def _bound(table, prefix: str, columns: tuple[str, ...]) -> list:
 def _pending_signup_pg(shape: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]):
     """On PostgreSQL the three inserts are one statement, built once from the rows' own
     columns and sent on an autocommit connection: one round trip and one commit. Nothing
-    is written when the address is already there (no row back)."""
+    is written when the address is already there, or refuses signups (no row back)."""
     subscriber, consent, delivery = shape
     new_subscriber = (
         postgresql.insert(_SUBSCRIBERS)
-        .values(dict(zip(subscriber, _bound(_SUBSCRIBERS, "s_", subscriber), strict=True)))
+        .from_select(
+            list(subscriber),
+            select(*_bound(_SUBSCRIBERS, "s_", subscriber)).where(
+                ~refusing(bindparam("x_hash", type_=String()))
+            ),
+            include_defaults=False,
+        )
         .on_conflict_do_nothing(index_elements=["email_key"])
         .returning(_SUBSCRIBERS.c.id)
         .cte("new_subscriber")
@@ -194,7 +195,8 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
     The same rows the ORM path writes (pending subscriber, consent, worksheet delivery
     already queued under its job id), without its bookkeeping: this is the path every
     first signup takes. None, with nothing written, when the address is already on the
-    list; a parallel signup of the same address waits here for the other to commit.
+    list or refuses signups (the ORM path then decides); a parallel signup of the same
+    address waits here for the other to commit.
     """
     job_id = uuid.uuid4().hex
     subscriber = rows.subscriber_row(
@@ -218,11 +220,15 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
             **{"s_" + k: v for k, v in subscriber.items()},
             **{"c_" + k: v for k, v in consent.items()},
             **{"d_" + k: v for k, v in delivery.items()},
+            "x_hash": suppression_hash(entry.email_key),
         }
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             delivery_id = conn.execute(statement, params).scalar()
         return None if delivery_id is None else (job_id, [delivery_id])
 
+    if refuses_signup(entry.email_key):
+        db.session.rollback()
+        return None
     conn = db.session.connection()
     subscriber_id = conn.execute(_NEW_SUBSCRIBER, subscriber).scalar()
     if subscriber_id is None:
@@ -237,9 +243,18 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
 
 
 def _create(entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
+    if refuses_signup(entry.email_key):
+        return []  # a complaint or a bounce: nothing is stored or sent
+    # Forgotten, or unsubscribed in a list we imported: back only by confirming.
     double_opt_in = current_app.config["DOUBLE_OPT_IN"] or is_suppressed(entry.email_key)
     subscriber = Subscriber(
-        **rows.subscriber_row(email=entry.email, name=entry.name, timezone=entry.timezone, now=now)
+        **rows.subscriber_row(
+            email=entry.email,
+            name=entry.name,
+            timezone=entry.timezone,
+            now=now,
+            confirm_requests=1 if double_opt_in else 0,
+        )
     )
     db.session.add(subscriber)
     subscriber.consents.append(Consent(**_consent_row(context, now)))
@@ -253,30 +268,34 @@ def _create(entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
 def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
     if subscriber.status == Status.BOUNCED:
         return []
-    if subscriber.status == Status.UNSUBSCRIBED:
-        # Coming back is a new consent; it must be confirmed unless opt-in is single.
-        if not _claim_resend(subscriber.id, now):
-            return []
-        subscriber.status = Status.PENDING
-        subscriber.unsubscribed_at = None
-        subscriber.consents.append(Consent(**_consent_row(context, now)))
-        if not current_app.config["DOUBLE_OPT_IN"] and not is_suppressed(entry.email_key):
-            _activate(subscriber, now, context.ip)
-    elif not _claim_resend(subscriber.id, now):
+    if asks_to_confirm(subscriber) and refuses_signup(subscriber.email_key):
+        return []  # a complaint: never mailed again by a signup
+    resend = timedelta(minutes=current_app.config["RESEND_MINUTES"])
+    if not take_signup_email(subscriber, now=now, resend=resend):
         return []
-    delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.current().domain)
+    kind = WORKSHEET
+    if subscriber.status == Status.UNSUBSCRIBED:
+        # Coming back is a new consent, confirmed by the reader's own click in either
+        # opt-in mode (anyone can type an address). Until then they stay unsubscribed,
+        # their unsubscribe time stays, and nothing but this request is scheduled.
+        subscriber.consents.append(Consent(**_consent_row(context, now)))
+        kind = RECONFIRM
+    delivery = schedule.add_worksheet(
+        subscriber, now=now, domain=Sender.current().domain, kind=kind
+    )
     return _hand_over([delivery], now)
 
 
 def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
-    """Confirm a pending subscriber (idempotent): active, consent confirmed, drip scheduled.
+    """Confirm a pending subscriber, or a reader who left and asked to come back
+    (idempotent): active, consent confirmed, drip scheduled. Anyone else is left as they are.
 
-    The switch from pending is a conditional update, so of two confirms at once (a double
-    click, a scanner and the reader) exactly one schedules the drip.
+    The switch is a conditional update, so of two confirms at once (a double click, a
+    scanner and the reader) exactly one schedules the drip.
     """
     won = db.session.execute(
         update(Subscriber)
-        .where(Subscriber.id == subscriber.id, Subscriber.status == Status.PENDING)
+        .where(Subscriber.id == subscriber.id, CONFIRMABLE)
         .values(status=Status.ACTIVE)
         .execution_options(synchronize_session=False)
     ).rowcount

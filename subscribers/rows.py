@@ -35,11 +35,17 @@ def subscriber_row(
     job_status: str = JobStatus.UNKNOWN,
     confirmed_at: datetime | None = None,
     worksheet_sent_at: datetime | None = None,
+    confirm_requests: int | None = None,
 ) -> dict[str, Any]:
     """The columns of a new subscriber, with a fresh public id and the folded address.
 
-    `created_at` is when they signed up (`now` unless an import knows better).
+    `created_at` is when they signed up (`now` unless an import knows better);
+    `confirm_requests` how many emails asking them to confirm are sent with the row: by
+    default one for a pending row whose worksheet email goes now (`worksheet_sent_at`),
+    as signup's insert and the importer write them, else none.
     """
+    if confirm_requests is None:
+        confirm_requests = int(status == Status.PENDING and worksheet_sent_at is not None)
     return {
         "public_id": new_public_id(),
         "email": email,
@@ -53,6 +59,7 @@ def subscriber_row(
         "confirmed_at": confirmed_at,
         "worksheet_sent_at": worksheet_sent_at,
         "soft_bounces": 0,
+        "confirm_requests": confirm_requests,
         "created_at": created_at or now,
         "updated_at": now,
     }

@@ -1,7 +1,9 @@
 """The suppression list: hashed addresses that must never be mailed again without a new consent.
 
 Shared by signup, the privacy page (forget me), bounce webhooks, the dashboard and the
-importer. Only the SHA-256 of the folded address (`lifecycle.email_key`) is kept.
+importer. Only the SHA-256 of the folded address (`lifecycle.email_key`) is kept. An
+address suppressed for a complaint or a bounce takes no new consent from a signup at all
+(`refuses_signup`): whoever types it into the form, it is not mailed again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ class Reason:
     OPERATOR = "operator"  # deleted from the dashboard
 
 
+# The reasons after which a signup sends nothing, in either opt-in mode: the reader marked
+# us as spam, or the mailbox refuses. The others (forgotten, unsubscribed in another list,
+# deleted by the operator) need the reader's own confirmation to come back.
+REFUSE_SIGNUP = (Reason.COMPLAINT, Reason.BOUNCE, Reason.SOFT_BOUNCES)
+
+
 def suppression_hash(email_key: str) -> str:
     """What the list keeps of a folded address: its SHA-256, in hex."""
     return hashlib.sha256(email_key.encode("utf-8")).hexdigest()
@@ -39,6 +47,21 @@ def is_suppressed(email_key: str) -> bool:
         )
         is not None
     )
+
+
+def refusing(email_hash):
+    """SQL: the address with this hash (a column or a parameter) is suppressed for a reason
+    in REFUSE_SIGNUP."""
+    return (
+        select(Suppression.id)
+        .where(Suppression.email_hash == email_hash, Suppression.reason.in_(REFUSE_SIGNUP))
+        .exists()
+    )
+
+
+def refuses_signup(email_key: str) -> bool:
+    """Whether a signup of this folded address must send and store nothing (see REFUSE_SIGNUP)."""
+    return bool(db.session.scalar(select(refusing(suppression_hash(email_key)))))
 
 
 def suppress(email_key: str, reason: str, *, now: datetime) -> bool:

@@ -252,15 +252,18 @@ def test_a_suppressed_address_must_confirm_even_with_single_opt_in(make_app, smt
     client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
     with app.app_context():
         sub = db.session.scalar(select(Subscriber))
-        sub.status = Status.UNSUBSCRIBED  # a complaint: unsubscribed and suppressed
+        # Unsubscribed in the list she was imported from.
+        sub.status, sub.unsubscribed_at = Status.UNSUBSCRIBED, utcnow()
         db.session.add(
-            Suppression(email_hash=suppression_hash("ann@example.com"), reason="complaint")
+            Suppression(
+                email_hash=suppression_hash("ann@example.com"), reason="import-unsubscribed"
+            )
         )
         db.session.commit()
     client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
     work(app)
-    with app.app_context():
-        assert db.session.scalar(select(Subscriber.status)) == Status.PENDING
+    with app.app_context():  # still off the list until her own click
+        assert db.session.scalar(select(Subscriber.status)) == Status.UNSUBSCRIBED
     assert "/confirm/" in smtp.received[-1].message.get_body(("plain",)).get_content()
 
 

@@ -37,6 +37,7 @@ def test_defaults_follow_the_contract():
     assert cfg["DRIP_DAYS"] == "Mon-Fri"
     # Signed webhook calls are accepted for 15 minutes, and each nonce is kept that long.
     assert cfg["WEBHOOK_MAX_AGE_SECONDS"] == 900
+    assert (cfg["RESEND_MINUTES"], cfg["UNCONFIRMED_DAYS"]) == (10, 30)
     assert (cfg["COACH_NAME"], cfg["LIST_NAME"], cfg["REPLY_TO"]) == (
         "Your career coach",
         "Staying connected",
@@ -81,6 +82,8 @@ def test_debug_gets_a_random_secret_per_run():
         ({"DRIP_DAYS": "weekdays"}, "DRIP_DAYS"),
         ({"DRIP_DAYS": "Mon-"}, "DRIP_DAYS"),
         ({"REPLY_TO": "not an address"}, "REPLY_TO"),
+        ({"UNCONFIRMED_DAYS": "0"}, "UNCONFIRMED_DAYS"),
+        ({"UNCONFIRMED_DAYS": "a month"}, "UNCONFIRMED_DAYS"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(env, named):

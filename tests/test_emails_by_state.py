@@ -16,7 +16,7 @@ import pytest
 from campaigns import sequence as sequences
 from campaigns.compose import Recipient, compose
 from campaigns.render import Sender
-from campaigns.sequence import CHECKIN, DRIP, WORKSHEET
+from campaigns.sequence import CHECKIN, DRIP, RECONFIRM, WORKSHEET
 from models import JobStatus, Status
 from subscribers.lifecycle import may_receive
 
@@ -39,9 +39,14 @@ STATES = [
     (Status.ACTIVE, JobStatus.LOOKING),
     (Status.ACTIVE, JobStatus.NOT_CHANGING),
     (Status.ACTIVE, JobStatus.STARTED),
+    # Left, and asked to come back (someone typed the address into the form).
+    (Status.UNSUBSCRIBED, JobStatus.UNKNOWN),
+    (Status.UNSUBSCRIBED, JobStatus.NOT_CHANGING),
+    (Status.UNSUBSCRIBED, JobStatus.STARTED),
 ]
 EMAILS = [
     (WORKSHEET, SEQUENCE.worksheet),
+    (RECONFIRM, SEQUENCE.worksheet),
     *((DRIP, s) for s in SEQUENCE.steps),
     *((CHECKIN, s) for s in SEQUENCE.checkins),
 ]
@@ -67,7 +72,8 @@ SENTENCES = {
     "I'll only check in now and then": ASKED,
     "You told me you're not changing jobs": {JobStatus.NOT_CHANGING},
 }
-PENDING_ONLY = ("one click confirms it's really you", "Get my worksheet")
+# Only to a reader not on the list: pending, or left and asked to come back.
+ASKING_ONLY = ("one click confirms it's really you", "Get my worksheet")
 
 
 def reader(status: str, job_status: str, name: str = "Ann Lee") -> Recipient:
@@ -96,7 +102,7 @@ def sendable(kind: str, status: str, job_status: str) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("kind", "email"), EMAILS, ids=[e.key if hasattr(e, "key") else "worksheet" for _, e in EMAILS]
+    ("kind", "email"), EMAILS, ids=[e.key if hasattr(e, "key") else kind for kind, e in EMAILS]
 )
 def test_each_email_reads_true_for_every_state_that_can_receive_it(kind, email):
     reached = []
@@ -111,8 +117,8 @@ def test_each_email_reads_true_for_every_state_that_can_receive_it(kind, email):
                     f"{kind} {getattr(email, 'key', 'worksheet')} to a {status} reader who is "
                     f"{job_status} says {sentence!r}"
                 )
-            for sentence in PENDING_ONLY:
-                assert (sentence.lower() in part.lower()) <= (status == Status.PENDING), sentence
+            for sentence in ASKING_ONLY:
+                assert (sentence.lower() in part.lower()) <= (status != Status.ACTIVE), sentence
             assert ("Started somewhere new? Tell me when" in part) == (
                 job_status != JobStatus.STARTED
             )
@@ -128,7 +134,8 @@ def test_each_email_reads_true_for_every_state_that_can_receive_it(kind, email):
         assert message["List-Id"] == "After the offer <after-the-offer.tend.example>"
         assert "After the offer" in words  # the header of the email
     expected = {
-        WORKSHEET: STATES,
+        WORKSHEET: [s for s in STATES if s[0] != Status.UNSUBSCRIBED],
+        RECONFIRM: [s for s in STATES if s[0] == Status.UNSUBSCRIBED],
         DRIP: [(Status.ACTIVE, JobStatus.STARTED)],
         CHECKIN: [(Status.ACTIVE, JobStatus.UNKNOWN), (Status.ACTIVE, JobStatus.LOOKING)],
     }[kind]
@@ -163,5 +170,5 @@ def test_every_state_specific_sentence_is_really_said_to_someone():
             if sendable(kind, status, job_status):
                 _, text, words = read(compose(reader(status, job_status), email, SENDER, NOW))
                 said |= {s for s in SENTENCES if s.lower() in text.lower() + words.lower()}
-                said |= {s for s in PENDING_ONLY if s.lower() in text.lower() + words.lower()}
-    assert said == set(SENTENCES) | set(PENDING_ONLY)
+                said |= {s for s in ASKING_ONLY if s.lower() in text.lower() + words.lower()}
+    assert said == set(SENTENCES) | set(ASKING_ONLY)

@@ -372,7 +372,7 @@ def test_bounce_for_an_unknown_address_still_suppresses_it(hooks):
     assert state(hooks, "alice@example.com") == (None, None, "bounce", [])
 
 
-def test_suppressed_address_must_confirm_again_on_signup(make_app, sns_key):
+def test_a_complained_address_is_not_signed_up_again(make_app, sns_key):
     app = make_app(DOUBLE_OPT_IN="0", MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY)
     client = app.test_client()
     body = sign_mailgun(sample("mailgun_complained.json"))
@@ -383,7 +383,8 @@ def test_suppressed_address_must_confirm_again_on_signup(make_app, sns_key):
         ).status_code
         == 202
     )
-    assert state(app, "alice@example.com")[0] == Status.PENDING
+    # The usual answer, and nothing stored or sent (see test_consent.py for the rest).
+    assert state(app, "alice@example.com") == (None, None, "complaint", [])
 
 
 # ---- replays: each signature, SNS message and Postmark record counts once -----------------

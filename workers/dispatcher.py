@@ -23,6 +23,7 @@ from campaigns.conveyor import Batch, batches_of, current, enqueue_after_commit
 from campaigns.plan import Rules, SubscriberFacts, decide
 from campaigns.render import Sender
 from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db
+from subscribers.lifecycle import delete_unconfirmed
 
 
 @dataclass
@@ -38,6 +39,7 @@ class TickResult:
     # How long the oldest email this pass queued had waited past its due time: how far
     # behind the clock and the workers are.
     lag_seconds: float = 0.0
+    unconfirmed_deleted: int = 0  # signups that never confirmed, deleted after UNCONFIRMED_DAYS
 
     def describe(self) -> str:
         """One line for the tick command and the clock's log: queued, deferred, the lag,
@@ -48,6 +50,11 @@ class TickResult:
             + ("" if self.handed_over else " (Redis unavailable: will retry next tick)")
             + (f"; sending paused: {self.paused}" if self.paused else "")
             + (" (a probe is queued)" if self.probe else "")
+            + (
+                f"; deleted {self.unconfirmed_deleted} unconfirmed signup(s)"
+                if self.unconfirmed_deleted
+                else ""
+            )
         )
 
 
@@ -196,7 +203,8 @@ def _start_gaps(subscriber_ids: list[int], now: datetime) -> None:
 
 
 def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> TickResult:
-    """One pass at `now`: sync the sequence, reclaim lost work, claim and queue what is due.
+    """One pass at `now`: delete signups left unconfirmed for UNCONFIRMED_DAYS, sync the
+    sequence, reclaim lost work, claim and queue what is due.
 
     `pretend` (`drip tick --now`): the jobs of this pass send as if it were `now` too, so a
     demo or a test that travels in time records its sends, and the gap, at that time.
@@ -204,6 +212,11 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
     cfg = current_app.config
     limit = limit or cfg.get("DISPATCH_LIMIT", 10000)
     result = TickResult()
+    # Whether or not sending is paused: a signup nobody confirmed is not kept.
+    result.unconfirmed_deleted = delete_unconfirmed(
+        now, older_than=timedelta(days=cfg["UNCONFIRMED_DAYS"])
+    )
+    db.session.commit()
     sequence = current_app.extensions["tend.sequence"]
     result.sync = schedule.sync(
         sequence,

@@ -17,7 +17,7 @@ from campaigns import sending
 from campaigns.compose import Recipient, compose, email_for
 from campaigns.mime import Outgoing
 from campaigns.render import Sender
-from campaigns.schedule import WORKSHEET, restore_gap
+from campaigns.schedule import WORKSHEET_KINDS, restore_gap
 from campaigns.sequence import Sequence
 from campaigns.timing import backoff
 from models import Delivery, DeliveryStatus, Subscriber, UTCDateTime, db, utcnow
@@ -582,7 +582,9 @@ _STILL_OURS = {kind: _still_ours_query(kind) for kind in lifecycle.MAY_RECEIVE}
 _SENT_ROW = _MARK_SENT.returning(_DELIVERIES.c.subscriber_id, _DELIVERIES.c.kind).cte("sent_row")
 _DRIP_GAP = update(_SUBSCRIBERS).where(
     _SUBSCRIBERS.c.id
-    == select(_SENT_ROW.c.subscriber_id).where(_SENT_ROW.c.kind != WORKSHEET).scalar_subquery(),
+    == select(_SENT_ROW.c.subscriber_id)
+    .where(_SENT_ROW.c.kind.not_in(WORKSHEET_KINDS))
+    .scalar_subquery(),
     _GAP_OPEN,
 )
 _MARK_SENT_AND_NOTE_DRIP = _DRIP_GAP.values(**_GAP_VALUES)
@@ -655,7 +657,7 @@ class _SentLedger:
             self._conn.execute(_MARK_SENT_AND_NOTE_DRIP, params)
             return
         db.session.execute(_MARK_SENT, params)
-        if row.kind != WORKSHEET:
+        if row.kind not in WORKSHEET_KINDS:
             db.session.execute(_NOTE_DRIP, {**params, "b_subscriber": row.subscriber_id})
         db.session.commit()
 
@@ -691,7 +693,7 @@ def _record(
         )
         .values(**values)
     )
-    if row.kind != WORKSHEET:
+    if row.kind not in WORKSHEET_KINDS:
         restore_gap(row.subscriber_id)
 
 
