@@ -569,7 +569,9 @@ def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **ex
         "saved": None,
         "entered": subscriber.started_job_on or "",
         "hint": hint if hint in ANSWERS else None,
-        "welcome": request.args.get("welcome") == "1" and subscriber.status == Status.ACTIVE,
+        # After the confirm button: the worksheet, for an active reader and for one who has
+        # left since (an old link: the button promised the worksheet, not emails).
+        "welcome": request.args.get("welcome") == "1" and subscriber.status != Status.PENDING,
         "worksheet_url": url_for(
             "signup.worksheet", token=make_token(secret, "worksheet", subscriber.public_id)
         ),
