@@ -32,7 +32,13 @@ from campaigns.plan import Outcome, Rules
 from campaigns.worksheet import build as worksheet_build
 from models import JobStatus, Status, Subscriber, db, utcnow
 from signup import challenge, messages, service, spent
-from signup.door import bearer_key, key_accepted, origin_of, post_from_allowed_page
+from signup.door import (
+    bearer_key,
+    key_accepted,
+    origin_of,
+    page_on_origin_of,
+    post_from_allowed_page,
+)
 from signup.forms import SignupForm
 from signup.limits import counted, limiter, not_counted, retry_after, signup_limit
 from signup.traps import form_token, honeypot_filled, read_form_token
@@ -258,6 +264,12 @@ def _origin_refused() -> bool:
 def signup_form():
     form = SignupForm()
     if request.method != "POST":  # GET and HEAD only show the form
+        # Framed, the page can't see the post it sits on (a cross-origin frame's referrer
+        # is the blog's origin alone): the snippet names it in `?page=`, and it is believed
+        # only on the origin of the page that opened the frame.
+        form.page.data = page_on_origin_of(
+            clean_page_url(request.args.get("page")), request.referrer
+        )
         return _page(form)
     if _origin_refused():
         return _rejected(403, ["origin"])
@@ -411,7 +423,12 @@ def api_subscribe():
     if solved is not None and not _take("pow:" + solved.id, solved.expires_at):
         return _rejected(400, ["replay"])
     source = "embed" if origin and not keyed else "api"
-    _store(name, email, values.get("timezone"), values.get("page"), source)
+    page = clean_page_url(values.get("page"))
+    sender = origin or request.referrer
+    if sender is not None:
+        # From a browser: only a page on the origin it posts from (a server names any page).
+        page = page_on_origin_of(page, sender)
+    _store(name, email, values.get("timezone"), page, source)
     return _cors(make_response(jsonify(status="ok"), 202))
 
 
