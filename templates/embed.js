@@ -195,7 +195,14 @@
     });
   }
   frames.forEach(function (f) {
-    var ask = function () { if (f.contentWindow) f.contentWindow.postMessage("tend:height?", base); };
+    // Ask only a frame that shows Tend: one still loading is a blank page of the blog's own
+    // origin, and a message to it would be refused with an error in the blog's console.
+    var ask = function () {
+      var w = f.contentWindow, there = base;
+      if (!w) return;
+      try { there = w.location.origin; } catch (e) { /* another origin: Tend's own */ }
+      if (there === base) w.postMessage("tend:height?", base);
+    };
     f.addEventListener("load", ask);
     ask();
   });

@@ -201,6 +201,8 @@ def assert_frame_fits(element: Locator, frame: Frame, last: Locator) -> None:
 def test_iframe_signs_up_without_cookies_and_fits_every_state(tend, sites, smtp, open_page, device):
     page = open_page(VIEWPORTS[device])
     posted = posts_to(page, "/signup")
+    console = []
+    page.on("console", lambda m: console.append(m.text))
     page.goto(sites.blog.url("framed.html"))
     element, frame = frame_of(page)
     send = frame.get_by_role("button", name=SEND)
@@ -232,6 +234,9 @@ def test_iframe_signs_up_without_cookies_and_fits_every_state(tend, sites, smtp,
     signed_up(tend, smtp, "ann@example.com")
     # Credited to the post the frame sits on, not to the blog's front page.
     assert recorded_page(tend) == sites.blog.url("framed.html")
+    # Nothing in the blog's console: no message posted to a window of another origin (the
+    # frame still blank while it loads, or the blog from Tend's own origin).
+    assert [line for line in console if "postMessage" in line] == []
 
 
 # ---- the script embed -----------------------------------------------------------------------
