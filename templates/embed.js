@@ -2,7 +2,8 @@
  *   <div data-tend-signup><a href="https://YOUR-TEND/signup">Get the worksheet</a></div>
  *   <script src="https://YOUR-TEND/embed.js" async></script>
  * The link stays for readers without JavaScript; with it, the form renders in place.
- * Beside an <iframe src="https://YOUR-TEND/signup">, it sizes the frame to the form instead. */
+ * Beside an <iframe src="https://YOUR-TEND/signup">, it sizes the frame to the form instead
+ * (the snippet's one-line script before it names the post in ?page=, see the README). */
 (function () {
   "use strict";
   var script = document.currentScript;
