@@ -26,7 +26,7 @@ from campaigns.worksheet import cli as worksheet_cli
 from models import db
 from signup import limits, privacy
 from signup import views as signup_views
-from web import errors, health, metrics, request_log, security
+from web import errors, health, icon, metrics, request_log, security
 from workers import cli as worker_cli
 from workers.queue import RQConveyor
 
@@ -89,6 +89,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
 
     app.register_blueprint(signup_views.bp)
     health.init_app(app)
+    icon.init_app(app)
     app.register_blueprint(privacy.bp)
     app.register_blueprint(admin_views.bp)
     bounce_views.init_app(app)

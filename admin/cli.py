@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import sys
 
 import click
@@ -22,6 +24,19 @@ def _lines(path: str) -> int:
         return sum(1 for _ in f)
 
 
+class _Silent:
+    def update(self, _n: int) -> None:
+        pass
+
+
+def _progress(length: int, label: str):
+    """A progress bar on a terminal; nothing in a pipe or a log, where click would only print
+    its bare label."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(_Silent())
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
 @subscribers.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
@@ -32,9 +47,7 @@ def import_command(path: str, dry_run: bool) -> None:
     try:
         with (
             open(path, encoding="utf-8-sig", newline="") as f,
-            click.progressbar(
-                length=max(_lines(path) - 1, 0), label="Checking ", file=sys.stderr
-            ) as bar,
+            _progress(max(_lines(path) - 1, 0), f"Checking {path}") as bar,
         ):
             plan = importer.read(
                 f, default_timezone=current_app.config["DEFAULT_TIMEZONE"], progress=bar.update
@@ -53,10 +66,11 @@ def import_command(path: str, dry_run: bool) -> None:
             f"format: {plan.format}; {len(plan.rows)} valid row(s); nothing written (dry run)"
         )
         return
-    with click.progressbar(length=len(plan.rows), label="Importing", file=sys.stderr) as bar:
+    with _progress(len(plan.rows), f"Importing {path}") as bar:
         report = importer.load(plan, now=now, progress=bar.update)
     for line in importer.describe(plan, report):
         click.echo(line)
+    click.echo(f"done: {report.imported} subscriber(s) imported from {path}")
 
 
 @subscribers.command("export")
@@ -64,10 +78,15 @@ def import_command(path: str, dry_run: bool) -> None:
 @with_appcontext
 def export_command(path: str | None) -> None:
     """Write every subscriber with consent data as CSV to PATH (default: standard output)."""
-    out = open(path, "w", encoding="utf-8", newline="") if path else sys.stdout  # noqa: SIM115
-    try:
+    if not path:
         for chunk in exporter.csv_chunks():
-            out.write(chunk)
-    finally:
-        if path:
-            out.close()
+            sys.stdout.write(chunk)
+        return
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(exporter.COLUMNS)
+        written = 0
+        for row in exporter.rows():
+            writer.writerow(row)
+            written += 1
+    click.echo(f"wrote {written} subscriber(s) to {path}")

@@ -136,6 +136,12 @@ def logout():
     return redirect(url_for("admin.login"), code=303)
 
 
+IFRAME_PAGE = (
+    "<script>document.currentScript.previousElementSibling.src"
+    ' += "?page=" + encodeURIComponent(location.href);</script>'
+)
+
+
 def embed_codes(base: str) -> dict[str, str]:
     """The snippets a blog pastes: the script embed and the iframe."""
     return {
@@ -143,11 +149,13 @@ def embed_codes(base: str) -> dict[str, str]:
             f'<div data-tend-signup><a href="{base}/signup">Get the worksheet</a></div>'
             f'<script src="{base}/embed.js" async></script>'
         ),
-        # embed.js beside the frame sizes it to the form in every state (no clipping).
+        # embed.js beside the frame sizes it to the form in every state (no clipping); the
+        # line between names the post in `?page=`, which a framed page can't see itself.
         "iframe": (
             f'<iframe src="{base}/signup" title="Get the worksheet" '
             'style="width:100%;max-width:36rem;height:36rem;border:0" loading="lazy"></iframe>'
-            f'<script src="{base}/embed.js" async></script>'
+            + IFRAME_PAGE
+            + f'<script src="{base}/embed.js" async></script>'
         ),
     }
 

@@ -44,6 +44,16 @@ def post_from_allowed_page(
     return fetch_site is None
 
 
+def page_on_origin_of(page: str | None, referrer: str | None) -> str | None:
+    """The page a signup names, when it sits on the origin of the page that sent the
+    request (`Referer`, or `Origin`), else None: a link that names someone else's page is
+    not believed. The page itself must already be a clean URL."""
+    if page is None or referrer is None:
+        return None
+    own = origin_of(page)
+    return page if own is not None and own == origin_of(referrer) else None
+
+
 def bearer_key(authorization: str | None) -> str | None:
     """The key of an `Authorization: Bearer <key>` header, or None without one."""
     if not authorization:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_limiter import Limiter
 
 
@@ -43,6 +43,18 @@ limiter = Limiter(
 
 def signup_limit() -> str:
     return current_app.config["SIGNUP_RATE_LIMIT"]
+
+
+def not_counted() -> None:
+    """This post stored nothing because the reader has something to fix (a field, a "Did
+    you mean"): it does not use up the client's allowance. A bot's refusal (the challenge,
+    the honeypot, the origin, a bad token) still does."""
+    g.signup_not_counted = True
+
+
+def counted(_response) -> bool:
+    """Flask-Limiter's `deduct_when`: every signup post counts but the ones `not_counted`."""
+    return not g.get("signup_not_counted", False)
 
 
 def retry_after(now: float) -> int | None:

@@ -32,9 +32,15 @@ from campaigns.plan import Outcome, Rules
 from campaigns.worksheet import build as worksheet_build
 from models import JobStatus, Status, Subscriber, db, utcnow
 from signup import challenge, messages, service, spent
-from signup.door import bearer_key, key_accepted, origin_of, post_from_allowed_page
+from signup.door import (
+    bearer_key,
+    key_accepted,
+    origin_of,
+    page_on_origin_of,
+    post_from_allowed_page,
+)
 from signup.forms import SignupForm
-from signup.limits import limiter, retry_after, signup_limit
+from signup.limits import counted, limiter, not_counted, retry_after, signup_limit
 from signup.traps import form_token, honeypot_filled, read_form_token
 from signup.typos import suggest
 from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone
@@ -254,10 +260,16 @@ def _origin_refused() -> bool:
 
 @bp.route("/signup", methods=["GET", "POST"], endpoint="form")
 @frameable
-@limiter.shared_limit(signup_limit, scope="signup", methods=["POST"])
+@limiter.shared_limit(signup_limit, scope="signup", methods=["POST"], deduct_when=counted)
 def signup_form():
     form = SignupForm()
     if request.method != "POST":  # GET and HEAD only show the form
+        # Framed, the page can't see the post it sits on (a cross-origin frame's referrer
+        # is the blog's origin alone): the snippet names it in `?page=`, and it is believed
+        # only on the origin of the page that opened the frame.
+        form.page.data = page_on_origin_of(
+            clean_page_url(request.args.get("page")), request.referrer
+        )
         return _page(form)
     if _origin_refused():
         return _rejected(403, ["origin"])
@@ -273,6 +285,8 @@ def signup_form():
         count_rejection("expired")
         return _page(form, 400, banner=messages.AGAIN)
     if not form.validate():
+        if set(form.errors) <= {"name", "email"}:
+            not_counted()  # the reader has a field to fix
         return _rejected(400, _field_reasons(form.errors), form=form)
     name, email = clean_name(form.name.data), clean_email(form.email.data)
     chosen = clean_email(request.form.get("email_suggestion"))
@@ -280,6 +294,7 @@ def signup_form():
         email = chosen  # the reader took the "Did you mean …?"
     elif (suggestion := _suggestion(email, form.email_checked.data)) is not None:
         form.email_checked.data = email
+        not_counted()
         return _page(form, 200, token=form.csrf_token.data, suggestion=suggestion)
     solved = _solved(form.altcha.data) if _challenge_on() and form.altcha.data else None
     if _challenge_on() and form.altcha.data and solved is None:
@@ -367,7 +382,9 @@ def _keyed_call() -> bool:
 
 
 @bp.route("/api/subscribe", methods=["POST", "OPTIONS"], endpoint="api_subscribe")
-@limiter.shared_limit(signup_limit, scope="signup", methods=["POST"], exempt_when=_keyed_call)
+@limiter.shared_limit(
+    signup_limit, scope="signup", methods=["POST"], exempt_when=_keyed_call, deduct_when=counted
+)
 def api_subscribe():
     origin = request.headers.get("Origin")
     if origin is not None and origin not in allowed_origins():
@@ -390,6 +407,7 @@ def api_subscribe():
     if email is None:
         errors["email"] = [messages.EMAIL]
     if errors:
+        not_counted()  # the reader has a field to fix
         return _rejected(400, _field_reasons(errors), errors)
     solved = None
     if not keyed and _challenge_on():
@@ -400,11 +418,17 @@ def api_subscribe():
     if "email_checked" in values:
         suggestion = _suggestion(email, values.get("email_checked"))
         if suggestion is not None:
+            not_counted()
             return _cors(make_response(jsonify(status="check", suggestion=suggestion), 200))
     if solved is not None and not _take("pow:" + solved.id, solved.expires_at):
         return _rejected(400, ["replay"])
     source = "embed" if origin and not keyed else "api"
-    _store(name, email, values.get("timezone"), values.get("page"), source)
+    page = clean_page_url(values.get("page"))
+    sender = origin or request.referrer
+    if sender is not None:
+        # From a browser: only a page on the origin it posts from (a server names any page).
+        page = page_on_origin_of(page, sender)
+    _store(name, email, values.get("timezone"), page, source)
     return _cors(make_response(jsonify(status="ok"), 202))
 
 
@@ -562,7 +586,9 @@ def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **ex
         "saved": None,
         "entered": subscriber.started_job_on or "",
         "hint": hint if hint in ANSWERS else None,
-        "welcome": request.args.get("welcome") == "1" and subscriber.status == Status.ACTIVE,
+        # After the confirm button: the worksheet, for an active reader and for one who has
+        # left since (an old link: the button promised the worksheet, not emails).
+        "welcome": request.args.get("welcome") == "1" and subscriber.status != Status.PENDING,
         "worksheet_url": url_for(
             "signup.worksheet", token=make_token(secret, "worksheet", subscriber.public_id)
         ),

@@ -2,7 +2,8 @@
  *   <div data-tend-signup><a href="https://YOUR-TEND/signup">Get the worksheet</a></div>
  *   <script src="https://YOUR-TEND/embed.js" async></script>
  * The link stays for readers without JavaScript; with it, the form renders in place.
- * Beside an <iframe src="https://YOUR-TEND/signup">, it sizes the frame to the form instead. */
+ * Beside an <iframe src="https://YOUR-TEND/signup">, it sizes the frame to the form instead
+ * (the snippet's one-line script before it names the post in ?page=, see the README). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -195,7 +196,14 @@
     });
   }
   frames.forEach(function (f) {
-    var ask = function () { if (f.contentWindow) f.contentWindow.postMessage("tend:height?", base); };
+    // Ask only a frame that shows Tend: one still loading is a blank page of the blog's own
+    // origin, and a message to it would be refused with an error in the blog's console.
+    var ask = function () {
+      var w = f.contentWindow, there = base;
+      if (!w) return;
+      try { there = w.location.origin; } catch (e) { /* another origin: Tend's own */ }
+      if (there === base) w.postMessage("tend:height?", base);
+    };
     f.addEventListener("load", ask);
     ask();
   });

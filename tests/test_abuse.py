@@ -334,3 +334,47 @@ def test_admin_logins_from_one_ipv6_64_share_a_limit(make_app):
             ).status_code
         )
     assert codes == [401, 401, 429]
+
+
+def test_a_post_refused_for_its_fields_or_held_for_did_you_mean_is_not_counted(make_app):
+    app = make_app(SIGNUP_RATE_LIMIT="5/minute")
+    client = app.test_client()
+    mistakes = [
+        {"name": "", "email": "ann@example.com"},
+        {"name": "Ann", "email": "ann@"},
+        {"name": "", "email": ""},
+        {"name": "Ann", "email": "ann.example.com"},
+    ]
+    for body in mistakes:
+        assert client.post("/api/subscribe", json=body).status_code == 400
+    # The hosted form's field error and its "Did you mean" round count no more than the API's.
+    page = client.post(
+        "/signup", data={"name": "", "email": "ann@example.com", **form_fields(client)}
+    )
+    assert page.status_code == 400 and "Please enter your name." in page.get_data(as_text=True)
+    check = client.post(
+        "/api/subscribe", json={"name": "Ann", "email": "ann@gmial.con", "email_checked": ""}
+    )
+    assert check.get_json() == {"status": "check", "suggestion": "ann@gmail.com"}
+    codes = [
+        client.post("/api/subscribe", json={"name": "A", "email": f"a{i}@example.com"}).status_code
+        for i in range(6)
+    ]
+    assert codes == [202, 202, 202, 202, 202, 429]  # five signups a minute, as configured
+    assert count(app) == 5
+
+
+def test_a_refused_bot_still_counts(make_app):
+    app = make_app(SIGNUP_RATE_LIMIT="3/minute", SIGNUP_CHALLENGE="pow")
+    client = app.test_client()
+    honeypot = {"name": "A", "email": "bot@example.com", "website": "http://spam.example"}
+    assert client.post("/api/subscribe", json=honeypot).status_code == 202  # told nothing
+    no_proof = {"name": "A", "email": "bot@example.com"}
+    assert client.post("/api/subscribe", json=no_proof).status_code == 400
+    elsewhere = client.post(
+        "/api/subscribe", json=no_proof, headers={"Origin": "https://x.example"}
+    )
+    assert elsewhere.status_code == 403
+    limited = client.post("/api/subscribe", json=no_proof)
+    assert limited.status_code == 429
+    assert count(app) == 0

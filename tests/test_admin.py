@@ -374,7 +374,16 @@ def test_dashboard_shows_counts_funnel_due_failures_and_embed(admin_app, operato
     said = {"started": 2, "looking": 1, "not_changing": 1, "unknown": 1}
     for answer, count in said.items():
         assert f'data-answer="{answer}">{count}</span>' in html
-    assert "still looking" in html and "not changing jobs" in html
+    # Sentence case, as the operator reads them: written so, not made so by the style sheet.
+    labels = re.findall(r'<span class="label">([^<]+)</span>', html)
+    assert labels == ["Pending", "Active", "Unsubscribed", "Bounced"] + [
+        "Gave a start date",
+        "Still looking",
+        "Not changing jobs",
+        "Haven&#39;t said",
+    ]
+    css = operator.get("/static/admin/admin.css").get_data(as_text=True)
+    assert "text-transform" not in css
     assert "<svg" in html and html.count('class="bar"><title>') == 90
     due_day = (now + 3 * day).strftime("%a %b %-d")
     due_table = re.search(r'<table class="due">.*?</table>', html, re.S).group(0)
@@ -480,6 +489,7 @@ def test_sent_tally_matches_a_full_count_and_forgets_deleted_subscribers(admin_a
     page = operator.get(f"/admin/subscribers/{public_id(admin_app, 's0@example.com')}").get_data(
         as_text=True
     )
+    assert "<dt>Signed up at</dt>" in page and "<dt>Started job on</dt>" in page
     operator.post(
         f"/admin/subscribers/{public_id(admin_app, 's0@example.com')}/delete",
         data={"csrf_token": csrf_from(page)},

@@ -29,7 +29,7 @@ from playwright.sync_api import Frame, Locator, Page, expect, sync_playwright
 from sqlalchemy import select
 from support import wait_for, work
 
-from models import Subscriber, db
+from models import Consent, Subscriber, db
 
 pytestmark = pytest.mark.browser
 
@@ -135,6 +135,13 @@ def signed_up(app, smtp, address: str) -> None:
     assert "Here is your worksheet, Ann" in messages[0].get_body(("html",)).get_content()
 
 
+def recorded_page(app) -> str | None:
+    """The page the reader's consent says they signed up on (the dashboard's "Where signups
+    come from")."""
+    with app.app_context():
+        return db.session.scalars(select(Consent.page_url)).one()
+
+
 def posts_to(page: Page, path: str) -> list[str]:
     """The bodies of the POSTs the page sends to `path` (filled in as they go)."""
     bodies: list[str] = []
@@ -194,6 +201,8 @@ def assert_frame_fits(element: Locator, frame: Frame, last: Locator) -> None:
 def test_iframe_signs_up_without_cookies_and_fits_every_state(tend, sites, smtp, open_page, device):
     page = open_page(VIEWPORTS[device])
     posted = posts_to(page, "/signup")
+    console = []
+    page.on("console", lambda m: console.append(m.text))
     page.goto(sites.blog.url("framed.html"))
     element, frame = frame_of(page)
     send = frame.get_by_role("button", name=SEND)
@@ -223,6 +232,11 @@ def test_iframe_signs_up_without_cookies_and_fits_every_state(tend, sites, smtp,
     assert re.search(r"(^|&)altcha=eyJ", posted[-1]), "the signup carried a solution"
     assert page.context.cookies() == [], "no cookie was needed, and none was set"
     signed_up(tend, smtp, "ann@example.com")
+    # Credited to the post the frame sits on, not to the blog's front page.
+    assert recorded_page(tend) == sites.blog.url("framed.html")
+    # Nothing in the blog's console: no message posted to a window of another origin (the
+    # frame still blank while it loads, or the blog from Tend's own origin).
+    assert [line for line in console if "postMessage" in line] == []
 
 
 # ---- the script embed -----------------------------------------------------------------------
@@ -241,6 +255,7 @@ def test_script_embed_signs_up_without_cookies(tend, sites, smtp, open_page, dev
     assert '"altcha":"eyJ' in posted[-1], "the signup carried a solution"
     assert page.context.cookies() == []
     signed_up(tend, smtp, "ann@example.com")
+    assert recorded_page(tend) == sites.blog.url("post.html")
     shoot(page, f"embed-{sites.scheme}-{device}-thanks")
 
 

@@ -184,7 +184,7 @@ def test_the_start_date_page_errors_date_picker_planned_dates_and_not_yet(
     # "Not yet, still looking": the notes are held, and the page says when it asks again.
     page.get_by_role("button", name="Not yet, still looking").click()
     expect(page.get_by_role("status")).to_contain_text("Good luck with the search.")
-    again = page.get_by_text(re.compile(r"I'll ask once more on"))
+    again = page.get_by_text(re.compile(r"I'll ask you on"))  # never asked before
     expect(again).to_be_visible()
     asked_on = datetime.strptime(
         re.search(r"on (\w+ \d+ \w+ \d{4})", again.inner_text()).group(1), "%A %d %B %Y"

@@ -440,3 +440,26 @@ def test_login_survives_any_next_and_only_ever_lands_on_the_dashboard(admin_app,
     assert location in ("/admin/", iri_to_uri(target))  # the one asked for, as URL-quoted
     assert location.startswith("/admin") and not location.startswith("//")
     assert all("!" <= c <= "~" and c != "\\" for c in location)
+
+
+header_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80)
+urlish = st.one_of(
+    nasty_text,
+    header_text,
+    st.sampled_from(
+        ["https://blog.example/", "https://blog.example/post?a=1#b", "http://[::1", "javascript:x"]
+    ),
+)
+
+
+@FUZZ
+@given(page=urlish, referer=st.none() | header_text | st.just("https://blog.example/"))
+def test_the_page_a_signup_names_survives_anything(app, page, referer):
+    client = app.test_client()
+    headers = {"Referer": referer} if referer is not None else {}
+    shown = client.get("/signup", query_string={"page": page}, headers=headers)
+    assert_sane(shown)
+    assert shown.status_code == 200
+    body = {"name": "Ann", "email": "ann@example.com", "page": page}
+    assert_sane(client.post("/api/subscribe", json=body, headers=headers))
+    assert_rows_valid(app)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
-from support import ADMIN_PASSWORD, admin_client, csrf_from, login
+from support import ADMIN_PASSWORD, admin_client, cli_env_of, csrf_from, flask_cli, login
 
 from campaigns.timing import due_at
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
@@ -525,3 +525,29 @@ def test_imported_notes_are_what_follow_writes(app, tmp_path):
     # Midnight of January 31 in Tokyo, plus a month: the last day of February there.
     assert imported["bo@example.com"]["month-1"][2] == datetime(2026, 2, 27, 15, 0, tzinfo=UTC)
     assert "checkin-1" not in imported["bo@example.com"]  # a start date: nothing to ask
+
+
+def test_the_commands_say_what_they_wrote_and_imported(make_app, tmp_path):
+    app = make_app()
+    env = cli_env_of(app)
+    path = write_csv(
+        tmp_path / "m.csv",
+        MAILCHIMP_HEADER,
+        [
+            mailchimp_row("ann@example.com", "Ann", optin=ago(3)),
+            mailchimp_row("bo@example.com", optin=ago(2)),
+        ],
+    )
+    # As an operator runs them from a script or a log: no terminal, so no progress bar.
+    imported = flask_cli(env, "subscribers", "import", str(path))
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stderr == ""  # no bare "Checking " label
+    assert imported.stdout.splitlines()[-1] == f"done: 2 subscriber(s) imported from {path}"
+    out = tmp_path / "export.csv"
+    exported = flask_cli(env, "subscribers", "export", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout == f"wrote 2 subscriber(s) to {out}\n"
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 2
+    # To standard output, the CSV alone.
+    piped = flask_cli(env, "subscribers", "export")
+    assert piped.stdout.startswith("email,") and "wrote" not in piped.stdout

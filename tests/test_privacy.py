@@ -120,3 +120,47 @@ def test_tampered_or_foreign_tokens_are_404(app, client):
         assert client.post(f"/privacy/{token}/delete").status_code == 404
     assert counts(app)["subscribers"] == 1
     assert client.get(f"/privacy/{good}").status_code == 200
+
+
+# Each field of the download, and the words of the "Your data" page that tell the reader of it.
+SAID_ON_THE_PAGE = {
+    "profile.email": "email address",
+    "profile.name": "your name",
+    "profile.status": "whether you're on my list",
+    "profile.timezone": "your time zone",
+    "profile.signed_up_at": "when you signed up",
+    "profile.confirmed_at": "when you confirmed",
+    "profile.unsubscribed_at": "when you unsubscribed",
+    "profile.job_status": "whether you've started a new one",
+    "profile.started_job_on": "the day it starts",
+    "profile.drip_anchor_at": "the day it starts",
+    "profile.soft_bounces": "turned one away for a while",
+    "consents.given_at": "when you signed up",
+    "consents.source": "and how",
+    "consents.ip": "your IP address",
+    "consents.user_agent": "user agent",
+    "consents.page_url": "the page the form was on",
+    "consents.form_version": "the version of the form",
+    "consents.confirmed_at": "when you confirmed",
+    "consents.confirmed_ip": "the IP address you confirmed from",
+    "deliveries.email": "a record of each email",
+    "deliveries.kind": "a record of each email",
+    "deliveries.status": "whether it reached you",
+    "deliveries.due_at": "or will send",
+    "deliveries.sent_at": "sent you",
+    "deliveries.attempts": "how many times",
+    "deliveries.last_error": "the mail server's answer",
+}
+
+
+def test_the_page_names_everything_the_download_holds(app, client, smtp):
+    signup(client, timezone="Europe/Paris", page="https://blog.example/post")
+    work(app)
+    path = privacy_path(smtp)
+    page = app.test_client().get(path).get_data(as_text=True)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).replace("&#39;", "'").split())
+    data = json.loads(app.test_client().get(path + "/data.json").data)
+    fields = {f"profile.{k}" for k in data["profile"]}
+    fields |= {f"{part}.{k}" for part in ("consents", "deliveries") for k in data[part][0]}
+    assert fields == set(SAID_ON_THE_PAGE), "a field of the download the page does not name"
+    assert [f for f, words in SAID_ON_THE_PAGE.items() if words not in text] == []

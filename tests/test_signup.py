@@ -287,3 +287,40 @@ def test_unknown_page_is_our_own_404(client):
     response = client.get("/nope")
     assert response.status_code == 404
     assert "Page not found" in response.get_data(as_text=True)
+
+
+def hidden_page(html: str) -> str:
+    return re.search(r'name="page" value="([^"]*)"', html).group(1)
+
+
+def test_a_framed_form_takes_the_page_the_snippet_names_only_on_the_framing_origin(client):
+    post = "https://blog.example/why-network?utm_source=x"
+    framed = client.get(
+        "/signup", query_string={"page": post}, headers={"Referer": "https://blog.example/"}
+    )
+    assert hidden_page(framed.get_data(as_text=True)) == post.replace("&", "&amp;")
+    for referer in ("https://other.example/", None):
+        headers = {"Referer": referer} if referer else {}
+        elsewhere = client.get("/signup", query_string={"page": post}, headers=headers)
+        assert hidden_page(elsewhere.get_data(as_text=True)) == ""
+    odd = client.get(
+        "/signup",
+        query_string={"page": "javascript:alert(1)"},
+        headers={"Referer": "https://blog.example/"},
+    )
+    assert hidden_page(odd.get_data(as_text=True)) == ""
+
+
+def test_the_api_takes_a_browsers_page_only_on_the_origin_it_posts_from(make_app):
+    app = make_app(EMBED_ALLOWED_ORIGINS="https://blog.example")
+    client = app.test_client()
+    blog = {"Origin": "https://blog.example", "Referer": "https://blog.example/"}
+    for email, page in (
+        ("a@example.com", "https://blog.example/post"),
+        ("b@example.com", "https://evil.example/post"),
+    ):
+        body = {"name": "Ann", "email": email, "page": page}
+        assert client.post("/api/subscribe", json=body, headers=blog).status_code == 202
+    with app.app_context():
+        kept = db.session.scalars(select(Consent.page_url).order_by(Consent.id)).all()
+    assert kept == ["https://blog.example/post", "https://blog.example/"]

@@ -3,22 +3,37 @@
 (function () {
   "use strict";
   // In a frame: tell the embedding page how tall this page is, whenever that changes, so
-  // the frame fits it (embed.js listens). Only the origins allowed to frame us hear it.
+  // the frame fits it (embed.js listens). Only the page around the frame hears it, and only
+  // if its origin may frame us: posting to any other origin is refused by the browser, with
+  // an error in the blog's console.
   if (window.self !== window.top) {
     document.body.classList.add("framed");
-    var origins = (document.body.getAttribute("data-frame-origins") || "").split(" ").filter(Boolean);
-    origins.push(window.location.origin);
+    var allowed = (document.body.getAttribute("data-frame-origins") || "").split(" ").filter(Boolean);
+    allowed.push(window.location.origin);
+    // The parent's origin, when the browser tells it (Chromium, Safari); embed.js's question
+    // tells it too. Until then (Firefox), each allowed origin is tried.
+    var parentOrigin = null;
+    try {
+      var ancestors = window.location.ancestorOrigins;
+      if (ancestors && ancestors.length) parentOrigin = ancestors[0];
+    } catch (e) { /* not told */ }
+    var targets = function () {
+      if (parentOrigin === null) return allowed;
+      return allowed.indexOf(parentOrigin) >= 0 ? [parentOrigin] : [];
+    };
     var last = 0;
     var tell = function (force) {
       var height = Math.ceil(document.body.getBoundingClientRect().height);
       if (!force && height === last) return;
       last = height;
-      origins.forEach(function (o) { window.parent.postMessage({ tendHeight: height }, o); });
+      targets().forEach(function (o) { window.parent.postMessage({ tendHeight: height }, o); });
     };
     if (window.ResizeObserver) new ResizeObserver(function () { tell(false); }).observe(document.body);
     window.addEventListener("load", function () { tell(true); });
     window.addEventListener("message", function (event) {
-      if (event.source === window.parent && event.data === "tend:height?" && origins.indexOf(event.origin) >= 0) tell(true);
+      if (event.source !== window.parent || event.data !== "tend:height?" || allowed.indexOf(event.origin) < 0) return;
+      parentOrigin = event.origin;
+      tell(true);
     });
     tell(true);
   }
