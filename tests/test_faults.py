@@ -75,7 +75,9 @@ def test_worker_killed_mid_batch_loses_nothing(make_app, app_env, smtp, reliabil
     assert tick(app, utcnow()).reclaimed == 0  # the dead worker's lease is not over yet
     later = utcnow() + timedelta(seconds=61)
     result = tick(app, later)
-    assert result.reclaimed == before[DeliveryStatus.SENDING]
+    # The dead worker's last commit may still land after `before` was read (its database
+    # session ends after the process): then one row fewer is left to reclaim.
+    assert 0 < result.reclaimed <= before[DeliveryStatus.SENDING]
     work(app)
     expected = [f"r{i}@example.com" for i in range(40)]
     figures = reliability("worker SIGKILL mid-batch", smtp.per_recipient(), expected)
