@@ -191,6 +191,36 @@ def test_a_short_non_ascii_name_reads_back_with_either_parser():
     assert parsed["Subject"] == "Grüße"
 
 
+@pytest.mark.parametrize(
+    ("address", "written"),
+    [
+        ("idn@münchen.example", "idn@xn--mnchen-3ya.example"),
+        ("ann@example.com", "ann@example.com"),
+        ("jösé@exämple.com", "jösé@exämple.com"),  # a UTF-8 local part needs SMTPUTF8 anyway
+        ("ann@☃.example", "ann@☃.example"),  # IDNA refuses the domain: left as it is
+    ],
+)
+def test_an_idn_domain_after_an_ascii_local_part_is_written_as_idna(address, written):
+    assert mime.ascii_domain(address) == written
+
+
+@pytest.mark.parametrize("name", LONG_NAMES[:4])
+def test_an_idn_domain_needs_no_smtputf8_and_keeps_its_name_in_short_encoded_words(name):
+    built = mime.build_message(
+        RenderedEmail(subject=LONG_SUBJECTS[0], text="Hi\n", html="<p>Hi</p>"),
+        to_name=name,
+        to_address="idn@münchen.example",
+        message_id="<m1@tend.example>",
+        sender=SENDER,
+        unsubscribe=None,
+        date=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+    )
+    assert not built.smtputf8 and built.data.isascii()
+    _check_folding(built.data)
+    raw = message_from_bytes(built.data)
+    assert _mailbox_of(raw, "To") == (mime.header_safe(name), "idn@xn--mnchen-3ya.example")
+
+
 @pytest.mark.parametrize("name", LONG_NAMES[:4])
 def test_an_internationalized_address_keeps_its_name_in_short_encoded_words(name):
     built = mime.build_message(
