@@ -35,6 +35,7 @@ def test_defaults_follow_the_contract():
     )
     assert (cfg["SIGNUP_RATE_LIMIT"], cfg["SIGNUP_MIN_SECONDS"]) == ("5/minute;50/day", 2)
     assert cfg["DRIP_DAYS"] == "Mon-Fri"
+    assert cfg["TRANSFER_DIR"] == ""  # empty: the instance folder's transfers/
     assert (cfg["COACH_NAME"], cfg["LIST_NAME"], cfg["REPLY_TO"]) == (
         "Your career coach",
         "Staying connected",
