@@ -129,6 +129,7 @@ def write_file(path: str | Path, progress: Callable[[int], None] | None = None) 
 
     try:
         with part.open("w", encoding="utf-8", newline="") as out:
+            os.fchmod(out.fileno(), 0o600)  # personal data: for the operator alone
             for chunk in csv_chunks(counted):
                 out.write(chunk)
             out.flush()

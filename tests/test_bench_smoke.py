@@ -121,3 +121,10 @@ def test_challenge_bench_runs():
     need(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM}")
     out = run_bench("bench_challenge.py", "--challenges", "2", "--rates", "1,6")
     assert "| 6x " in out and "checking one solution:" in out
+
+
+def test_transfer_bench_runs():
+    out = run_bench("bench_transfer.py", "--rows", "500")
+    for db in ("postgresql", "sqlite"):
+        assert f"| {db} | import (worker)" in out.replace("  ", " ").replace("  ", " ")
+    assert '"import_state": ["done", 500, ""]' in out and '"export_rows": 500' in out
