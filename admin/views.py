@@ -388,7 +388,10 @@ def export_csv():
 
 
 def _transfer_or_404(transfer_id: str) -> Transfer:
-    transfer = db.session.get(Transfer, transfer_id[:32])
+    # Ids are 32 hex digits (`transfers._new_id`); anything else is not asked of the database.
+    if not transfers.is_id(transfer_id):
+        abort(404)
+    transfer = db.session.get(Transfer, transfer_id)
     if transfer is None:
         abort(404)
     return transfer

@@ -58,6 +58,18 @@ HEADER = [
 ]
 
 
+COLUMNS = [
+    "db",
+    "run",
+    "seconds",
+    "peak RSS MiB",
+    "time ratio (vs read / vs insert)",
+    "memory ratio",
+    "RQ time limit",
+    "target met",
+]
+
+
 def write_file(path: Path, rows: int) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -356,22 +368,12 @@ def main() -> int:
                     ],
                 ]
                 print(f"{kind}: {json.dumps(f)}", flush=True)
+                print(
+                    f"{kind}: baselines {json.dumps({'read': read, 'insert': insert, 'write': write})}"
+                )
+                print(benchlib.table(COLUMNS, table[-4:]), flush=True)  # kept if a later run dies
         print()
-        print(
-            benchlib.table(
-                [
-                    "db",
-                    "run",
-                    "seconds",
-                    "peak RSS MiB",
-                    "time ratio (vs read / vs insert)",
-                    "memory ratio",
-                    "RQ time limit",
-                    "target met",
-                ],
-                table,
-            )
-        )
+        print(benchlib.table(COLUMNS, table))
         print()
         print(("all targets met: yes" if ok else "all targets met: no"), flush=True)
     finally:

@@ -775,3 +775,5 @@ def test_the_transfer_pages_need_a_login(make_app, tmp_path):
     login(client)
     assert client.get("/admin/transfers/0123abcd").status_code == 404
     assert client.get("/admin/transfers/0123abcd/download").status_code == 404
+    # Not an id at all (PostgreSQL refuses a NUL in a query): a 404, not a 500.
+    assert client.get("/admin/transfers/%00" + "a" * 31).status_code == 404

@@ -59,6 +59,11 @@ def _new_id() -> str:
     return secrets.token_hex(16)
 
 
+def is_id(value: str) -> bool:
+    """Whether `value` has the form of a transfer id (32 lower-case hex digits)."""
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
 def _prune(now: datetime) -> None:
     """Remove the files of transfers that ended more than KEEP_FILES ago."""
     for old in db.session.scalars(
