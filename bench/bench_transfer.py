@@ -22,7 +22,7 @@ ratios say what that costs.
 
     .venv/bin/python bench/bench_transfer.py [--rows 1000000] [--db postgresql,sqlite]
 
-Targets: each job ends within its RQ time limit (10 minutes plus 10 ms a row) with room to
+Targets: each job ends within its RQ time limit (10 minutes plus 20 ms a row) with room to
 spare (<= 1/5 of it); the web's answer to an upload (save + scan) < 30 s, gunicorn's
 timeout, for the largest upload the form takes (64 MB); the export file is whole (its row
 count equals the subscribers').

@@ -6,9 +6,10 @@ state, the counts, the invalid lines, the export's file, the error); while a job
 its progress is in the RQ job's meta in Redis, since an import's rows are written in one
 transaction that a progress update must not commit (and on SQLite could not wait for).
 
-Time limits: a job may take 10 minutes plus 10 ms a row (`job_timeout`), over five times
-the slowest speed measured in bench/ (bench_transfer.py), so nothing is cut at a limit;
-and an export is written under a temporary name and renamed only when complete.
+Time limits: a job may take 10 minutes plus 20 ms a row (`job_timeout`; 1,000,000 rows:
+about 5.7 hours), about nine times the slowest import measured in bench/ (2.25 ms a row on
+two cores loaded six times over, bench_transfer.py), so nothing is cut at a limit; and an
+export is written under a temporary name and renamed only when complete.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ log = logging.getLogger("tend.transfers")
 IMPORT_JOB = "workers.transfers.run_import"
 EXPORT_JOB = "workers.transfers.run_export"
 BASE_SECONDS = 600
-SECONDS_PER_ROW = 0.01
+SECONDS_PER_ROW = 0.02
 KEEP_FILES = timedelta(days=1)  # an export (personal data) is offered this long, then removed
 INVALID_KEPT = 1000  # invalid lines kept for the status page; the count is always whole
 
