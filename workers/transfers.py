@@ -51,8 +51,9 @@ def job_timeout(rows: int) -> int:
 def folder() -> Path:
     """TRANSFER_DIR, made on first use (uploads waiting for a worker, finished exports)."""
     path = Path(current_app.config["TRANSFER_DIR"] or Path(current_app.instance_path) / "transfers")
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o700)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a folder the operator made and owns stays theirs
+        path.chmod(0o700)
     return path
 
 
