@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -306,3 +307,42 @@ class MailEvent(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_mail_events_at", "at", "kind"),)
+
+
+class TransferState:
+    QUEUED = "queued"  # saved, waiting for a worker
+    RUNNING = "running"
+    DONE = "done"  # imported, or the export is ready
+    REFUSED = "refused"  # checked, and nothing imported: invalid rows (listed) or the file
+    FAILED = "failed"  # stopped before the end: nothing imported, no export offered
+
+    OPEN = (QUEUED, RUNNING)
+
+
+class Transfer(db.Model):
+    """An import or export run by a worker (0009): what it is, how far, and what came of it.
+
+    Live progress is kept in the row as the job goes (`done` of `total`); the counts and
+    the invalid lines are written when it ends. An import's upload and an export's file
+    are under TRANSFER_DIR, named by the id.
+    """
+
+    __tablename__ = "transfers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # also the RQ job id
+    kind: Mapped[str] = mapped_column(String(16))  # "import" or "export"
+    state: Mapped[str] = mapped_column(String(16), default=TransferState.QUEUED)
+    skip_invalid: Mapped[bool] = mapped_column(Boolean, default=False)
+    filename: Mapped[str] = mapped_column(String(255), default="")  # as uploaded
+    path: Mapped[str | None] = mapped_column(String(1024))
+    phase: Mapped[str] = mapped_column(String(32), default="")  # "checking", "importing", ...
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[str] = mapped_column(Text, default="")  # JSON: the report
+    invalid: Mapped[str] = mapped_column(Text, default="")  # JSON: [[line, reason], ...]
+    invalid_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_transfers_created", "created_at"),)

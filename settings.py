@@ -296,6 +296,8 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "MAX_SEND_ATTEMPTS": _int(env, "MAX_SEND_ATTEMPTS", 8),
         "RESEND_MINUTES": _int(env, "RESEND_MINUTES", 10),
         "UNCONFIRMED_DAYS": _unconfirmed_days(env),
+        # Uploads waiting for a worker and finished exports; empty: instance/transfers.
+        "TRANSFER_DIR": env.get("TRANSFER_DIR", "").strip(),
         "SESSION_COOKIE_SECURE": public_base.startswith("https://"),
         # Only the dashboard has a session (the signup form needs no cookie), and it is
         # never framed: Lax keeps its cookie off every cross-site request.

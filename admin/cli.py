@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import sys
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import func, select
 
 from admin import exporter, importer
-from models import utcnow
+from models import Subscriber, db, utcnow
 
 
 @click.group("subscribers")
@@ -40,9 +40,18 @@ def _progress(length: int, label: str):
 @subscribers.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Import the valid rows and list the invalid ones by line (default: import nothing).",
+)
 @with_appcontext
-def import_command(path: str, dry_run: bool) -> None:
-    """Import FILE.csv. Any invalid row: each is reported by line and nothing is imported."""
+def import_command(path: str, dry_run: bool, skip_invalid: bool) -> None:
+    """Import FILE.csv, in the foreground, in one transaction: all of it or nothing.
+
+    Any invalid row: each is reported by line and nothing is imported, unless
+    --skip-invalid is given.
+    """
     now = utcnow()
     try:
         with (
@@ -59,15 +68,23 @@ def import_command(path: str, dry_run: bool) -> None:
     if plan.invalid:
         for bad in plan.invalid:
             click.echo(f"line {bad.line}: {bad.reason}", err=True)
-        click.echo(f"{len(plan.invalid)} invalid row(s): nothing imported.", err=True)
-        raise SystemExit(1)
+        if not skip_invalid:
+            click.echo(f"{len(plan.invalid)} invalid row(s): nothing imported.", err=True)
+            raise SystemExit(1)
+        click.echo(f"{len(plan.invalid)} invalid row(s) skipped.", err=True)
     if dry_run:
         click.echo(
             f"format: {plan.format}; {len(plan.rows)} valid row(s); nothing written (dry run)"
         )
         return
-    with _progress(len(plan.rows), f"Importing {path}") as bar:
-        report = importer.load(plan, now=now, progress=bar.update)
+    try:
+        with _progress(len(plan.rows), f"Importing {path}") as bar:
+            report = importer.load(plan, now=now, progress=bar.update, skip_invalid=skip_invalid)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        click.echo("stopped: nothing imported.", err=True)
+        raise
     for line in importer.describe(plan, report):
         click.echo(line)
     click.echo(f"done: {report.imported} subscriber(s) imported from {path}")
@@ -77,16 +94,15 @@ def import_command(path: str, dry_run: bool) -> None:
 @click.argument("path", required=False, type=click.Path(dir_okay=False, writable=True))
 @with_appcontext
 def export_command(path: str | None) -> None:
-    """Write every subscriber with consent data as CSV to PATH (default: standard output)."""
+    """Write every subscriber with consent data as CSV to PATH (default: standard output).
+
+    PATH is written under PATH.part and renamed when complete: a file named PATH is whole.
+    """
     if not path:
         for chunk in exporter.csv_chunks():
             sys.stdout.write(chunk)
         return
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(exporter.COLUMNS)
-        written = 0
-        for row in exporter.rows():
-            writer.writerow(row)
-            written += 1
+    total = db.session.scalar(select(func.count()).select_from(Subscriber))
+    with _progress(total, f"Exporting to {path}") as bar:
+        written = exporter.write_file(path, progress=bar.update)
     click.echo(f"wrote {written} subscriber(s) to {path}")

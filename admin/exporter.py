@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -93,15 +95,47 @@ def rows(chunk: int = 5000) -> Iterator[list[str]]:
         db.session.expunge_all()
 
 
-def csv_chunks() -> Iterator[str]:
+def csv_chunks(progress: Callable[[int], None] | None = None) -> Iterator[str]:
     """The export as CSV text, header first, a chunk of lines at a time (for streaming)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for i, row in enumerate(rows(), start=1):
+    i = 0
+    for i, row in enumerate(rows(), start=1):  # noqa: B007 - i is read after
         writer.writerow(row)
         if i % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+            if progress:
+                progress(1000)
     yield buffer.getvalue()
+    if progress:
+        progress(i % 1000)
+
+
+def write_file(path: str | Path, progress: Callable[[int], None] | None = None) -> int:
+    """Write the whole export to `path`: first to `path.part`, renamed when complete, so a
+    file under the final name is never cut short. Returns the rows written."""
+    target = Path(path)
+    part = target.with_name(target.name + ".part")
+    written = 0
+
+    def counted(n: int) -> None:
+        nonlocal written
+        written += n
+        if progress:
+            progress(n)
+
+    try:
+        with part.open("w", encoding="utf-8", newline="") as out:
+            os.fchmod(out.fileno(), 0o600)  # personal data: for the operator alone
+            for chunk in csv_chunks(counted):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return written

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, PasswordField
+from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, ValidationError
 
 from signup.validation import clean_email
@@ -28,3 +28,4 @@ class TestSendForm(FlaskForm):
 
 class ImportForm(FlaskForm):
     file = FileField("CSV export (Mailchimp, listmonk or Tend)", validators=[FileRequired()])
+    skip_invalid = BooleanField("Import the valid rows and list the invalid ones (skip them)")

@@ -1,8 +1,9 @@
 """Importing a list from Mailchimp, listmonk or Tend's own export.
 
 Two phases. `read` checks every row without touching the database (a pure function):
-a file with any invalid row is reported line by line and nothing is imported. `load`
-then writes the new rows in batches, skipping addresses already here or suppressed.
+a file with any invalid row is reported line by line and nothing is imported (unless the
+operator asks to skip them). `load` then writes the new rows in batches, skipping
+addresses already here or suppressed, in one transaction the caller commits.
 Only a row whose file shows consent (Mailchimp CONFIRM_TIME, listmonk confirmed or
 enabled, Tend active) becomes active, with the notes `campaigns.plan.intended` gives it:
 the check-ins counted from that confirmation, or, when a Tend export gives a start date,
@@ -42,13 +43,26 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 Progress = Callable[[int], None]
 
 
+# The longest cell a row may have: Python's csv module stops at this size by default; a
+# longer cell is one row's problem (named by its line), not a crash.
+MAX_CELL = 128 * 1024
+# What the parser itself accepts, so it can read past a long cell to the next row; past
+# this (a cell bigger than any upload) the file is refused as a whole. csv's limit is
+# process-wide: raised once, never lowered, and only the importer reads CSV.
+PARSER_LIMIT = 64 * 1024 * 1024
+
+
 class ImportRefused(ValueError):
-    """The file cannot be imported as a whole (unknown columns)."""
+    """The file cannot be imported as a whole (unknown columns, not a CSV it can read)."""
+
+    def __init__(self, message: str, invalid: list[Invalid] | None = None):
+        super().__init__(message)
+        self.invalid = invalid or []
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
-    """One valid row, ready to store."""
+    """One valid row, ready to store (slots: a million of them are held at once)."""
 
     line: int
     email: str
@@ -296,19 +310,74 @@ def _row(fmt: str, line: int, record: dict, *, default_timezone: str) -> Row | N
     )
 
 
+def _parser_ready() -> None:
+    if csv.field_size_limit() < PARSER_LIMIT:
+        csv.field_size_limit(PARSER_LIMIT)
+
+
+def _records(reader) -> Iterator:
+    """The reader's records; a cell past even PARSER_LIMIT refuses the file, naming its line."""
+    try:
+        yield from reader
+    except csv.Error as err:
+        raise ImportRefused(
+            f"line {reader.line_num}: the file cannot be read as CSV ({err}); nothing imported"
+        ) from None
+
+
+def too_long(header: list[str], cells: Iterable[str | list | None]) -> str | None:
+    """Why a row is refused for its size: the column of its first cell over MAX_CELL."""
+    for i, cell in enumerate(cells):
+        values = cell if isinstance(cell, list) else [cell]
+        if any(v is not None and len(v) > MAX_CELL for v in values):
+            column = header[i] if i < len(header) else "an extra column"
+            return f"a cell ({column}) is longer than {MAX_CELL // 1024} KB"
+    return None
+
+
+def scan(lines: Iterable[str]) -> tuple[str, int, list[Invalid]]:
+    """A quick look at a whole file before it is queued: its format, how many records it
+    has, and its rows with a cell over MAX_CELL. Raises ImportRefused for a file that
+    cannot be imported at all (and UnicodeDecodeError for one that is not UTF-8)."""
+    _parser_ready()
+    reader = csv.reader(lines)
+    header = next(_records(reader), None)
+    if not header:
+        raise ImportRefused("the file is empty")
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    fmt = detect_format(header)
+    count = 0
+    oversized: list[Invalid] = []
+    for cells in _records(reader):
+        count += 1
+        reason = too_long(header, cells)
+        if reason:
+            oversized.append(Invalid(reader.line_num, reason))
+    return fmt, count, oversized
+
+
 def read(lines: Iterable[str], *, default_timezone: str, progress: Progress | None = None) -> Plan:
     """Check every row of a CSV export; nothing is written. Line numbers count the header as 1."""
+    _parser_ready()
     reader = csv.DictReader(lines)
-    if not reader.fieldnames:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as err:
+        raise ImportRefused(f"line 1: the file cannot be read as CSV ({err})") from None
+    if not fieldnames:
         raise ImportRefused("the file is empty")
-    reader.fieldnames = [h.strip().lstrip("\ufeff") for h in reader.fieldnames]
+    reader.fieldnames = header = [h.strip().lstrip("\ufeff") for h in fieldnames]
     plan = Plan(format=detect_format(reader.fieldnames))
     seen: set[str] = set()
     count = 0
-    for count, record in enumerate(reader, start=1):  # noqa: B007 - count is read after
+    for count, record in enumerate(_records(reader), start=1):  # noqa: B007 - count is read after
         if progress and count % 1000 == 0:
             progress(1000)
         line = reader.line_num
+        reason = too_long(header, record.values())
+        if reason:
+            plan.invalid.append(Invalid(line, reason))
+            continue
         if not any((v or "").strip() for v in record.values() if isinstance(v, str)):
             continue  # a blank line
         try:
@@ -404,10 +473,20 @@ def _write(planned: list[tuple[dict, dict, list[dict]]]) -> None:
 
 
 def load(
-    plan: Plan, *, now: datetime, batch: int = 2000, progress: Progress | None = None
+    plan: Plan,
+    *,
+    now: datetime,
+    batch: int = 2000,
+    progress: Progress | None = None,
+    skip_invalid: bool = False,
 ) -> Report:
-    """Write a checked plan: new rows in batches (one commit each); safe to run again."""
-    if plan.invalid:
+    """Write a checked plan in the caller's transaction: new rows in batches of inserts,
+    nothing committed. The caller commits once, so a file is imported whole or not at all
+    (a job stopped half-way leaves nothing to mail). Safe to run again.
+
+    A plan with invalid rows is refused unless `skip_invalid`: then only its valid rows go.
+    """
+    if plan.invalid and not skip_invalid:
         raise ImportRefused(f"{len(plan.invalid)} invalid row(s): nothing imported")
     report = Report()
     sequence = current_app.extensions["tend.sequence"]
@@ -428,14 +507,12 @@ def load(
             report.suppressed += 1
         else:
             todo.append(row)
-    if suppress_many(left, Reason.IMPORTED, now=now):
-        db.session.commit()
+    suppress_many(left, Reason.IMPORTED, now=now)
     if progress:
         progress(len(plan.rows) - len(todo))
     for start in range(0, len(todo), batch):
         part = todo[start : start + batch]
         _write([_planned(row, now, sequence, domain) for row in part])
-        db.session.commit()
         for row in part:
             if row.consented:
                 report.active += 1
@@ -457,3 +534,5 @@ def describe(plan: Plan, report: Report) -> Iterator[str]:
         yield f"duplicates within the file: {plan.duplicates}"
     if plan.inactive:
         yield f"disabled at the source (not added): {plan.inactive}"
+    if plan.invalid:
+        yield f"invalid, skipped (listed by line): {len(plan.invalid)}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import io
 import re
 from collections.abc import Mapping
 
@@ -16,21 +15,23 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     session,
-    stream_with_context,
     url_for,
 )
 
-from admin import charts, exporter, importer, previews, sessions, stats
+from admin import charts, importer, previews, sessions, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
 from campaigns import schedule, sending
 from campaigns.plan import Rules
-from models import Subscriber, utcnow
+from models import Subscriber, Transfer, TransferState, db, utcnow
 from signup.limits import limiter
 from signup.privacy import data_of, data_response, forget
 from signup.validation import clean_email
 from subscribers.lifecycle import find_by_address, find_by_public_id
 from subscribers.suppression import Reason
+from workers import transfers
+from workers.queue import ConveyorDown
 from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
 
 bp = Blueprint(
@@ -312,49 +313,109 @@ def subscriber_delete(public_id: str):
 # ---- import and export -----------------------------------------------------------------
 
 
+def _import_page(form: ImportForm, *, error: str | None = None, invalid=(), status: int = 200):
+    return render_template(
+        "admin/import.html",
+        form=form,
+        export_form=ActionForm(),
+        error=error,
+        invalid=list(invalid),
+        recent=transfers.recent(),
+        progress_of=transfers.progress_of,
+        action=ActionForm(),
+    ), status
+
+
 @bp.route("/import", methods=["GET", "POST"])
 def import_list():
+    """The upload is saved and checked for what refuses a whole file, then queued: the
+    answer is at once a 303 to its status page, however long the list."""
     if request.method == "POST":
         request.max_content_length = MAX_UPLOAD
     form = ImportForm()
-    plan = report = None
-    error = None
     if form.validate_on_submit():
-        text = io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig", newline="")
         try:
-            plan = importer.read(text, default_timezone=current_app.config["DEFAULT_TIMEZONE"])
-            if not plan.invalid:
-                report = importer.load(plan, now=utcnow())
-        except (importer.ImportRefused, UnicodeDecodeError) as err:
-            error = (
-                str(err)
-                if isinstance(err, importer.ImportRefused)
-                else "The file is not UTF-8 text."
+            transfer = transfers.start_import(
+                form.file.data,
+                form.file.data.filename or "",
+                skip_invalid=bool(form.skip_invalid.data),
+                now=utcnow(),
             )
-    elif request.method == "POST":
+        except importer.ImportRefused as err:
+            return _import_page(form, error=str(err), invalid=err.invalid, status=400)
+        except UnicodeDecodeError:
+            return _import_page(form, error="The file is not UTF-8 text.", status=400)
+        except ConveyorDown:
+            return _import_page(form, error=QUEUE_DOWN + " Nothing was imported.", status=503)
+        return redirect(url_for("admin.transfer", transfer_id=transfer.id), code=303)
+    if request.method == "POST":
         error = (
             "Please choose a CSV file."
             if "file" in form.errors
             else "That form expired. Please try again."
         )
-    status = 400 if error or (plan and plan.invalid) else 200
-    return render_template(
-        "admin/import.html",
-        form=form,
-        plan=plan,
-        report=report,
-        summary=list(importer.describe(plan, report)) if report else [],
-        error=error,
-        action=ActionForm(),
-    ), status
+        return _import_page(form, error=error, status=400)
+    return _import_page(form)
+
+
+QUEUE_DOWN = "The queue (Redis) is not answering, so the job could not start; try again shortly."
+
+
+@bp.post("/export")
+def export_start():
+    """Queue an export; its status page offers the file once it is complete."""
+    if not ActionForm().validate_on_submit():
+        return _import_page(ImportForm(), error="That form expired. Please try again.", status=400)
+    try:
+        transfer = transfers.start_export(utcnow())
+    except ConveyorDown:
+        return _import_page(ImportForm(), error=QUEUE_DOWN, status=503)
+    return redirect(url_for("admin.transfer", transfer_id=transfer.id), code=303)
 
 
 @bp.get("/export.csv")
 def export_csv():
-    stamp = utcnow().strftime("%Y%m%d-%H%M")
-    response = Response(stream_with_context(exporter.csv_chunks()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="tend-subscribers-{stamp}.csv"'
-    return response
+    """The old download link: an export is now made by a worker (POST /admin/export)."""
+    return redirect(url_for("admin.import_list", _anchor="export-h"), code=303)
+
+
+def _transfer_or_404(transfer_id: str) -> Transfer:
+    # Ids are 32 hex digits (`transfers._new_id`); anything else is not asked of the database.
+    if not transfers.is_id(transfer_id):
+        abort(404)
+    transfer = db.session.get(Transfer, transfer_id)
+    if transfer is None:
+        abort(404)
+    return transfer
+
+
+@bp.get("/transfers/<transfer_id>")
+def transfer(transfer_id: str):
+    """An import's or export's progress and result. Read only: it refreshes itself while
+    the job runs (a meta refresh), and changes nothing."""
+    found = _transfer_or_404(transfer_id)
+    progress = transfers.progress_of(found)
+    return render_template(
+        "admin/transfer.html",
+        transfer=found,
+        progress=progress,
+        running=found.state in TransferState.OPEN and not progress.lost,
+        summary=transfers.summary_of(found),
+        invalid=transfers.invalid_of(found),
+        downloadable=transfers.downloadable(found),
+        action=ActionForm(),
+    )
+
+
+@bp.get("/transfers/<transfer_id>/download")
+def transfer_download(transfer_id: str):
+    """A finished export's file, whole (it was renamed into place only when complete)."""
+    found = _transfer_or_404(transfer_id)
+    if not transfers.downloadable(found):
+        abort(404)
+    return send_file(
+        found.path, mimetype="text/csv", as_attachment=True, download_name=found.filename
+    )
 
 
 # ---- sending ---------------------------------------------------------------------------

@@ -122,6 +122,7 @@ def clean_state(request):
         "settings",
         "spent_tokens",
         "mail_events",
+        "transfers",
     ]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

@@ -8,6 +8,7 @@ it completes and prints its table.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,3 +122,10 @@ def test_challenge_bench_runs():
     need(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM}")
     out = run_bench("bench_challenge.py", "--challenges", "2", "--rates", "1,6")
     assert "| 6x " in out and "checking one solution:" in out
+
+
+def test_transfer_bench_runs():
+    out = run_bench("bench_transfer.py", "--rows", "500")
+    for db in ("postgresql", "sqlite"):
+        assert re.search(rf"\| {db} +\| import \(worker\) ", out), out[-3000:]
+    assert '"import_state": ["done", 500, ""]' in out and '"export_rows": 500' in out

@@ -38,6 +38,7 @@ def test_defaults_follow_the_contract():
     # Signed webhook calls are accepted for 15 minutes, and each nonce is kept that long.
     assert cfg["WEBHOOK_MAX_AGE_SECONDS"] == 900
     assert (cfg["RESEND_MINUTES"], cfg["UNCONFIRMED_DAYS"]) == (10, 30)
+    assert cfg["TRANSFER_DIR"] == ""  # empty: the instance folder's transfers/
     assert (cfg["COACH_NAME"], cfg["LIST_NAME"], cfg["REPLY_TO"]) == (
         "Your career coach",
         "Staying connected",

@@ -10,11 +10,35 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import func, select
-from support import ADMIN_PASSWORD, admin_client, cli_env_of, csrf_from, flask_cli, login
+from support import (
+    ADMIN_PASSWORD,
+    add_due_drip_rows,
+    admin_client,
+    cli_env_of,
+    csrf_from,
+    flask_cli,
+    login,
+    start_worker,
+    wait_for,
+    work,
+)
 
 from campaigns.timing import due_at
-from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db, utcnow
+from models import (
+    Consent,
+    Delivery,
+    DeliveryStatus,
+    Status,
+    Subscriber,
+    Suppression,
+    Transfer,
+    db,
+    utcnow,
+)
 from subscribers.lifecycle import find_by_address
 from subscribers.suppression import suppression_hash
 
@@ -162,7 +186,7 @@ def test_mailchimp_export_confirmed_rows_get_check_ins_others_must_confirm(app, 
 
 
 def test_queued_confirmation_email_goes_out_with_a_confirm_link(app, tmp_path, smtp):
-    from support import tick, work
+    from support import tick
 
     path = write_csv(
         tmp_path / "m.csv",
@@ -373,52 +397,264 @@ def test_export_to_standard_output(app, client):
 # ---- the dashboard's upload and download -------------------------------------------------
 
 
-def admin(make_app):
-    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
+def admin(make_app, tmp_path):
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, TRANSFER_DIR=tmp_path / "transfers")
     client = admin_client(app)
     login(client)
     return app, client
 
 
-def test_upload_on_the_dashboard_and_download_the_export(make_app, tmp_path):
-    app, client = admin(make_app)
+def upload(client, path, *, skip_invalid=False):
+    page = client.get("/admin/import").get_data(as_text=True)
+    data = {"csrf_token": csrf_from(page), "file": (path.open("rb"), path.name)}
+    if skip_invalid:
+        data["skip_invalid"] = "y"
+    return client.post("/admin/import", data=data, content_type="multipart/form-data")
+
+
+def kept(tmp_path) -> list[str]:
+    """The files under the test app's TRANSFER_DIR."""
+    folder = tmp_path / "transfers"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def transfer_row(app, transfer_id):
+    with app.app_context():
+        row = db.session.get(Transfer, transfer_id)
+        db.session.expunge_all()
+        return row
+
+
+def test_upload_returns_at_once_and_a_worker_imports_it(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
     path = write_csv(
         tmp_path / "m.csv",
         MAILCHIMP_HEADER,
-        [mailchimp_row("ann@example.com", "Ann", confirm=ago(2))],
+        [mailchimp_row(f"r{i}@example.com", f"R{i}", confirm=ago(2)) for i in range(50)],
     )
-    page = client.get("/admin/import").get_data(as_text=True)
-    response = client.post(
-        "/admin/import",
-        data={"csrf_token": csrf_from(page), "file": (path.open("rb"), "m.csv")},
-        content_type="multipart/form-data",
-    )
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200 and "imported: 1 (1 active, 0 pending confirmation)" in html
-    download = client.get("/admin/export.csv")
-    assert download.status_code == 200 and download.mimetype == "text/csv"
-    assert "attachment" in download.headers["Content-Disposition"]
-    assert "ann@example.com,Ann,active" in download.get_data(as_text=True)
+    response = upload(client, path)
+    # Saved and queued: the answer does not wait for the import (a long list hit the
+    # server's timeout, a 500, while the rows already written were being mailed).
+    assert response.status_code == 303
+    status_url = response.headers["Location"]
+    assert status_url.startswith("/admin/transfers/")
+    assert count(app, Subscriber) == 0
+    waiting = client.get(status_url)
+    html = waiting.get_data(as_text=True)
+    assert waiting.status_code == 200 and "Waiting for a worker" in html
+    assert '<meta http-equiv="refresh" content="2">' in html
+    listed = client.get("/admin/import").get_data(as_text=True)
+    assert "Import m.csv" in listed and "queued" in listed
+
+    work(app)
+    done = client.get(status_url).get_data(as_text=True)
+    assert "imported: 50 (50 active, 0 pending confirmation)" in done
+    assert 'http-equiv="refresh"' not in done  # over: the page stops refreshing
+    assert count(app, Subscriber) == 50
+    assert kept(tmp_path) == []  # the upload is not kept
+    # The status page is only read: looking again changes nothing.
+    before = transfer_row(app, status_url.rsplit("/", 1)[1])
+    client.get(status_url)
+    client.head(status_url)
+    after = transfer_row(app, status_url.rsplit("/", 1)[1])
+    assert (after.state, after.done, after.counts) == (before.state, before.done, before.counts)
 
 
 def test_upload_with_invalid_rows_lists_them_and_imports_nothing(make_app, tmp_path):
-    app, client = admin(make_app)
+    app, client = admin(make_app, tmp_path)
     path = write_csv(
         tmp_path / "m.csv",
         MAILCHIMP_HEADER,
         [mailchimp_row("ann@example.com", "Ann"), mailchimp_row("nope", "Bad")],
     )
+    response = upload(client, path)
+    assert response.status_code == 303
+    work(app)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "1 invalid row(s): nothing was imported." in html
+    assert "line 3: not a valid email address: &#39;nope&#39;" in html
+    assert count(app, Subscriber) == 0
+
+
+def test_upload_can_skip_the_invalid_rows_and_list_them(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    path = write_csv(
+        tmp_path / "m.csv",
+        MAILCHIMP_HEADER,
+        [
+            mailchimp_row("ann@example.com", "Ann", confirm=ago(2)),
+            mailchimp_row("nope", "Bad"),
+            mailchimp_row("bo@example.com", "Bo"),
+        ],
+    )
     page = client.get("/admin/import").get_data(as_text=True)
+    assert 'name="skip_invalid"' in page
+    response = upload(client, path, skip_invalid=True)
+    assert response.status_code == 303
+    work(app)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "imported: 2 (1 active, 1 pending confirmation)" in html
+    assert "invalid, skipped (listed by line): 1" in html
+    assert "Invalid rows skipped (1)" in html
+    assert "line 3: not a valid email address: &#39;nope&#39;" in html
+    assert set(subscribers(app)) == {"ann@example.com", "bo@example.com"}
+
+
+def test_cli_can_skip_the_invalid_rows_and_list_them(app, tmp_path):
+    path = write_csv(
+        tmp_path / "m.csv",
+        MAILCHIMP_HEADER,
+        [mailchimp_row("nope", "Bad"), mailchimp_row("ann@example.com", "Ann", confirm=ago(2))],
+    )
+    result = run(app, "import", "--skip-invalid", str(path))
+    assert result.exit_code == 0, result.output
+    assert "line 2: not a valid email address: 'nope'" in result.output
+    assert "imported: 1 (1 active, 0 pending confirmation)" in result.output
+    assert set(subscribers(app)) == {"ann@example.com"}
+
+
+def big_cell_file(tmp_path):
+    """A Mailchimp export whose second row has a NOTES cell over 128 KB."""
+    rows = [mailchimp_row(f"r{i}@example.com", f"R{i}", confirm=ago(2)) for i in range(3)]
+    rows[1][MAILCHIMP_HEADER.index("NOTES")] = "x" * (200 * 1024)
+    return write_csv(tmp_path / "notes.csv", MAILCHIMP_HEADER, rows)
+
+
+def test_a_cell_over_128_kb_is_refused_by_line_in_the_web_form(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    response = upload(client, big_cell_file(tmp_path))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'class="flash error" role="alert"' in html
+    assert "line 3: a cell (NOTES) is longer than 128 KB" in html
+    assert "nothing imported" in html
+    work(app)
+    assert count(app, Subscriber) == 0 and count(app, Transfer) == 0
+    assert kept(tmp_path) == []  # the upload is not kept
+
+
+def test_a_cell_over_128_kb_is_skipped_when_asked_in_the_web_form(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    response = upload(client, big_cell_file(tmp_path), skip_invalid=True)
+    assert response.status_code == 303
+    work(app)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "imported: 2 (2 active, 0 pending confirmation)" in html
+    assert "line 3: a cell (NOTES) is longer than 128 KB" in html
+    assert set(subscribers(app)) == {"r0@example.com", "r2@example.com"}
+
+
+def test_a_cell_over_128_kb_is_refused_by_line_in_the_cli(app, tmp_path):
+    path = big_cell_file(tmp_path)
+    result = app.test_cli_runner().invoke(args=["subscribers", "import", str(path)])
+    assert result.exit_code == 1
+    assert "line 3: a cell (NOTES) is longer than 128 KB" in result.output
+    assert "1 invalid row(s): nothing imported." in result.output
+    assert count(app, Subscriber) == 0
+    skipped = run(app, "import", "--skip-invalid", str(path))
+    assert skipped.exit_code == 0, skipped.output
+    assert "line 3: a cell (NOTES) is longer than 128 KB" in skipped.output
+    assert "imported: 2 (2 active, 0 pending confirmation)" in skipped.output
+
+
+def test_an_upload_while_the_queue_is_down_is_refused_and_keeps_nothing(
+    make_app, tmp_path, redis_server
+):
+    app = make_app(
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        TRANSFER_DIR=tmp_path / "transfers",
+        REDIS_URL=redis_server.url,
+    )
+    client = admin_client(app)
+    login(client)
+    path = write_csv(tmp_path / "m.csv", MAILCHIMP_HEADER, [mailchimp_row("a@example.com", "A")])
+    page = client.get("/admin/import").get_data(as_text=True)
+    redis_server.stop()
     response = client.post(
         "/admin/import",
         data={"csrf_token": csrf_from(page), "file": (path.open("rb"), "m.csv")},
         content_type="multipart/form-data",
     )
     html = response.get_data(as_text=True)
-    assert (
-        response.status_code == 400 and "line 3: not a valid email address: &#39;nope&#39;" in html
-    )
-    assert count(app, Subscriber) == 0
+    assert response.status_code == 503 and 'role="alert"' in html
+    assert "The queue (Redis) is not answering" in html and "Nothing was imported." in html
+    assert count(app, Transfer) == 0
+    assert kept(tmp_path) == []
+
+
+def test_export_is_offered_only_when_the_file_is_complete(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    add_due_drip_rows(app, 2500, utcnow())
+    page = client.get("/admin/import").get_data(as_text=True)
+    assert client.get("/admin/export.csv").status_code == 303  # the old link: to this page
+    response = client.post("/admin/export", data={"csrf_token": csrf_from(page)})
+    assert response.status_code == 303
+    status_url = response.headers["Location"]
+    transfer_id = status_url.rsplit("/", 1)[1]
+    # Not yet written: no file to download, nothing under its name.
+    waiting = client.get(status_url).get_data(as_text=True)
+    assert "Download" not in waiting and "Waiting for a worker" in waiting
+    assert client.get(f"{status_url}/download").status_code == 404
+    assert kept(tmp_path) == []
+    # Its time limit grows with the list: never cut at a fixed worker timeout.
+    queue = redis.Redis.from_url(app.config["REDIS_URL"])
+    assert Job.fetch(transfer_id, connection=queue).timeout >= 600 + 2500 * 0.02
+
+    work(app)
+    done = client.get(status_url).get_data(as_text=True)
+    assert "exported: 2500 subscriber(s)" in done and "Download" in done
+    download = client.get(f"{status_url}/download")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    assert "attachment" in download.headers["Content-Disposition"]
+    body = download.get_data(as_text=True)
+    exported = list(csv.DictReader(io.StringIO(body)))
+    assert len(exported) == 2500 and body.endswith("\r\n")
+    assert {r["email"] for r in exported} == {f"r{i}@example.com" for i in range(2500)}
+    assert kept(tmp_path) == [f"{transfer_id}.csv"]
+
+
+def test_cli_export_to_a_file_leaves_no_part_file(app, client, tmp_path):
+    client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    out = tmp_path / "out.csv"
+    result = run(app, "export", str(out))
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    assert [r["email"] for r in csv.DictReader(out.open(encoding="utf-8"))] == ["ann@example.com"]
+
+
+@pytest.mark.slow
+def test_an_import_stopped_half_way_imports_nothing(make_app, tmp_path):
+    """The worker is killed while it writes: no row of the file is left to be mailed."""
+    app, client = admin(make_app, tmp_path)
+    path = tmp_path / "big.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(MAILCHIMP_HEADER)
+        confirm = ago(2)
+        for i in range(40_000):
+            writer.writerow(mailchimp_row(f"reader{i}@example.com", f"Reader{i}", confirm=confirm))
+    response = upload(client, path)
+    assert response.status_code == 303
+    transfer_id = response.headers["Location"].rsplit("/", 1)[1]
+    worker = start_worker(cli_env_of(app, TRANSFER_DIR=tmp_path / "transfers"))
+    queue = redis.Redis.from_url(app.config["REDIS_URL"])
+
+    def importing():
+        try:
+            meta = Job.fetch(transfer_id, connection=queue).get_meta()
+        except NoSuchJobError:
+            return False
+        progress = meta.get("progress") or {}
+        return progress.get("phase") == "importing" and progress.get("done", 0) >= 2000
+
+    try:
+        assert wait_for(importing, timeout=240, step=0.1)
+    finally:
+        worker.kill()  # SIGKILL: no handler runs, the transaction is never committed
+        worker.wait()
+    assert count(app, Subscriber) == 0 and count(app, Delivery) == 0
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "imported:" not in html
 
 
 # ---- scale -------------------------------------------------------------------------------
@@ -551,3 +787,20 @@ def test_the_commands_say_what_they_wrote_and_imported(make_app, tmp_path):
     # To standard output, the CSV alone.
     piped = flask_cli(env, "subscribers", "export")
     assert piped.stdout.startswith("email,") and "wrote" not in piped.stdout
+
+
+def test_the_transfer_pages_need_a_login(make_app, tmp_path):
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, TRANSFER_DIR=tmp_path / "transfers")
+    client = admin_client(app)
+    for path in ("/admin/transfers/0123abcd", "/admin/transfers/0123abcd/download"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith(
+            "/admin/login"
+        )
+    assert client.post("/admin/export").status_code == 302
+    assert count(app, Transfer) == 0
+    login(client)
+    assert client.get("/admin/transfers/0123abcd").status_code == 404
+    assert client.get("/admin/transfers/0123abcd/download").status_code == 404
+    # Not an id at all (PostgreSQL refuses a NUL in a query): a 404, not a 500.
+    assert client.get("/admin/transfers/%00" + "a" * 31).status_code == 404

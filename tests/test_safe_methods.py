@@ -15,7 +15,7 @@ from models import db
 
 PASSWORD = "a long operator password"
 # What the stored state is: everything a reader or the operator could see change.
-TABLES = ("subscribers", "consents", "deliveries", "suppressions")
+TABLES = ("subscribers", "consents", "deliveries", "suppressions", "transfers")
 # Query strings a link in an email adds (a check-in's one-click answers): still only a page.
 QUERIES = {"signup.started": ["", "?answer=looking", "?answer=not_changing", "?welcome=1"]}
 

@@ -75,7 +75,12 @@ def run_worker(burst: bool = False) -> bool:
     try:
         while True:
             kind = _BurstWorker if burst else SimpleWorker
-            worker = kind([Queue(conveyor.queue_name, connection=redis)], connection=redis)
+            # Send jobs first: an import or export waits for them, never the other way.
+            queues = [
+                Queue(name, connection=redis)
+                for name in (conveyor.queue_name, conveyor.transfer_queue_name)
+            ]
+            worker = kind(queues, connection=redis)
             worked = (
                 worker.work(
                     burst=burst,
@@ -105,7 +110,7 @@ def _redis_answers(redis: Redis) -> bool:
 @click.option("--burst", is_flag=True, help="Drain the queue, then exit.")
 @with_appcontext
 def worker_command(burst: bool) -> None:
-    """Run an RQ worker that sends emails."""
+    """Run an RQ worker that sends emails, then runs imports and exports."""
     run_worker(burst=burst)
 
 

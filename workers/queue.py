@@ -106,6 +106,27 @@ class RQConveyor:
             ]
         )
 
+    @property
+    def transfer_queue_name(self) -> str:
+        """Imports and exports wait here; a worker takes them after any send job."""
+        return f"{self.queue_name}-transfers"
+
+    def enqueue_transfer(self, function: str, transfer_id: str, *, timeout: int) -> None:
+        """One import or export job, named by its transfer id, with its own time limit."""
+
+        def put():
+            Queue(self.transfer_queue_name, connection=self.redis).enqueue(
+                function,
+                transfer_id,
+                job_id=transfer_id,
+                job_timeout=timeout,
+                result_ttl=86400,
+                failure_ttl=7 * 86400,
+                description=f"{function.rsplit('_', 1)[-1]} {transfer_id}",
+            )
+
+        self._guarded(put)
+
     def existing(self, job_ids: list[str]) -> set[str]:
         """Which of these jobs Redis still holds (in any state)."""
         if not job_ids:
