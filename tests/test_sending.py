@@ -273,7 +273,10 @@ def test_with_redis_down_a_refusal_bounces_only_if_the_batch_took_mail_after_it(
 
 
 def test_one_refused_reader_among_good_ones_bounces_alone(make_app, smtp):
-    app = make_app(DRIP_WINDOW="00:00-23:59", SEND_BATCH_SIZE="10")
+    # One connection, so the relay answers in order: r5 to r9 are taken after r4 is refused,
+    # the proof that r4's address is wrong. (On parallel connections r4's answer may come
+    # last; then it is held and bounces at its retry, once another batch has gone through.)
+    app = make_app(DRIP_WINDOW="00:00-23:59", SEND_BATCH_SIZE="10", SMTP_CONNECTIONS="1")
     add_due_drip_rows(app, 10, DUE)
     smtp.reject["r4@example.com"] = "550 5.1.1 No such user"
     tick(app, DUE, pretend=True)
@@ -295,7 +298,12 @@ def test_the_guard_judges_rates_over_a_minimum_volume():
 
 
 def test_hard_bounces_over_the_line_pause_sending(make_app, smtp):
-    app = make_app(DRIP_WINDOW="00:00-23:59", REPUTATION_MIN_SENT="10", SEND_BATCH_SIZE="20")
+    app = make_app(
+        DRIP_WINDOW="00:00-23:59",
+        REPUTATION_MIN_SENT="10",
+        SEND_BATCH_SIZE="20",
+        SMTP_CONNECTIONS="1",  # in order: r2 is refused before the others are taken
+    )
     add_due_drip_rows(app, 20, DUE)
     smtp.reject["r2@example.com"] = "550 5.1.1 No such user"
     tick(app, DUE, pretend=True)
