@@ -5,6 +5,7 @@ call, and the values they sign with. Fixtures live in conftest.py and build on t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -662,3 +663,22 @@ class WebhookKeys:
 
         app.extensions["tend.sns_certificate"] = fetch
         return fetched
+
+
+@contextlib.contextmanager
+def empty_database(tmp_path: Path):
+    """A new, empty database on the backend under test (for a migration to start from),
+    dropped afterwards; yields its URL."""
+    if BACKEND != "postgresql":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"tend_mig_{uuid.uuid4().hex[:10]}"
+    server = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with server.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()

@@ -7,13 +7,12 @@ that code filled it, then upgraded; then the first tick after the upgrade.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
-from support import BACKEND, PG_SERVER, ROOT, env_for, tick, work
+from support import ROOT, empty_database, env_for, tick, work
 
 from app import create_app
 from models import db
@@ -25,17 +24,8 @@ NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday, eight weeks later
 
 @pytest.fixture
 def old_database(tmp_path):
-    if BACKEND == "postgresql":
-        name = f"tend_mig_{uuid.uuid4().hex[:10]}"
-        server = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with server.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield f"{PG_SERVER}/{name}"
-        with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
-    else:
-        yield f"sqlite:///{tmp_path / 'old.db'}"
+    with empty_database(tmp_path) as url:
+        yield url
 
 
 def _fill_as_before(conn) -> None:
