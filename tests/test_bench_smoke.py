@@ -129,3 +129,8 @@ def test_transfer_bench_runs():
     for db in ("postgresql", "sqlite"):
         assert re.search(rf"\| {db} +\| import \(worker\) ", out), out[-3000:]
     assert '"import_state": ["done", 500, ""]' in out and '"export_rows": 500' in out
+
+
+def test_scan_bench_runs():
+    out = run_bench("bench_scan.py", "--mb", "1", "--turns", "1")
+    assert "| scan (now) " in out and "same findings: yes" in out and "1 oversized" in out

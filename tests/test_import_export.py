@@ -544,6 +544,27 @@ def test_a_cell_over_128_kb_is_skipped_when_asked_in_the_web_form(make_app, tmp_
     assert set(subscribers(app)) == {"r0@example.com", "r2@example.com"}
 
 
+def test_the_web_form_names_the_first_long_cell_of_each_row_even_past_the_header(
+    make_app, tmp_path
+):
+    app, client = admin(make_app, tmp_path)
+    rows = [mailchimp_row(f"r{i}@example.com", f"R{i}", confirm=ago(2)) for i in range(4)]
+    rows[0][MAILCHIMP_HEADER.index("Last Name")] = "x" * (128 * 1024 + 1)
+    rows[0][MAILCHIMP_HEADER.index("NOTES")] = "x" * (200 * 1024)
+    rows[2] = [*rows[2], "y" * (130 * 1024)]  # a cell in no column of the header
+    rows[3][MAILCHIMP_HEADER.index("NOTES")] = "x" * (128 * 1024)  # exactly 128 KB: taken
+    path = write_csv(tmp_path / "long.csv", MAILCHIMP_HEADER, rows)
+    response = upload(client, path)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "2 row(s) with a cell too long: nothing imported" in html
+    assert "line 2: a cell (Last Name) is longer than 128 KB" in html
+    assert "line 4: a cell (an extra column) is longer than 128 KB" in html
+    assert "line 5:" not in html
+    work(app)
+    assert count(app, Subscriber) == 0 and count(app, Transfer) == 0
+
+
 def test_a_cell_over_128_kb_is_refused_by_line_in_the_cli(app, tmp_path):
     path = big_cell_file(tmp_path)
     result = app.test_cli_runner().invoke(args=["subscribers", "import", str(path)])
