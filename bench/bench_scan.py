@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import benchlib
-from bench_transfer import HEADER
+from bench_transfer import HEADER, reader_row
 
 from admin import importer
 
@@ -42,21 +42,8 @@ def write_file(path: Path, megabytes: float) -> int:
         writer = csv.writer(f)
         writer.writerow(HEADER)
         while f.tell() < limit:
-            i = rows
-            writer.writerow(
-                [
-                    f"reader{i}@example.com",
-                    f"Reader{i}",
-                    "Smith",
-                    "2026-10-01 09:00:00",
-                    "203.0.113.9",
-                    "2026-10-01 09:05:00" if i % 3 else "",
-                    "203.0.113.9" if i % 3 else "",
-                    "America/Chicago" if i % 2 else "Europe/Berlin",
-                    str(100000 + i),
-                    "x" * (importer.MAX_CELL + 1) if i == 2 else "",
-                ]
-            )
+            long = "x" * (importer.MAX_CELL + 1) if rows == 2 else ""
+            writer.writerow(reader_row(rows, long))
             rows += 1
     return rows
 
