@@ -242,3 +242,78 @@ def test_the_guides_env_lines_read_the_same_in_systemd_and_python_dotenv():
         plain = re.fullmatch(r"[^\s#'\"]+", value)
         quoted = re.fullmatch(r"'[^']*'", value)
         assert plain or quoted, f"quote it: {line}"
+
+
+# ---- the proxy in front of a running web unit --------------------------------------------------
+
+
+def _through_caddy(caddy_port: int, ca: Path, path: str, body: bytes, headers: dict) -> tuple:
+    """POST over TLS to Caddy from 127.0.0.2, a reader's address that is not the proxy's."""
+    import http.client
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca))
+    raw = socket.create_connection(("127.0.0.1", caddy_port), 10, ("127.0.0.2", 0))
+    connection = http.client.HTTPSConnection("localhost", caddy_port, context=context)
+    connection.sock = context.wrap_socket(raw, server_hostname="localhost")
+    connection.request("POST", path, body=body, headers=headers)
+    response = connection.getresponse()
+    answer = (response.status, response.read())
+    connection.close()
+    return answer
+
+
+@pytest.mark.slow
+def test_behind_the_guides_caddy_tend_records_the_readers_address(
+    database_url, redis_url, tmp_path
+):
+    if not shutil.which("caddy"):
+        pytest.skip("caddy is missing: apt-get install caddy")
+    from support import stop, wait_for
+
+    web_port, caddy_port, http_port = free_port(), free_port(), free_port()
+    # The guide's Caddyfile, served on loopback with Caddy's own CA instead of a public one.
+    site = (DEPLOY / "Caddyfile").read_text().replace("127.0.0.1:8000", f"127.0.0.1:{web_port}")
+    site = site.replace(
+        "tend.example.com {",
+        "{\n\tadmin off\n\tskip_install_trust\n"
+        f"\thttp_port {http_port}\n\thttps_port {caddy_port}\n}}\n"
+        f"localhost:{caddy_port} {{\n\ttls internal",
+    )
+    (tmp_path / "Caddyfile").write_text(site)
+    web_command = shlex.split(unit("tend-web.service")["Service"]["ExecStart"])
+    web_command = [w.replace(INSTALLED, str(ROOT)) for w in web_command]
+    web_command[web_command.index("--bind") + 1] = f"127.0.0.1:{web_port}"
+    env = {**os.environ, **env_for(database_url, redis_url, PROXY_FIX_HOPS="1")}
+    env |= {"FLASK_SKIP_DOTENV": "1", "WEB_CONCURRENCY": "1", "XDG_DATA_HOME": str(tmp_path)}
+    web = subprocess.Popen(web_command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    caddy = subprocess.Popen(
+        ["caddy", "run", "--adapter", "caddyfile", "--config", str(tmp_path / "Caddyfile")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ca = tmp_path / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        assert wait_for(ca.exists, timeout=30), "Caddy made no local CA"
+        body = b'{"name": "Ann Lee", "email": "ann@example.com"}'
+        headers = {"Content-Type": "application/json", "X-Forwarded-For": "203.0.113.9"}
+
+        def answered():
+            try:
+                return _through_caddy(caddy_port, ca, "/api/subscribe", body, headers)[0] == 202
+            except OSError:
+                return False
+
+        assert wait_for(answered, timeout=60, step=0.5)
+    finally:
+        stop(caddy)
+        stop(web)
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        ips = conn.scalars(sa.text("SELECT ip FROM consents")).all()
+    engine.dispose()
+    # The reader's address as Caddy saw it: not Caddy's own (127.0.0.1), and not the address
+    # the reader claimed in a header of their own (Caddy trusts no proxy before it).
+    assert ips == ["127.0.0.2"]
