@@ -286,7 +286,12 @@ def test_behind_the_guides_caddy_tend_records_the_readers_address(
     web_command = [w.replace(INSTALLED, str(ROOT)) for w in web_command]
     web_command[web_command.index("--bind") + 1] = f"127.0.0.1:{web_port}"
     env = {**os.environ, **env_for(database_url, redis_url, PROXY_FIX_HOPS="1")}
-    env |= {"FLASK_SKIP_DOTENV": "1", "WEB_CONCURRENCY": "1", "XDG_DATA_HOME": str(tmp_path)}
+    env |= {
+        "FLASK_SKIP_DOTENV": "1",
+        "WEB_CONCURRENCY": "1",
+        "XDG_DATA_HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+    }
     web = subprocess.Popen(web_command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     caddy = subprocess.Popen(
         ["caddy", "run", "--adapter", "caddyfile", "--config", str(tmp_path / "Caddyfile")],
