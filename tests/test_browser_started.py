@@ -175,7 +175,7 @@ def test_the_start_date_page_errors_date_picker_planned_dates_and_not_yet(
         )
     ]
     assert [" ".join(t.split()) for t in planned.all_inner_texts()] == expected
-    expect(page.get_by_text("between 09:00 and 17:00 on Mon-Fri, your time (UTC)")).to_be_visible()
+    expect(page.get_by_text("between 9 a.m. and 5 p.m. on weekdays, your time (UTC)")).to_be_visible()
     found = reader(app)
     assert (found.job_status, found.started_job_on) == ("started", starts)
     assert_fits(page)
