@@ -24,9 +24,9 @@ from bounces import views as bounce_views
 from campaigns import sequence
 from campaigns.worksheet import cli as worksheet_cli
 from models import db
-from signup import limits, privacy
+from signup import privacy
 from signup import views as signup_views
-from web import errors, health, icon, metrics, request_log, security
+from web import errors, health, icon, limits, metrics, redis_edge, request_log, security
 from workers import cli as worker_cli
 from workers.queue import RQConveyor
 
@@ -83,9 +83,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.extensions["tend.sequence"] = sequence.load(app.config["SEQUENCE_PATH"] or None)
     # A job must die before its lease ends, or the dispatcher could hand its rows to another.
     job_timeout = max(30, app.config["SEND_LEASE_SECONDS"] * 9 // 10)
-    app.extensions["tend.conveyor"] = RQConveyor(
-        app.config["REDIS_URL"], app.config["RQ_QUEUE"], job_timeout=job_timeout
-    )
+    app.extensions["tend.conveyor"] = RQConveyor(redis_edge.of(app), job_timeout=job_timeout)
 
     app.register_blueprint(signup_views.bp)
     health.init_app(app)

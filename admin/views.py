@@ -25,13 +25,13 @@ from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
 from campaigns import schedule, sending
 from campaigns.plan import Rules
 from models import Subscriber, Transfer, TransferState, db, utcnow
-from signup.limits import limiter
-from signup.privacy import data_of, data_response, forget
-from signup.validation import clean_email
+from subscribers.fields import clean_email
 from subscribers.lifecycle import find_by_address, find_by_public_id
+from subscribers.privacy import data_of, data_response, forget
 from subscribers.suppression import Reason
+from web.limits import limiter
+from web.redis_edge import RedisDown
 from workers import transfers
-from workers.queue import ConveyorDown
 from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
 
 bp = Blueprint(
@@ -345,7 +345,7 @@ def import_list():
             return _import_page(form, error=str(err), invalid=err.invalid, status=400)
         except UnicodeDecodeError:
             return _import_page(form, error="The file is not UTF-8 text.", status=400)
-        except ConveyorDown:
+        except RedisDown:
             return _import_page(form, error=QUEUE_DOWN + " Nothing was imported.", status=503)
         return redirect(url_for("admin.transfer", transfer_id=transfer.id), code=303)
     if request.method == "POST":
@@ -368,7 +368,7 @@ def export_start():
         return _import_page(ImportForm(), error="That form expired. Please try again.", status=400)
     try:
         transfer = transfers.start_export(utcnow())
-    except ConveyorDown:
+    except RedisDown:
         return _import_page(ImportForm(), error=QUEUE_DOWN, status=503)
     return redirect(url_for("admin.transfer", transfer_id=transfer.id), code=303)
 

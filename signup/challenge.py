@@ -5,7 +5,7 @@ The format is ALTCHA's (v1): the challenge is SHA-256(salt + number) for a secre
 below `MAX_NUMBER`, signed with an HMAC; the browser finds the number by trying them in
 turn and sends back base64(JSON) of algorithm, challenge, number, salt and signature. The
 expiry travels in the signed salt. Checking a solution costs one SHA-256 and one HMAC,
-whatever the difficulty. Single use is `signup.spent`'s business: `Solved.id` names it.
+whatever the difficulty. Single use is `web.spent`'s business: `Solved.id` names it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from support import hosted_fields
 
 from models import Subscriber, db
 from signup.typos import suggest
-from signup.validation import clean_email, clean_name
+from subscribers.fields import clean_email, clean_name
 
 NAME_MSG = "Please enter your name."
 EMAIL_MSG = "Please enter a valid email address."

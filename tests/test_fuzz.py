@@ -30,7 +30,7 @@ from werkzeug.urls import iri_to_uri
 
 from admin import previews
 from models import Subscriber, Suppression, db, utcnow
-from signup.validation import _zones, clean_email, clean_name
+from subscribers.fields import _zones, clean_email, clean_name
 
 pytestmark = pytest.mark.slow
 

@@ -20,39 +20,36 @@ from sqlalchemy import func, select
 
 from campaigns import sending, tallies
 from models import Consent, DeliveryStatus, Subscriber, db, utcnow
+from web import redis_edge
 from web.health import overdue_seconds
+from web.redis_edge import RedisDown
 
 bp = Blueprint("metrics", __name__)
 
 
 def rejections_key() -> str:
     """The Redis hash of rejection counts, namespaced like the queue (deployments may share Redis)."""
-    return f"tend:{current_app.config['RQ_QUEUE']}:metrics:rejections"
-
-
-def _redis() -> Redis:
-    client = current_app.extensions.get("tend.metrics_redis")
-    if client is None:
-        # Short timeouts: a dead Redis must not slow a rejected signup or a scrape.
-        client = Redis.from_url(
-            current_app.config["REDIS_URL"], socket_connect_timeout=0.3, socket_timeout=0.3
-        )
-        current_app.extensions["tend.metrics_redis"] = client
-    return client
+    return redis_edge.current().key("metrics", "rejections")
 
 
 def count_rejection(*reasons: str) -> None:
     """Count one refused signup under each of its reasons (`tend_signup_rejections_total`).
 
-    A Redis that does not answer loses the count, never the answer to the reader.
+    A Redis that does not answer (or cools down: `web.redis_edge`) loses the count, never
+    the answer to the reader.
     """
-    try:
-        pipe = _redis().pipeline(transaction=False)
+    key = rejections_key()
+
+    def count(redis: Redis) -> None:
+        pipe = redis.pipeline(transaction=False)
         for reason in reasons:
-            pipe.hincrby(rejections_key(), reason, 1)
+            pipe.hincrby(key, reason, 1)
         pipe.execute()
-    except Exception:
-        current_app.logger.debug("rejection not counted: Redis unavailable", exc_info=True)
+
+    try:
+        redis_edge.current().call(count)
+    except RedisDown:
+        current_app.logger.debug("rejection not counted: Redis unavailable")
 
 
 class TendCollector(Collector):
@@ -124,7 +121,9 @@ class TendCollector(Collector):
         up = GaugeMetricFamily("tend_redis_up", "1 when Redis answered this scrape")
         try:
             depth = self.app.extensions["tend.conveyor"].depth()
-            rejections = _redis().hgetall(rejections_key())
+            rejections = redis_edge.current().call(
+                lambda redis: redis.hgetall(rejections_key()), skip_while_down=False
+            )
         except Exception:
             current_app.logger.warning("metrics: Redis unavailable", exc_info=True)
             up.add_metric([], 0)
