@@ -67,9 +67,10 @@ class RedisDown(RuntimeError):
 class Edge:
     """One app's way to Redis: a fast-fail client, the key namer and the cool-down."""
 
-    def __init__(self, url: str, namespace: str):
+    def __init__(self, url: str, namespace: str, *, clock: Callable[[], float] = time.monotonic):
         self.url = url
         self.namespace = namespace
+        self.clock = clock  # seconds, for the cool-down (a test passes its own)
         self._client: Redis | None = None
         self._down_until = 0.0
         self._down_since: float | None = None
@@ -87,20 +88,20 @@ class Edge:
     @property
     def cooling(self) -> bool:
         """Whether Redis failed less than `COOL_DOWN_SECONDS` ago (so it is not asked)."""
-        return time.monotonic() < self._down_until
+        return self.clock() < self._down_until
 
     def failed(self, err: Exception) -> None:
         """Redis did not answer: start (or extend) the cool-down, and log a new outage."""
-        self._down_until = time.monotonic() + COOL_DOWN_SECONDS
+        self._down_until = self.clock() + COOL_DOWN_SECONDS
         if self._down_since is None:
-            self._down_since = time.monotonic()
+            self._down_since = self.clock()
             log.warning("Redis unavailable (%s): falling back for %.0f s", err, COOL_DOWN_SECONDS)
 
     def answered(self) -> None:
         """Redis answered: the cool-down ends; a known outage is logged as over."""
         self._down_until = 0.0
         if self._down_since is not None:
-            log.warning("Redis is back after %.0f s", time.monotonic() - self._down_since)
+            log.warning("Redis is back after %.0f s", self.clock() - self._down_since)
             self._down_since = None
 
     def call(self, work: Callable[[Redis], T], *, skip_while_down: bool = True) -> T:
