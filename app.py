@@ -26,7 +26,17 @@ from campaigns.worksheet import cli as worksheet_cli
 from models import db
 from signup import privacy
 from signup import views as signup_views
-from web import errors, health, icon, limits, metrics, redis_edge, request_log, security
+from web import (
+    bodies,
+    errors,
+    health,
+    icon,
+    limits,
+    metrics,
+    redis_edge,
+    request_log,
+    security,
+)
 from workers import cli as worker_cli
 from workers.queue import RQConveyor
 
@@ -73,6 +83,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     request_log.init_app(app)  # first: even a request refused early has its id
     security.init_app(app)
     errors.init_app(app)
+    bodies.init_app(app)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

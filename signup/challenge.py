@@ -31,6 +31,7 @@ ALGORITHM = "SHA-256"
 # A real payload is about 250 characters; anything much longer is not one.
 PAYLOAD_MAX = 1024
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def _expires(salt: str) -> int | None:
     """The expiry the salt carries (Unix time), or None unless it carries exactly one."""
     _, _, query = salt.partition("?")
     values = parse_qs(query).get("expires", [])
-    if len(values) != 1 or not values[0].isdigit():
+    # ASCII digits only: `str.isdigit` also takes "①" and "²", which `int` refuses.
+    if len(values) != 1 or _DIGITS.fullmatch(values[0]) is None:
         return None
     return int(values[0])

@@ -1,0 +1,152 @@
+"""What the third hostile probe found (issue 23), each as the user or the prober would see it:
+no 500 from any body, no membership oracle, a login strangers can't lock, logout that
+ends the session, and the caps they got around."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from support import BACKEND, PG_SERVER, hosted_fields, solution_from
+
+from campaigns.links import make_token
+from models import Subscriber, db
+
+BANNER = "Something went wrong. Please check your entries and try again."
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def count(app, model=Subscriber) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def warnings_of(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def errors_of(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# ---- 1: no 500 from any body -------------------------------------------------------------
+
+
+def _with_salt(payload: str, salt: str) -> str:
+    data = json.loads(base64.b64decode(payload))
+    data["salt"] = salt
+    return base64.b64encode(json.dumps(data).encode()).decode()
+
+
+@pytest.mark.parametrize("digits", ["①", "²", "١٢٣", "𝟗"])
+def test_a_challenge_salt_with_digits_int_cannot_read_is_refused_not_a_500(make_app, digits):
+    app = make_app(SIGNUP_CHALLENGE="pow")
+    client = app.test_client()
+    forged = _with_salt(solution_from(client), f"x?expires={digits}")
+    api = client.post(
+        "/api/subscribe",
+        json={"name": "Ann", "email": "ann@example.com", "altcha": forged},
+        headers={"Origin": "https://tend.example"},
+    )
+    assert api.status_code == 400 and api.get_json()["message"] == BANNER
+    fields = hosted_fields(client.get("/signup").get_data(as_text=True))
+    page = client.post(
+        "/signup", data={**fields, "name": "Ann", "email": "ann@example.com", "altcha": forged}
+    )
+    assert page.status_code == 400 and BANNER in page.get_data(as_text=True)
+    assert count(app) == 0
+
+
+NOT_OBJECTS = [b"1e999999", b'"x"', b"[" * 5000, b'"\\ud800"', b'{"name": "\\ud800"}', b"null"]
+
+
+@pytest.fixture
+def admin_app(make_app):
+    return make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
+
+
+def _logged_in(app):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    page = client.get("/admin/login").get_data(as_text=True)
+    token = hosted_fields(page)["csrf_token"]
+    response = client.post("/admin/login", data={"csrf_token": token, "password": ADMIN_PASSWORD})
+    assert response.status_code == 303
+    return client
+
+
+@pytest.mark.parametrize("body", NOT_OBJECTS)
+def test_a_json_body_no_form_sends_is_a_400_with_the_banner(admin_app, body, caplog):
+    anonymous = admin_app.test_client()
+    owner = _logged_in(admin_app)
+    targets = [
+        (anonymous, "/signup"),
+        (anonymous, "/admin/login"),
+        (owner, "/admin/logout"),
+        (owner, "/admin/import"),
+        (owner, "/admin/export"),
+        (owner, "/admin/sending/resume"),
+        (owner, "/admin/emails/month-1"),
+    ]
+    for client, path in targets:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            response = client.post(path, data=body, content_type="application/json")
+        html = response.get_data(as_text=True)
+        assert response.status_code == 400, (path, response.status_code)
+        assert BANNER in html and "Werkzeug" not in html and "Bad Request" not in html
+        refused = [m for m in warnings_of(caplog) if "JSON body" in m]
+        assert len(refused) == 1 and not errors_of(caplog), (path, caplog.records)
+    assert owner.get("/admin/").status_code == 200  # the session still stands
+    assert count(admin_app) == 0
+
+
+def test_a_form_shaped_json_body_is_still_read_as_the_form(admin_app):
+    client = admin_app.test_client()
+    token = hosted_fields(client.get("/admin/login").get_data(as_text=True))["csrf_token"]
+    response = client.post("/admin/login", json={"csrf_token": token, "password": ADMIN_PASSWORD})
+    assert response.status_code == 303 and client.get("/admin/").status_code == 200
+
+
+# ---- 9: a read-only database -----------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only(make_app, database_url):
+    """Turns the test database read-only and gives an app on it (put back afterwards)."""
+    server = None
+    name = make_url(database_url).database
+
+    def turn():
+        nonlocal server
+        if BACKEND != "postgresql":
+            return make_app(DATABASE_URL=f"sqlite:///file:{name}?mode=ro&uri=true")
+        server = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+        return make_app()
+
+    yield turn
+    if server is not None:
+        with server.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" RESET default_transaction_read_only'))
+        server.dispose()
+
+
+def test_confirming_on_a_read_only_database_is_a_503(app, client, read_only, caplog):
+    client.post("/api/subscribe", json={"name": "Ann", "email": "ann@example.com"})
+    with app.app_context():
+        public_id = db.session.scalar(sa.select(Subscriber.public_id))
+        db.session.remove()
+        db.engine.dispose()
+    token = make_token(app.config["SECRET_KEY"], "confirm", public_id)
+    frozen = read_only()
+    with caplog.at_level(logging.WARNING):
+        response = frozen.test_client().post(f"/confirm/{token}")
+    assert response.status_code == 503
+    assert "Please try again in a moment." in response.get_data(as_text=True)
+    assert not errors_of(caplog) and not any(token in m for m in warnings_of(caplog))
