@@ -45,11 +45,19 @@ _LINK_LIKE = re.compile(r"[^\W_](?:[\w-]*[^\W_])?\.[^\W\d_]{2,}(?![\w-])|://|www
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
+def without_format_characters(text: str) -> str:
+    """`text` without Unicode format characters (category Cf: soft hyphen, zero-width
+    space and joiners, direction overrides…): invisible in a greeting, they can hide a link
+    (`evil\u00ad.com`) or turn the rest of a line around (`\u202e`)."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def clean_name(raw: object) -> str | None:
-    """The name, stripped and NFC-normalized; None when empty, too long or unusable."""
+    """The name, without format characters, stripped and NFC-normalized; None when empty,
+    too long or unusable (after the format characters are gone)."""
     if not isinstance(raw, str):
         return None
-    name = unicodedata.normalize("NFC", raw).strip()
+    name = unicodedata.normalize("NFC", without_format_characters(raw)).strip()
     if not name or len(name) > NAME_MAX:
         return None
     if any(unicodedata.category(ch) in _FORBIDDEN for ch in name):
@@ -64,7 +72,7 @@ def clean_name(raw: object) -> str | None:
 
 def looks_like_a_link(text: str) -> bool:
     """Whether a mail client would likely show part of `text` as a link (a URL or a domain)."""
-    folded = unicodedata.normalize("NFKC", text).translate(_DOTS)
+    folded = unicodedata.normalize("NFKC", without_format_characters(text)).translate(_DOTS)
     return _LINK_LIKE.search(folded) is not None
 
 

@@ -150,3 +150,28 @@ def test_confirming_on_a_read_only_database_is_a_503(app, client, read_only, cap
     assert response.status_code == 503
     assert "Please try again in a moment." in response.get_data(as_text=True)
     assert not errors_of(caplog) and not any(token in m for m in warnings_of(caplog))
+
+
+# ---- 11: format characters in a name --------------------------------------------------------
+
+NAME = "Please enter your name."
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["evil\u00ad.com claim your prize", "x\u200b.co/claim", "\u200b", "\u202e\u200d\u00ad"],
+)
+def test_a_name_unusable_without_its_format_characters_asks_for_a_name(app, client, name):
+    api = client.post("/api/subscribe", json={"name": name, "email": "ann@example.com"})
+    assert api.status_code == 400 and api.get_json()["errors"]["name"] == [NAME]
+    fields = hosted_fields(client.get("/signup").get_data(as_text=True))
+    page = client.post("/signup", data={**fields, "name": name, "email": "ann@example.com"})
+    assert page.status_code == 400 and NAME in page.get_data(as_text=True)
+    assert count(app) == 0
+
+
+def test_format_characters_are_taken_out_of_a_name_that_stays_usable(app, client):
+    response = client.post("/api/subscribe", json={"name": "Bob\u202eevil", "email": "b@example.com"})
+    assert response.status_code == 202
+    with app.app_context():
+        assert db.session.scalar(sa.select(Subscriber.name)) == "Bobevil"
