@@ -130,10 +130,13 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    if ActionForm().validate_on_submit():
-        sessions.end(session.get("admin"), current_app.config, utcnow())
-        session.clear()
-        current_app.logger.info("admin logout", extra={"ip": request.remote_addr})
+    """End the session; or, when the form's token is too old (or missing), say it did not,
+    with a fresh button: never a login page in front of a session that still works."""
+    if not ActionForm().validate_on_submit():
+        return render_template("admin/logout.html", action=ActionForm()), 400
+    sessions.end(session.get("admin"), current_app.config, utcnow())
+    session.clear()
+    current_app.logger.info("admin logout", extra={"ip": request.remote_addr})
     return redirect(url_for("admin.login"), code=303)
 
 

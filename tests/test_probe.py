@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 
 import pytest
 import sqlalchemy as sa
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.engine import make_url
 from support import BACKEND, PG_SERVER, hosted_fields, solution_from
 
@@ -171,7 +173,34 @@ def test_a_name_unusable_without_its_format_characters_asks_for_a_name(app, clie
 
 
 def test_format_characters_are_taken_out_of_a_name_that_stays_usable(app, client):
-    response = client.post("/api/subscribe", json={"name": "Bob\u202eevil", "email": "b@example.com"})
+    response = client.post(
+        "/api/subscribe", json={"name": "Bob\u202eevil", "email": "b@example.com"}
+    )
     assert response.status_code == 202
     with app.app_context():
         assert db.session.scalar(sa.select(Subscriber.name)) == "Bobevil"
+
+
+# ---- 7: logging out with an old form ----------------------------------------------------------
+
+
+class _SixHoursAgo(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 6 * 3600 - 60
+
+
+def test_logout_from_a_page_open_too_long_says_the_session_still_stands(admin_app):
+    client = _logged_in(admin_app)
+    client.get("/admin/")
+    with client.session_transaction() as cookie:
+        raw = cookie["csrf_token"]
+    old = URLSafeTimedSerializer(
+        admin_app.config["SECRET_KEY"], salt="wtf-csrf-token", signer=_SixHoursAgo
+    ).dumps(raw)
+    refused = client.post("/admin/logout", data={"csrf_token": old})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "You are still logged in" in html
+    assert client.get("/admin/").status_code == 200  # what it said is true
+    fresh = hosted_fields(html)["csrf_token"]
+    assert client.post("/admin/logout", data={"csrf_token": fresh}).status_code == 303
+    assert client.get("/admin/").status_code == 302  # the session is over
