@@ -35,6 +35,7 @@ from subscribers.lifecycle import (
     take_signup_email,
 )
 from subscribers.suppression import is_suppressed, refuses_signup, refusing, suppression_hash
+from web.metrics import count_signup
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,13 @@ def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
 
 
 def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
+    """Store a signup and queue its worksheet email; the same outcome is reported for all,
+    and counted alike (`tend_signups_total`), known address or new. See `_subscribe`."""
+    _subscribe(entry, context, now=now)
+    count_signup(context.source)
+
+
+def _subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     """Store a signup and queue its worksheet email; the same outcome is reported for all.
 
     New address: subscriber, consent and worksheet delivery in one transaction. An address

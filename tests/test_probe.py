@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import time
 
 import pytest
@@ -204,3 +205,35 @@ def test_logout_from_a_page_open_too_long_says_the_session_still_stands(admin_ap
     fresh = hosted_fields(html)["csrf_token"]
     assert client.post("/admin/logout", data={"csrf_token": fresh}).status_code == 303
     assert client.get("/admin/").status_code == 302  # the session is over
+
+
+# ---- 3: /metrics is not a membership oracle ---------------------------------------------------
+
+TOKEN = "scrape-token-of-the-probe-7d1e0a"
+
+
+def test_metrics_need_a_token_outside_debug_and_are_gone_without_one(make_app):
+    assert make_app().test_client().get("/metrics").status_code == 404
+    client = make_app(METRICS_TOKEN=TOKEN).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def _signups_total(client) -> float:
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).get_data(
+        as_text=True
+    )
+    return sum(
+        float(v) for v in re.findall(r'^tend_signups_total\{source="api"\} (\S+)$', text, re.M)
+    )
+
+
+def test_signups_total_moves_alike_for_a_known_address_and_a_new_one(make_app):
+    client = make_app(METRICS_TOKEN=TOKEN).test_client()
+    moves = []
+    for email in ["ann@example.com", "ann@example.com", "bob@example.com", "ann@example.com"]:
+        before = _signups_total(client)
+        response = client.post("/api/subscribe", json={"name": "Ann", "email": email})
+        assert response.status_code == 202
+        moves.append(_signups_total(client) - before)
+    assert moves == [1, 1, 1, 1]

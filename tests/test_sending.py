@@ -61,8 +61,10 @@ def test_sending_status_pause_and_resume_from_the_command_line(app, smtp):
 
 
 def test_healthz_metrics_and_the_dashboard_show_a_pause(make_app, smtp):
-    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
+    token = "scrape-token-of-the-tests-2f9c41"
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, METRICS_TOKEN=token)
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     assert client.get("/healthz").get_json()["sending"] == "ok"
     with app.app_context():
         sending.pause("550 5.7.1 relay says no", kind=sending.PauseKind.RELAY)

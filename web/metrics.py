@@ -1,9 +1,11 @@
-"""`/metrics` in Prometheus text format, read from the database and Redis at scrape time.
+"""`/metrics` in Prometheus text format, read from the database and Redis at scrape time,
+for the holder of METRICS_TOKEN (outside debug, no token set means no `/metrics`).
 
 Web, worker and clock are separate processes (and the web has several), so in-process
 counters would each see a part. Sent and failed emails, signups, queue depth and lag
-come from the database and Redis when Prometheus asks; signup rejections are counted in a
-Redis hash shared by every web process, by signup itself through `count_rejection`.
+come from the database and Redis when Prometheus asks; accepted signups and rejections are
+counted in Redis hashes shared by every web process, by signup itself (`count_signup`,
+`count_rejection`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from campaigns import sending, tallies
-from models import Consent, DeliveryStatus, Subscriber, db, utcnow
+from models import DeliveryStatus, Subscriber, db, utcnow
 from web import redis_edge
 from web.health import overdue_seconds
 from web.redis_edge import RedisDown
@@ -30,6 +32,21 @@ bp = Blueprint("metrics", __name__)
 def rejections_key() -> str:
     """The Redis hash of rejection counts, namespaced like the queue (deployments may share Redis)."""
     return redis_edge.current().key("metrics", "rejections")
+
+
+def signups_key() -> str:
+    """The Redis hash of accepted signup submissions, by source."""
+    return redis_edge.current().key("metrics", "signups")
+
+
+def count_signup(source: str) -> None:
+    """Count one accepted submission (`tend_signups_total`): a known address as a new one,
+    so the figure tells nobody whether an address was already on the list."""
+    key = signups_key()
+    try:
+        redis_edge.current().call(lambda redis: redis.hincrby(key, source, 1))
+    except RedisDown:
+        current_app.logger.debug("signup not counted: Redis unavailable")
 
 
 def count_rejection(*reasons: str) -> None:
@@ -69,9 +86,6 @@ class TendCollector(Collector):
             subscribers = db.session.execute(
                 select(Subscriber.status, func.count()).group_by(Subscriber.status)
             ).all()
-            signups = db.session.execute(
-                select(Consent.source, func.count()).group_by(Consent.source)
-            ).all()
             now = utcnow()
             emails = tallies.outcomes(now)
             lag = overdue_seconds(now)
@@ -91,13 +105,6 @@ class TendCollector(Collector):
         for status, count in subscribers:
             gauge.add_metric([status], count)
         yield gauge
-
-        counter = CounterMetricFamily(
-            "tend_signups", "Signups stored (consent records), by source", labels=["source"]
-        )
-        for source, count in signups:
-            counter.add_metric([source], count)
-        yield counter
 
         sent = CounterMetricFamily("tend_emails_sent", "Emails sent, by step", labels=["step"])
         failed = CounterMetricFamily(
@@ -121,8 +128,14 @@ class TendCollector(Collector):
         up = GaugeMetricFamily("tend_redis_up", "1 when Redis answered this scrape")
         try:
             depth = self.app.extensions["tend.conveyor"].depth()
-            rejections = redis_edge.current().call(
-                lambda redis: redis.hgetall(rejections_key()), skip_while_down=False
+            rejections, signups = redis_edge.current().call(
+                lambda redis: (
+                    redis.pipeline(transaction=False)
+                    .hgetall(rejections_key())
+                    .hgetall(signups_key())
+                    .execute()
+                ),
+                skip_while_down=False,
             )
         except Exception:
             current_app.logger.warning("metrics: Redis unavailable", exc_info=True)
@@ -132,6 +145,14 @@ class TendCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield GaugeMetricFamily("tend_queue_depth", "Send jobs waiting in Redis", value=depth)
+        accepted = CounterMetricFamily(
+            "tend_signups",
+            "Signup submissions accepted, by source (an address already on the list counts too)",
+            labels=["source"],
+        )
+        for source, count in sorted(signups.items()):
+            accepted.add_metric([source.decode()], int(count))
+        yield accepted
         counter = CounterMetricFamily(
             "tend_signup_rejections", "Signups refused, by reason", labels=["reason"]
         )
@@ -150,7 +171,11 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/metrics")
 def metrics():
+    """For the holder of METRICS_TOKEN (`Authorization: Bearer …`). Without a token set it
+    is a 404 outside debug: the figures move with each signup, so they are nobody else's."""
     token = current_app.config["METRICS_TOKEN"]
+    if not token and not current_app.debug:
+        abort(404)
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
