@@ -18,8 +18,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import logs
 import settings
+from admin import blueprint as admin_blueprint
 from admin import cli as admin_cli
-from admin import views as admin_views
+from admin import entry, login_link, views  # noqa: F401 (their routes are on admin_blueprint.bp)
 from bounces import views as bounce_views
 from campaigns import sequence
 from campaigns.worksheet import cli as worksheet_cli
@@ -100,7 +101,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     health.init_app(app)
     icon.init_app(app)
     app.register_blueprint(privacy.bp)
-    app.register_blueprint(admin_views.bp)
+    app.register_blueprint(admin_blueprint.bp)  # its routes: admin_entry, admin_views
     bounce_views.init_app(app)
     metrics.init_app(app)
     app.cli.add_command(worker_cli.worker_command)
@@ -108,5 +109,6 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.cli.add_command(worker_cli.sending_group)
     app.cli.add_command(worker_cli.dkim_group)
     app.cli.add_command(admin_cli.subscribers)
+    app.cli.add_command(login_link.admin_group)
     app.cli.add_command(worksheet_cli.worksheet)
     return app

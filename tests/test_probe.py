@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,8 +17,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.engine import make_url
 from support import BACKEND, PG_SERVER, hosted_fields, solution_from
 
+from admin import login_link
 from campaigns.links import make_token
-from models import Subscriber, db
+from models import Subscriber, db, utcnow
 
 BANNER = "Something went wrong. Please check your entries and try again."
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -237,3 +239,94 @@ def test_signups_total_moves_alike_for_a_known_address_and_a_new_one(make_app):
         assert response.status_code == 202
         moves.append(_signups_total(client) - before)
     assert moves == [1, 1, 1, 1]
+
+
+# ---- 5: strangers can't lock the owner out -----------------------------------------------------
+
+
+def _from(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def _login_token(client) -> str:
+    return hosted_fields(client.get("/admin/login").get_data(as_text=True))["csrf_token"]
+
+
+def _guess(client, password: str = "guess", *, token: bool = True) -> int:
+    data = {"password": password}
+    if token:
+        data["csrf_token"] = _login_token(client)
+    return client.post("/admin/login", data=data).status_code
+
+
+@pytest.fixture
+def guarded(make_app):
+    return make_app(
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        ADMIN_LOGIN_RATE_LIMIT="5/minute",
+        ADMIN_LOGIN_GLOBAL_RATE_LIMIT="3/minute",
+    )
+
+
+def test_guesses_from_many_addresses_never_turn_the_owner_away(guarded):
+    codes = [_guess(_from(guarded, f"198.51.100.{i}")) for i in range(1, 5) for _ in range(5)]
+    assert codes.count(401) == 3 and codes.count(429) == 17  # the guessers are held
+    owner = _from(guarded, "203.0.113.77")
+    assert _guess(owner, ADMIN_PASSWORD) == 303
+    assert owner.get("/admin/").status_code == 200
+
+
+def test_posts_without_a_form_token_count_toward_no_global_limit(guarded):
+    for i in range(1, 11):
+        assert _guess(_from(guarded, f"198.51.100.{i}"), token=False) == 401
+    assert _guess(_from(guarded, "192.0.2.200")) == 401  # not 429: the junk counted nowhere
+
+
+def test_an_address_that_failed_itself_waits_while_all_addresses_are_over(guarded):
+    for i in range(1, 4):
+        assert _guess(_from(guarded, f"198.51.100.{i}")) == 401
+    typo = _from(guarded, "198.51.100.1")
+    assert _guess(typo, ADMIN_PASSWORD) == 429  # it guessed wrong itself a moment ago
+    assert _guess(_from(guarded, "198.51.100.9"), ADMIN_PASSWORD) == 303
+
+
+def _link(app) -> str:
+    result = app.test_cli_runner().invoke(args=["admin", "login-link"])
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
+    assert url.startswith("https://tend.example/admin/login/")
+    return url.removeprefix("https://tend.example")
+
+
+def test_a_login_link_opens_one_session_once_and_only_by_post(guarded):
+    path = _link(guarded)
+    browser = _from(guarded, "203.0.113.5")
+    page = browser.get(path)  # a mail scanner's GET changes nothing...
+    assert page.status_code == 200 and browser.get(path).status_code == 200
+    assert browser.get("/admin/").status_code == 302
+    assert browser.post(path).status_code == 200  # ...nor does a post without the page's token
+    assert browser.get("/admin/").status_code == 302
+    token = hosted_fields(page.get_data(as_text=True))["csrf_token"]
+    assert browser.post(path, data={"csrf_token": token}).status_code == 303
+    assert browser.get("/admin/").status_code == 200
+    again = _from(guarded, "203.0.113.6")
+    assert again.post(path, data={"csrf_token": _login_token(again)}).status_code == 404  # used
+    assert again.get("/admin/").status_code == 302
+
+
+def test_a_login_link_lasts_ten_minutes_and_one_password(guarded, make_app):
+    with guarded.app_context():
+        stale = login_link.make(guarded.config, utcnow() - timedelta(minutes=10, seconds=1))
+        fresh = login_link.make(guarded.config, utcnow() - timedelta(minutes=9))
+    client = _from(guarded, "203.0.113.8")
+    assert client.get(f"/admin/login/{stale}").status_code == 404
+    assert client.get(f"/admin/login/{fresh}").status_code == 200
+    changed = make_app(ADMIN_PASSWORD="a new password for the dashboard")
+    assert changed.test_client().get(f"/admin/login/{fresh}").status_code == 404
+
+
+def test_no_login_link_without_a_dashboard(app):
+    result = app.test_cli_runner().invoke(args=["admin", "login-link"])
+    assert result.exit_code != 0 and "ADMIN_PASSWORD" in result.stderr

@@ -13,6 +13,7 @@ import math
 
 from flask import current_app, g, request
 from flask_limiter import Limiter
+from limits import parse_many
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from redis.exceptions import RedisError
 
@@ -106,6 +107,26 @@ def not_counted() -> None:
 def counted(_response) -> bool:
     """Flask-Limiter's `deduct_when`: every signup post counts but the ones `not_counted`."""
     return not g.get("signup_not_counted", False)
+
+
+def spend(limits_text: str, *identifiers: str) -> bool:
+    """Count one against each of `limits_text`'s limits (`5/minute;20/hour`) for
+    `identifiers`, outside any route's decorator; False when one of them was already full."""
+    outcomes = [limiter.limiter.hit(item, *identifiers) for item in parse_many(limits_text)]
+    return all(outcomes)
+
+
+def room(limits_text: str, *identifiers: str) -> bool:
+    """Whether each of the limits has room for one more (counts nothing)."""
+    return all(limiter.limiter.test(item, *identifiers) for item in parse_many(limits_text))
+
+
+def counted_any(limits_text: str, *identifiers: str) -> bool:
+    """Whether anything is counted for `identifiers` in a window of these limits now."""
+    return any(
+        limiter.limiter.get_window_stats(item, *identifiers).remaining < item.amount
+        for item in parse_many(limits_text)
+    )
 
 
 def retry_after(now: float) -> int | None:
