@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.engine import make_url
-from support import BACKEND, PG_SERVER, hosted_fields, solution_from
+from support import BACKEND, PG_SERVER, hosted_fields, solution_from, work
 
 from admin import login_link
 from campaigns.links import make_token
@@ -330,3 +330,31 @@ def test_a_login_link_lasts_ten_minutes_and_one_password(guarded, make_app):
 def test_no_login_link_without_a_dashboard(app):
     result = app.test_cli_runner().invoke(args=["admin", "login-link"])
     assert result.exit_code != 0 and "ADMIN_PASSWORD" in result.stderr
+
+
+# ---- 10: sub-addresses share one mailbox's cap -------------------------------------------------
+
+
+def test_sub_addresses_of_one_mailbox_share_its_three_requests_to_confirm(app, client, smtp):
+    addresses = [f"bomb-target+{i}@example.org" for i in range(5)] + ["Bomb-Target@example.org"]
+    for email in addresses:
+        response = client.post("/api/subscribe", json={"name": "Ann", "email": email})
+        assert response.status_code == 202  # the same answer for each
+    other = client.post("/api/subscribe", json={"name": "Bo", "email": "bomb-target2@example.org"})
+    assert other.status_code == 202
+    work(app)
+    to = [r.rcpt_tos[0].lower() for r in smtp.received]
+    assert (
+        sum(1 for a in to if a.startswith(("bomb-target+", "bomb-target@"))) == 3
+    )  # not 6: one mailbox, one share
+    assert len(smtp.received) == 4  # another mailbox has its own
+    assert count(app) == 4  # the refused ones are not stored either
+
+
+def test_a_confirmed_reader_still_gets_the_worksheet_again_after_the_mailbox_share(make_app, smtp):
+    app = make_app(DOUBLE_OPT_IN="0", RESEND_MINUTES="0")
+    client = app.test_client()
+    for _ in range(5):
+        client.post("/api/subscribe", json={"name": "Ann", "email": "ann+news@example.org"})
+    work(app)
+    assert len(smtp.received) == 5  # the worksheet asks nobody to confirm: not capped
