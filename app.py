@@ -25,7 +25,7 @@ from bounces import views as bounce_views
 from campaigns import sequence
 from campaigns.worksheet import cli as worksheet_cli
 from models import db
-from signup import privacy
+from signup import effort, privacy
 from signup import views as signup_views
 from web import (
     bodies,
@@ -92,6 +92,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     db.init_app(app)
     Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     limits.init_app(app)
+    effort.init_app(app)
     app.extensions["tend.sequence"] = sequence.load(app.config["SEQUENCE_PATH"] or None)
     # A job must die before its lease ends, or the dispatcher could hand its rows to another.
     job_timeout = max(30, app.config["SEND_LEASE_SECONDS"] * 9 // 10)

@@ -25,7 +25,7 @@ from campaigns.render import Sender
 from campaigns.sequence import RECONFIRM, WORKSHEET, Sequence
 from campaigns.timing import start_anchor, zone_or_default
 from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
-from signup import mailbox
+from signup import effort, mailbox
 from subscribers import rows
 from subscribers.lifecycle import (
     CONFIRMABLE,
@@ -107,6 +107,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
         if share and not ask.asked:
             mailbox.give_back(entry.email_key)
     count_signup(context.source)
+    effort.note_signup(context.ip)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import logging
 import re
 import time
 from datetime import timedelta
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -358,3 +359,34 @@ def test_a_confirmed_reader_still_gets_the_worksheet_again_after_the_mailbox_sha
         client.post("/api/subscribe", json={"name": "Ann", "email": "ann+news@example.org"})
     work(app)
     assert len(smtp.received) == 5  # the worksheet asks nobody to confirm: not capped
+
+
+# ---- 12: challenges are limited, and dearer for a busy client ---------------------------------
+
+BLOG = "https://blog.example"
+
+
+def test_challenges_are_limited_per_client(make_app):
+    app = make_app(SIGNUP_CHALLENGE="pow")
+    greedy, other = _from(app, "198.51.100.20"), _from(app, "198.51.100.21")
+    codes = [greedy.get("/api/challenge").status_code for _ in range(21)]
+    assert codes == [200] * 20 + [429]
+    assert other.get("/api/challenge").status_code == 200
+
+
+def test_a_client_that_signed_up_lately_gets_harder_challenges(make_app):
+    app = make_app(SIGNUP_CHALLENGE="pow", EMBED_ALLOWED_ORIGINS=BLOG)
+    busy, quiet = _from(app, "198.51.100.30"), _from(app, "198.51.100.31")
+    sizes = []
+    for i in range(3):
+        sizes.append(busy.get("/api/challenge").get_json()["maxnumber"])
+        response = busy.post(
+            "/api/subscribe",
+            json={"name": "Ann", "email": f"ann{i}@example.com", "altcha": solution_from(busy)},
+            headers={"Origin": BLOG},
+        )
+        assert response.status_code == 202  # a solution above the base difficulty is taken
+    assert sizes == [50_000, 100_000, 200_000]
+    assert quiet.get("/api/challenge").get_json()["maxnumber"] == 50_000
+    hosted = busy.get("/signup").get_data(as_text=True)  # the hosted form's script, too
+    assert '"maxnumber": 400000' in unescape(hosted)
