@@ -24,9 +24,8 @@ two hours and for one signup.
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from flask import Flask, abort, request
+from redis.client import Pipeline
 
 from signup import challenge
 from web import limits, redis_edge
@@ -43,16 +42,12 @@ def _key(network: str) -> str:
     return redis_edge.current().key("effort", network)
 
 
-def note_signup(ip: str | None) -> None:
-    """Count an accepted signup against its client's network (best effort)."""
+def note_signup(pipe: Pipeline, ip: str | None) -> None:
+    """Count an accepted signup against its client's network, on `pipe` (a pipeline of the
+    Redis edge the caller runs). While Redis is down the difficulty stays where it was:
+    the rate limit still holds."""
     key = _key(limits.network_of(ip))
-
-    def count(redis) -> None:
-        redis.pipeline(transaction=False).incr(key).expire(key, WINDOW).execute()
-
-    # While Redis is down the difficulty stays where it was: the rate limit still holds.
-    with suppress(RedisDown):
-        redis_edge.current().call(count)
+    pipe.incr(key).expire(key, WINDOW)
 
 
 def max_number_for(recent: int) -> int:

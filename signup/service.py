@@ -36,7 +36,9 @@ from subscribers.lifecycle import (
     take_signup_email,
 )
 from subscribers.suppression import is_suppressed, refuses_signup, refusing, suppression_hash
+from web import redis_edge
 from web.metrics import count_signup
+from web.redis_edge import RedisDown
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,23 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     finally:
         if share and not ask.asked:
             mailbox.give_back(entry.email_key)
-    count_signup(context.source)
-    effort.note_signup(context.ip)
+    _tally(context)
+
+
+def _tally(context: Context) -> None:
+    """Count the accepted signup for the metrics and for its client's next challenges, in
+    one round trip; a Redis that does not answer loses the counts, never the signup."""
+
+    def tally(redis) -> None:
+        pipe = redis.pipeline(transaction=False)
+        count_signup(pipe, context.source)
+        effort.note_signup(pipe, context.ip)
+        pipe.execute()
+
+    try:
+        redis_edge.current().call(tally)
+    except RedisDown:
+        current_app.logger.debug("signup not tallied: Redis unavailable")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
+from redis.client import Pipeline
 from sqlalchemy import func, select
 
 from campaigns import sending, tallies
@@ -39,14 +40,11 @@ def signups_key() -> str:
     return redis_edge.current().key("metrics", "signups")
 
 
-def count_signup(source: str) -> None:
-    """Count one accepted submission (`tend_signups_total`): a known address as a new one,
-    so the figure tells nobody whether an address was already on the list."""
-    key = signups_key()
-    try:
-        redis_edge.current().call(lambda redis: redis.hincrby(key, source, 1))
-    except RedisDown:
-        current_app.logger.debug("signup not counted: Redis unavailable")
+def count_signup(pipe: Pipeline, source: str) -> None:
+    """Count one accepted submission (`tend_signups_total`) on `pipe`, a pipeline of the
+    Redis edge the caller runs: a known address counts as a new one, so the figure tells
+    nobody whether an address was already on the list."""
+    pipe.hincrby(signups_key(), source, 1)
 
 
 def count_rejection(*reasons: str) -> None:
