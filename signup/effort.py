@@ -24,11 +24,11 @@ two hours and for one signup.
 
 from __future__ import annotations
 
-from flask import Flask, abort, request
-from redis.client import Pipeline
+from flask import Flask, abort, current_app, request
 
 from signup import challenge
 from web import limits, redis_edge
+from web.metrics import count_signup
 from web.redis_edge import RedisDown
 
 WINDOW = 3600  # seconds a client's accepted signups raise its difficulty
@@ -42,12 +42,22 @@ def _key(network: str) -> str:
     return redis_edge.current().key("effort", network)
 
 
-def note_signup(pipe: Pipeline, ip: str | None) -> None:
-    """Count an accepted signup against its client's network, on `pipe` (a pipeline of the
-    Redis edge the caller runs). While Redis is down the difficulty stays where it was:
-    the rate limit still holds."""
+def tally(source: str, ip: str | None) -> None:
+    """Count an accepted signup, in one round trip: for the metrics (by source) and against
+    its client's network for its next challenges. A Redis that does not answer loses the
+    counts (the difficulty stays where it was; the rate limit still holds), never the
+    signup."""
     key = _key(limits.network_of(ip))
-    pipe.incr(key).expire(key, WINDOW)
+
+    def count(redis) -> None:
+        pipe = redis.pipeline(transaction=False)
+        count_signup(pipe, source)
+        pipe.incr(key).expire(key, WINDOW).execute()
+
+    try:
+        redis_edge.current().call(count)
+    except RedisDown:
+        current_app.logger.debug("signup not tallied: Redis unavailable")
 
 
 def max_number_for(recent: int) -> int:

@@ -12,7 +12,9 @@ While Redis does not answer, only each address's own caps hold.
 from __future__ import annotations
 
 import hashlib
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 
 from web import redis_edge
 from web.redis_edge import RedisDown
@@ -53,3 +55,22 @@ def give_back(email_key: str) -> None:
     """The signup that took an email sent none after all (best effort)."""
     with suppress(RedisDown):
         redis_edge.current().call(lambda redis: redis.decr(_key(email_key)))
+
+
+@dataclass
+class Asking:
+    may: bool  # whether this signup may send an email that asks to confirm
+    asked: bool = False  # whether it did (the signup sets it)
+
+
+@contextmanager
+def share(email_key: str) -> Iterator[Asking]:
+    """Around one signup: take one of the mailbox's share, say whether the signup may ask
+    to confirm, and give the share back if it asked nothing after all (or failed)."""
+    taken = take(email_key)
+    asking = Asking(may=taken is not False)
+    try:
+        yield asking
+    finally:
+        if taken and not asking.asked:
+            give_back(email_key)

@@ -26,6 +26,7 @@ from campaigns.sequence import RECONFIRM, WORKSHEET, Sequence
 from campaigns.timing import start_anchor, zone_or_default
 from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
 from signup import effort, mailbox
+from signup.mailbox import Asking
 from subscribers import rows
 from subscribers.lifecycle import (
     CONFIRMABLE,
@@ -36,9 +37,6 @@ from subscribers.lifecycle import (
     take_signup_email,
 )
 from subscribers.suppression import is_suppressed, refuses_signup, refusing, suppression_hash
-from web import redis_edge
-from web.metrics import count_signup
-from web.redis_edge import RedisDown
 
 
 @dataclass(frozen=True)
@@ -101,39 +99,12 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     and counted alike (`tend_signups_total`), known address or new. See `_subscribe`."""
     # A request to confirm takes one of its mailbox's share (`signup.mailbox`); when the
     # share is spent, an address that would be asked is left as it is, with the same answer.
-    share = mailbox.take(entry.email_key)
-    ask = _Asking(may=share is not False)
-    try:
+    with mailbox.share(entry.email_key) as ask:
         _subscribe(entry, context, now=now, ask=ask)
-    finally:
-        if share and not ask.asked:
-            mailbox.give_back(entry.email_key)
-    _tally(context)
+    effort.tally(context.source, context.ip)
 
 
-def _tally(context: Context) -> None:
-    """Count the accepted signup for the metrics and for its client's next challenges, in
-    one round trip; a Redis that does not answer loses the counts, never the signup."""
-
-    def tally(redis) -> None:
-        pipe = redis.pipeline(transaction=False)
-        count_signup(pipe, context.source)
-        effort.note_signup(pipe, context.ip)
-        pipe.execute()
-
-    try:
-        redis_edge.current().call(tally)
-    except RedisDown:
-        current_app.logger.debug("signup not tallied: Redis unavailable")
-
-
-@dataclass
-class _Asking:
-    may: bool  # whether this signup may send an email that asks to confirm
-    asked: bool = False  # whether it did
-
-
-def _subscribe(entry: Entry, context: Context, *, now: datetime, ask: _Asking) -> None:
+def _subscribe(entry: Entry, context: Context, *, now: datetime, ask: Asking) -> None:
     """Store a signup and queue its worksheet email.
 
     New address: subscriber, consent and worksheet delivery in one transaction. An address
@@ -288,7 +259,7 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
     return job_id, [delivery_id]
 
 
-def _create(entry: Entry, context: Context, *, now: datetime, ask: _Asking) -> list[Batch]:
+def _create(entry: Entry, context: Context, *, now: datetime, ask: Asking) -> list[Batch]:
     if refuses_signup(entry.email_key):
         return []  # a complaint or a bounce: nothing is stored or sent
     # Forgotten, or unsubscribed in a list we imported: back only by confirming.
@@ -315,7 +286,7 @@ def _create(entry: Entry, context: Context, *, now: datetime, ask: _Asking) -> l
 
 
 def _again(
-    subscriber: Subscriber, entry: Entry, context: Context, *, now: datetime, ask: _Asking
+    subscriber: Subscriber, entry: Entry, context: Context, *, now: datetime, ask: Asking
 ) -> list[Batch]:
     if subscriber.status == Status.BOUNCED:
         return []

@@ -38,7 +38,8 @@ def key_for(purpose: str, nonce: str | bytes) -> str:
     return f"{purpose}:{hashlib.sha256(data).hexdigest()}"
 
 
-def _redis_key(key: str) -> str:
+def redis_key(key: str) -> str:
+    """Where Redis keeps `key` as taken (a script that takes keys itself uses this name)."""
     return redis_edge.current().key("spent", key)
 
 
@@ -52,7 +53,7 @@ def take(key: str, expires_at: datetime, *, now: datetime) -> bool:
         if owed["owed"]:
             _copy_to_redis(redis, now)
             owed["owed"] = False
-        return bool(redis.set(_redis_key(key), 1, nx=True, exat=int(expires_at.timestamp())))
+        return bool(redis.set(redis_key(key), 1, nx=True, exat=int(expires_at.timestamp())))
 
     try:
         return redis_edge.current().call(in_redis)
@@ -67,7 +68,7 @@ def give_back(key: str) -> None:
     sender will retry, and the retry must not be taken for a replay). Best effort."""
     # While Redis is down, the database row below is the one that counted.
     with suppress(RedisDown):
-        redis_edge.current().call(lambda redis: redis.delete(_redis_key(key)))
+        redis_edge.current().call(lambda redis: redis.delete(redis_key(key)))
     try:
         db.session.execute(delete(SpentToken).where(SpentToken.key == key))
         db.session.commit()
@@ -99,5 +100,5 @@ def _copy_to_redis(redis: Redis, now: datetime) -> None:
         return
     pipe = redis.pipeline(transaction=False)
     for key, expires_at in rows:
-        pipe.set(_redis_key(key), 1, nx=True, exat=int(expires_at.timestamp()))
+        pipe.set(redis_key(key), 1, nx=True, exat=int(expires_at.timestamp()))
     pipe.execute()
