@@ -16,13 +16,12 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.engine import make_url
-from support import BACKEND, PG_SERVER, hosted_fields, solution_from, work
+from support import BACKEND, BANNER, NAME_MSG, PG_SERVER, hosted_fields, solution_from, work
 
 from admin import login_link
 from campaigns.links import make_token
 from models import Subscriber, db, utcnow
 
-BANNER = "Something went wrong. Please check your entries and try again."
 ADMIN_PASSWORD = "correct horse battery staple"
 
 
@@ -160,8 +159,6 @@ def test_confirming_on_a_read_only_database_is_a_503(app, client, read_only, cap
 
 # ---- 11: format characters in a name --------------------------------------------------------
 
-NAME = "Please enter your name."
-
 
 @pytest.mark.parametrize(
     "name",
@@ -169,10 +166,10 @@ NAME = "Please enter your name."
 )
 def test_a_name_unusable_without_its_format_characters_asks_for_a_name(app, client, name):
     api = client.post("/api/subscribe", json={"name": name, "email": "ann@example.com"})
-    assert api.status_code == 400 and api.get_json()["errors"]["name"] == [NAME]
+    assert api.status_code == 400 and api.get_json()["errors"]["name"] == [NAME_MSG]
     fields = hosted_fields(client.get("/signup").get_data(as_text=True))
     page = client.post("/signup", data={**fields, "name": name, "email": "ann@example.com"})
-    assert page.status_code == 400 and NAME in page.get_data(as_text=True)
+    assert page.status_code == 400 and NAME_MSG in page.get_data(as_text=True)
     assert count(app) == 0
 
 

@@ -121,7 +121,13 @@ def of(app: Flask) -> Edge:
     """The app's edge, made on first use from `REDIS_URL` and `RQ_QUEUE`."""
     edge = app.extensions.get("tend.redis")
     if edge is None:
-        edge = Edge(app.config["REDIS_URL"], app.config["RQ_QUEUE"])
+        # The cool-down's clock: `tend.monotonic` when the app is given one (a test that
+        # moves time on instead of sleeping), else the process's monotonic clock.
+        edge = Edge(
+            app.config["REDIS_URL"],
+            app.config["RQ_QUEUE"],
+            clock=lambda: app.extensions.get("tend.monotonic", time.monotonic)(),
+        )
         app.extensions["tend.redis"] = edge
     return edge
 
