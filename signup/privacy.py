@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 
 from campaigns import tallies
 from models import Consent, Delivery, DeliveryStatus, Subscriber, db, utcnow
-from signup.views import subscriber_for
+from signup.email_links import subscriber_for
 from subscribers.suppression import Reason, suppress
 
 bp = Blueprint("privacy", __name__)
