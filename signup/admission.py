@@ -82,6 +82,7 @@ class Submission:
     email: str | None = None
     token: FormToken | None = None
     solved: challenge.Solved | None = None
+    gated: bool = False  # passed through the limit (and spent its proof) already
 
     def value(self, key: str) -> object:
         return (self.values or {}).get(key)
@@ -215,6 +216,7 @@ def _proof(s: Submission) -> tuple[str, datetime] | None:
 
 def check_gate(s: Submission) -> Outcome | None:
     """The limit and the single use, in one round trip before anything is stored."""
+    s.gated = True
     answer = gate.pass_(s.network, gate.Mode.SPEND, now=s.now, spend=_proof(s))
     if answer.passage is gate.Passage.LIMITED:
         return limited(answer.retry_after)
@@ -266,6 +268,9 @@ def limited(retry_after: int | None) -> Outcome:
 
 Check = Callable[[Submission], Outcome | None]
 
+# The channels whose every answer passes the client's rate limit.
+LIMITED = frozenset({Channel.FORM, Channel.API})
+
 # Each channel's checks, in order; `store` follows the last. A keyed call is a server of the
 # coach's: no proof of work, no limit, and any page it names.
 CHECKS: dict[Channel, tuple[Check, ...]] = {
@@ -311,7 +316,7 @@ def _run(s: Submission) -> Outcome:
             break
     else:
         return store(s)
-    if s.channel is Channel.KEYED or check is check_gate:
+    if s.channel not in LIMITED or s.gated:
         return outcome
     # Ended before the gate: the answer still passes the client's limit (counted or not).
     mode = gate.Mode.COUNT if outcome.counts else gate.Mode.CHECK

@@ -45,15 +45,19 @@ class RefusedOrigin:
 
     @property
     def fix(self) -> str:
-        """What the operator does about it, in one sentence."""
-        if self.origin == "null":
-            return (
-                "a page opened from a file or a sandboxed frame has no origin: serve it "
-                "over http(s) from an origin listed in EMBED_ALLOWED_ORIGINS"
-            )
-        if origin_of(self.origin) != self.origin:
-            return "not a web page's origin (a script, not a browser, sent it): nothing to do"
-        return f"add `{self.origin}` to EMBED_ALLOWED_ORIGINS"
+        return fix_for(self.origin)
+
+
+def fix_for(origin: str) -> str:
+    """What the operator does about a refused origin, in one sentence."""
+    if origin == "null":
+        return (
+            "a page opened from a file or a sandboxed frame has no origin: serve it over "
+            "http(s) from an origin listed in EMBED_ALLOWED_ORIGINS"
+        )
+    if origin_of(origin) != origin:
+        return "not a web page's origin (a script, not a browser, sent it): nothing to do"
+    return f"add `{origin}` to EMBED_ALLOWED_ORIGINS"
 
 
 def _redis() -> Redis:
@@ -81,7 +85,7 @@ def note(origin: str, route: str, *, now: datetime) -> None:
         extra={"origin": origin, "route": route},
     )
     try:
-        _redis().eval(_NOTE, 2, *_keys(), origin, int(now.timestamp()), KEEP, FORGET_SECONDS)
+        _redis().eval(_NOTE, 2, *_keys(), origin, now.timestamp(), KEEP, FORGET_SECONDS)
     except Exception:
         current_app.logger.debug("refused origin not kept: Redis unavailable", exc_info=True)
 

@@ -23,12 +23,18 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import db, utcnow
-from signup import admission, challenge, email_links, messages  # noqa: F401 (email_links: routes)
+from signup import (
+    admission,
+    challenge,
+    email_links,  # noqa: F401  (its routes are on this blueprint)
+    messages,
+    refused_origins,
+)
 from signup.admission import Channel, Outcome, Submission, Verdict
 from signup.blueprint import allowed_origins, bp
 from signup.door import page_on_origin_of
 from signup.forms import SignupForm
-from signup.limits import network_of
+from signup.limits import limiter, network_of
 from signup.traps import form_token, read_form_token
 from signup.validation import clean_page_url
 from subscribers.fields import EMAIL_MAX, IP_MAX, NAME_MAX
@@ -46,6 +52,13 @@ SOLVER = Path(__file__).resolve().parent / "static" / "altcha-solver.js"
 
 
 # ---- doors: body caps and this blueprint's own error answers -------------------------
+
+
+@limiter.request_filter
+def _limited_by_the_gate() -> bool:
+    """Flask-Limiter leaves a signup post alone: admission counts it against SIGNUP_RATE_LIMIT
+    in the same round trip that spends its proof (`signup.gate`)."""
+    return request.endpoint in SIGNUP_ENDPOINTS
 
 
 @bp.before_request
@@ -229,11 +242,11 @@ def _json_answer(outcome: Outcome) -> Response:
 
 def _origin_reason() -> dict:
     """Why a page's post was refused, for the embed to tell the blog's owner (the console)."""
-    origin = request.headers.get("Origin") or "null"
+    origin = (request.headers.get("Origin") or "null")[: refused_origins.ORIGIN_MAX]
     return {
         "reason": "origin",
-        "detail": f"This page's origin ({origin}) may not post signups to Tend: "
-        f"add `{origin}` to EMBED_ALLOWED_ORIGINS on the Tend server.",
+        "detail": f"this page's origin ({origin}) may not post signups to Tend. "
+        f"On the Tend server: {refused_origins.fix_for(origin)}.",
     }
 
 
