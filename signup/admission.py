@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
@@ -69,7 +70,7 @@ class Submission:
     channel: Channel
     values: Mapping[str, object] | None  # None: a body that is no flat object of fields
     now: datetime
-    allowed: frozenset[str]  # origins that may post
+    origins: Callable[[], frozenset[str]]  # the origins that may post, when asked
     network: str  # the client, as the limit counts it
     route: str
     origin: str | None = None
@@ -83,6 +84,10 @@ class Submission:
     token: FormToken | None = None
     solved: challenge.Solved | None = None
     gated: bool = False  # passed through the limit (and spent its proof) already
+
+    @cached_property
+    def allowed(self) -> frozenset[str]:
+        return self.origins()
 
     def value(self, key: str) -> object:
         return (self.values or {}).get(key)
@@ -238,7 +243,7 @@ def store(s: Submission) -> Outcome:
             keyed=keyed_call,
             origin=s.origin,
             framed=framed,
-            allowed=s.allowed,
+            allowed=s.allowed if framed else (),  # only a framed page is checked against them
         )
 
     entry = service.Entry(

@@ -106,7 +106,7 @@ def _submission(channel: Channel, values) -> Submission:
         channel=channel,
         values=values,
         now=utcnow(),
-        allowed=allowed_origins(),
+        origins=allowed_origins,
         network=network_of(request.remote_addr),
         route=request.url_rule.rule if request.url_rule else request.path,
         origin=request.headers.get("Origin"),
