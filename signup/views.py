@@ -32,7 +32,7 @@ from signup import (
 )
 from signup.admission import Channel, Outcome, Submission, Verdict
 from signup.blueprint import allowed_origins, bp
-from signup.door import page_on_origin_of
+from signup.door import origin_of, page_on_origin_of
 from signup.forms import SignupForm
 from signup.limits import limiter, network_of
 from signup.traps import form_token, read_form_token
@@ -175,6 +175,16 @@ def _form_answer(outcome: Outcome, form: SignupForm | None):
     return response
 
 
+def _note_refused_frame() -> None:
+    """A frame on a page that may not frame the form shows the browser's error, not the
+    form (CSP `frame-ancestors`): the dashboard lists that page's origin too."""
+    if request.headers.get("Sec-Fetch-Dest") != "iframe":
+        return
+    opener = origin_of(request.referrer or "")
+    if opener is not None and opener not in allowed_origins():
+        admission.origin_refusal(opener, request.url_rule.rule, now=utcnow(), counted=False)
+
+
 @bp.route("/signup", methods=["GET", "POST"], endpoint="form")
 @frameable
 def signup_form():
@@ -186,6 +196,7 @@ def signup_form():
         form.page.data = page_on_origin_of(
             clean_page_url(request.args.get("page")), request.referrer
         )
+        _note_refused_frame()
         return _page(form)
     # Only the form's own fields are read: a JSON body is no form, and has no token.
     form = SignupForm(formdata=request.form)

@@ -82,6 +82,21 @@ def test_a_post_from_a_foreign_origin_is_logged_counted_and_on_the_dashboard(mak
         assert db.session.scalars(select(Consent)).all() == []
 
 
+def test_a_frame_on_a_page_that_may_not_frame_the_form_is_listed_too(make_app):
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, EMBED_ALLOWED_ORIGINS=BLOG)
+    client = app.test_client()
+    frame = {"Sec-Fetch-Dest": "iframe"}
+    assert client.get("/signup", headers=frame | {"Referer": f"{BLOG}/post"}).status_code == 200
+    assert client.get("/signup", headers={"Referer": f"{STRANGER}/post"}).status_code == 200
+    # The browser will not show this one (frame-ancestors): the operator learns why.
+    framed = client.get("/signup", headers=frame | {"Referer": f"{STRANGER}/post"})
+    assert STRANGER not in framed.headers["Content-Security-Policy"]
+    assert refused_rows(dashboard(app)) == [
+        (STRANGER, "1", f"add `{STRANGER}` to EMBED_ALLOWED_ORIGINS")
+    ]
+    assert "origin" not in rejections(client)  # a page shown is no signup refused
+
+
 def test_every_web_worker_sees_the_same_refused_origins(make_app):
     first = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
     # Another process of the same deployment: it shares only Redis with the first.
