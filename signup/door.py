@@ -54,6 +54,31 @@ def page_on_origin_of(page: str | None, referrer: str | None) -> str | None:
     return page if own is not None and own == origin_of(referrer) else None
 
 
+def believed_page(
+    page: str | None,
+    *,
+    keyed: bool,
+    origin: str | None,
+    framed: bool,
+    allowed: Collection[str],
+) -> str | None:
+    """The page a signup names, when it is believed, else None. The page must already be a
+    clean URL.
+
+    A keyed call (a server of the coach's) names any page. A browser's post is believed for
+    a page on the origin it posts from (`Origin`). The hosted form (`framed`) names the
+    page its frame sits on, which may only be on an allowed origin. Anyone else (a script
+    with no key and no Origin) names no page.
+    """
+    if page is None:
+        return None
+    if keyed:
+        return page
+    if framed:
+        return page if origin_of(page) in allowed else None
+    return page_on_origin_of(page, origin)
+
+
 def bearer_key(authorization: str | None) -> str | None:
     """The key of an `Authorization: Bearer <key>` header, or None without one."""
     if not authorization:

@@ -1,6 +1,6 @@
 """The words of the start-date page that Tend computes, and "What should I call you?".
 
-The page (signup.views) offers one optional field: the name the reader wants to be
+The page (signup.email_links) offers one optional field: the name the reader wants to be
 greeted by. It is posted with the form's signed token (`signup.traps`, its own form name)
 and the page's link token; from then on every email greets them by it. Empty puts the
 greeting back to the one taken from their name.
@@ -90,9 +90,9 @@ def _rules() -> Rules:
 @bp.post("/started/<token>/name")
 def call_me(token: str):
     """Keep the name the reader wants to be greeted by; bad input changes nothing."""
-    from signup import views
+    from signup import email_links
 
-    subscriber = views.subscriber_for("started", token)
+    subscriber = email_links.subscriber_for("started", token)
     form = read_form_token(
         current_app.config["SECRET_KEY"], request.form.get("csrf_token"), CALL_ME_FORM
     )
@@ -101,7 +101,9 @@ def call_me(token: str):
         error = EXPIRED
     if error:
         entered = str(request.form.get("called_name", ""))[: CALLED_MAX * 2]
-        return views._started_page(token, subscriber, status=400, name_error=error, called=entered)
+        return email_links._started_page(
+            token, subscriber, status=400, name_error=error, called=entered
+        )
     subscriber.called_name = called
     db.session.commit()
     return redirect(url_for("signup.started_page", token=token, named=1), code=303)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template
 
 from models import utcnow
-from signup.views import subscriber_for
+from signup.email_links import subscriber_for
 from subscribers.privacy import data_response, forget
 
 bp = Blueprint("privacy", __name__)

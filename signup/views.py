@@ -1,15 +1,14 @@
-"""Public pages and the API: hosted form, embed script, JSON signup, confirm, unsubscribe."""
+"""Public signup pages: the hosted form (HTML in and out), the JSON API (JSON in and out),
+the challenge and the embed script. What a submission is answered is `signup.admission`'s;
+these views only read the request into a `Submission` and write its `Outcome` back.
+"""
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
@@ -18,64 +17,47 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from campaigns import schedule
-from campaigns.compose import long_date
-from campaigns.links import make_token, read_token
-from campaigns.plan import Outcome, Rules
-from campaigns.worksheet import build as worksheet_build
-from models import JobStatus, Status, Subscriber, db, utcnow
-from signup import challenge, messages, service
-from signup.door import (
-    bearer_key,
-    key_accepted,
-    origin_of,
-    page_on_origin_of,
-    post_from_allowed_page,
+from models import db, utcnow
+from signup import (
+    admission,
+    challenge,
+    email_links,  # noqa: F401  (its routes are on this blueprint)
+    messages,
+    refused_origins,
 )
+from signup.admission import Channel, Outcome, Submission, Verdict
+from signup.blueprint import allowed_origins, bp
+from signup.door import origin_of, page_on_origin_of
 from signup.forms import SignupForm
-from signup.traps import form_token, honeypot_filled, read_form_token
-from signup.typos import suggest
-from subscribers.fields import (
-    EMAIL_MAX,
-    IP_MAX,
-    NAME_MAX,
-    clean_email,
-    clean_name,
-    clean_page_url,
-    clean_timezone,
-)
-from subscribers.lifecycle import email_key, find_by_public_id
-from web import spent
+from signup.traps import form_token, read_form_token
+from subscribers.fields import EMAIL_MAX, IP_MAX, NAME_MAX, clean_page_url
 from web.errors import error_page
-from web.limits import counted, limiter, not_counted, retry_after, signup_limit
-from web.metrics import count_rejection
+from web.limits import limiter, network_of
 from web.security import frameable
 
-bp = Blueprint("signup", __name__, static_folder="static", static_url_path="/static/signup")
+__all__ = ["bp"]
 
 SIGNUP_ENDPOINTS = ("signup.form", "signup.api_subscribe")  # where a signup is posted
 # A signup body is one flat object of strings; a little nesting is tolerated, not more.
 MAX_JSON_DEPTH = 4
+# The maxlength of each field, in the hosted form and the embed: what the checks accept.
+FIELD_MAX = {"name": NAME_MAX, "email": EMAIL_MAX}
+SOLVER = Path(__file__).resolve().parent / "static" / "altcha-solver.js"
 
 
-class Unavailable(Exception):
-    """The database did not answer; the reader sees the banner and a 503."""
+# ---- doors: body caps and this blueprint's own error answers -------------------------
 
 
-# ---- doors: body caps, refusals, this blueprint's own error answers ------------------
-
-
-def allowed_origins() -> set[str]:
-    """Origins that may embed the form and post to it: the configured ones and our own."""
-    own = {request.host_url.rstrip("/"), origin_of(current_app.config["PUBLIC_BASE_URL"])}
-    return own | set(current_app.config["EMBED_ALLOWED_ORIGINS"])
+@limiter.request_filter
+def _limited_by_the_gate() -> bool:
+    """Flask-Limiter leaves a signup post alone: admission counts it against SIGNUP_RATE_LIMIT
+    in the same round trip that spends its proof (`signup.gate`)."""
+    return request.endpoint in SIGNUP_ENDPOINTS
 
 
 @bp.before_request
@@ -96,126 +78,46 @@ def cap_body() -> None:
             abort(413)
 
 
-def _wants_json() -> bool:
-    return request.path.startswith("/api/")
-
-
-# Metric labels of the fields a reader can get wrong; a bad form token counts as "csrf".
-_FIELD_REASONS = {"name": "name", "email": "email", "csrf_token": "csrf"}
-
-
-def _field_reasons(fields) -> list[str]:
-    """Why a submission's fields were refused, as metric labels: one per field at fault."""
-    return [_FIELD_REASONS[f] for f in fields if f in _FIELD_REASONS] or ["malformed"]
-
-
-def _rejected(
-    status: int,
-    reasons: list[str],
-    errors: dict | None = None,
-    form: SignupForm | None = None,
-    message: str = messages.BANNER,
-):
-    """The one shape of a refusal: counted by reason, then the message on the page or in JSON."""
-    # A refused preflight is not a signup refused: the browser never sent one.
-    if request.method != "OPTIONS":
-        count_rejection(*reasons)
-    if _wants_json():
-        body = jsonify(errors=errors or {}, message=message)
-        return _cors(make_response(body, status))
-    if form is None:
-        # Keep what the reader typed, unless the body itself was the problem.
-        form = SignupForm(formdata=None) if status == 413 else SignupForm()
-    keep = status != 413 and status != 403
-    return _page(form, status, banner=message, token=_kept_token() if keep else None)
+def _answer(outcome: Outcome, form: SignupForm | None = None):
+    """An outcome in the language of the endpoint asked: JSON for the API, else the page."""
+    if request.endpoint == "signup.api_subscribe":
+        return _json_answer(outcome)
+    return _form_answer(outcome, form)
 
 
 @bp.errorhandler(413)
 def too_large(_err):
     if request.endpoint in SIGNUP_ENDPOINTS:
-        return _rejected(413, ["too_large"])
+        return _answer(admission.record(admission.refused(413, "too_large")))
     return error_page(413)
-
-
-@bp.errorhandler(429)
-def too_many(_err):
-    response = make_response(_rejected(429, ["rate_limited"], message=messages.RATE_LIMITED))
-    wait = retry_after(time.time())
-    if wait is not None:
-        response.headers["Retry-After"] = str(wait)
-    return response
-
-
-@bp.errorhandler(Unavailable)
-def unavailable(_err):
-    db.session.rollback()
-    return _rejected(503, ["unavailable"])
 
 
 @bp.errorhandler(500)
 def server_error(_err):
     db.session.rollback()
     if request.endpoint in SIGNUP_ENDPOINTS:
-        return _rejected(500, ["error"])
+        return _answer(admission.record(admission.refused(500, "error")))
     return error_page(500)
 
 
-# ---- what every signup shares: the challenge, single use, storing ----------------------
-
-# The maxlength of each field, in the hosted form and the embed: what the checks accept.
-FIELD_MAX = {"name": NAME_MAX, "email": EMAIL_MAX}
-
-
-def _challenge_on() -> bool:
-    return current_app.config["SIGNUP_CHALLENGE"] == "pow"
-
-
-def _solved(payload: object) -> challenge.Solved | None:
-    return challenge.check(current_app.config["SECRET_KEY"], payload, utcnow())
-
-
-def _take(key: str, expires_at) -> bool:
-    """Use a solution or a form token up; False when it was used before."""
-    try:
-        return spent.take(key, expires_at, now=utcnow())
-    except SQLAlchemyError as err:
-        current_app.logger.exception("signup not stored: database unavailable")
-        raise Unavailable() from err
-
-
-def _client_ip() -> str | None:
-    return (request.remote_addr or "")[:IP_MAX] or None
-
-
-def _store(name: str, email: str, timezone: object, page: object, source: str) -> None:
-    entry = service.Entry(
-        name=name,
-        email=email,
-        email_key=email_key(email),
-        timezone=clean_timezone(timezone, current_app.config["DEFAULT_TIMEZONE"]),
-    )
-    context = service.Context(
-        ip=_client_ip(),
+def _submission(channel: Channel, values) -> Submission:
+    return Submission(
+        channel=channel,
+        values=values,
+        now=utcnow(),
+        origins=allowed_origins,
+        network=network_of(request.remote_addr),
+        route=request.url_rule.rule if request.url_rule else request.path,
+        origin=request.headers.get("Origin"),
+        fetch_site=request.headers.get("Sec-Fetch-Site"),
+        referer=request.headers.get("Referer"),
+        authorization=request.headers.get("Authorization"),
+        ip=(request.remote_addr or "")[:IP_MAX] or None,
         user_agent=request.user_agent.string,
-        page_url=clean_page_url(page) or clean_page_url(request.referrer),
-        form_version=messages.FORM_VERSION,
-        source=source,
     )
-    try:
-        service.subscribe(entry, context, now=utcnow())
-    except SQLAlchemyError as err:
-        current_app.logger.exception("signup not stored: database unavailable")
-        raise Unavailable() from err
 
 
-def _suggestion(email: str, checked: object) -> str | None:
-    """A "Did you mean …?" for this address, unless the reader already saw it and kept theirs."""
-    if checked == email:
-        return None
-    return suggest(email)
-
-
-# ---- the hosted form -------------------------------------------------------------------
+# ---- the hosted form: HTML in, HTML out ------------------------------------------------
 
 
 def _kept_token() -> str | None:
@@ -226,19 +128,13 @@ def _kept_token() -> str | None:
     return raw if token is not None and not token.expired(utcnow()) else None
 
 
-def _page(
-    form: SignupForm,
-    status: int = 200,
-    *,
-    banner: str | None = None,
-    token: str | None = None,
-    suggestion: str | None = None,
-):
+def _page(form: SignupForm, status: int = 200, *, banner=None, token=None, suggestion=None):
     """The hosted form, with a message above it or a suggestion under the address."""
     secret = current_app.config["SECRET_KEY"]
     now = utcnow()
+    on = admission.challenge_on()
     # A solution that checks out is kept, so the next press needs no new proof of work.
-    altcha = form.altcha.data if _challenge_on() and _solved(form.altcha.data) else ""
+    altcha = form.altcha.data if on and admission.solved(form.altcha.data, now) else ""
     body = render_template(
         "signup.html",
         form=form,
@@ -247,7 +143,7 @@ def _page(
         field_max=FIELD_MAX,
         token=token or form_token(secret, now),
         altcha=altcha,
-        challenge=challenge.issue(secret, now) if _challenge_on() and not altcha else None,
+        challenge=challenge.issue(secret, now) if on and not altcha else None,
         suggestion=suggestion,
         suggestion_text=messages.SUGGEST.format(address="\0").split("\0"),
         frame_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
@@ -257,73 +153,57 @@ def _page(
     return response
 
 
-def _origin_refused() -> bool:
-    return not post_from_allowed_page(
-        origin=request.headers.get("Origin"),
-        fetch_site=request.headers.get("Sec-Fetch-Site"),
-        referer=request.headers.get("Referer"),
-        allowed=allowed_origins(),
+def _form_answer(outcome: Outcome, form: SignupForm | None):
+    if outcome.verdict is Verdict.ACCEPTED:
+        return redirect(url_for("signup.thanks"), code=303)
+    if form is None:
+        # Keep what the reader typed, unless the body itself was the problem.
+        form = SignupForm(formdata=None if outcome.status == 413 else request.form)
+    for name, errors in outcome.errors.items():
+        getattr(form, name).errors = list(errors)
+    if outcome.fresh:
+        form.altcha.data = ""
+    keep = not outcome.fresh and outcome.status not in (403, 413)
+    if outcome.verdict is Verdict.SUGGEST:
+        return _page(form, token=form.csrf_token.data, suggestion=outcome.suggestion)
+    response = _page(
+        form, outcome.status, banner=outcome.message, token=_kept_token() if keep else None
     )
+    if outcome.retry_after is not None:
+        response.headers["Retry-After"] = str(outcome.retry_after)
+    return response
+
+
+def _note_refused_frame() -> None:
+    """A frame on a page that may not frame the form shows the browser's error, not the
+    form (CSP `frame-ancestors`): the dashboard lists that page's origin too."""
+    if request.headers.get("Sec-Fetch-Dest") != "iframe":
+        return
+    opener = origin_of(request.referrer or "")
+    if opener is not None and opener not in allowed_origins():
+        admission.origin_refusal(opener, request.url_rule.rule, now=utcnow(), counted=False)
 
 
 @bp.route("/signup", methods=["GET", "POST"], endpoint="form")
 @frameable
-@limiter.shared_limit(signup_limit, scope="signup", methods=["POST"], deduct_when=counted)
 def signup_form():
-    form = SignupForm()
     if request.method != "POST":  # GET and HEAD only show the form
+        form = SignupForm(formdata=None)
         # Framed, the page can't see the post it sits on (a cross-origin frame's referrer
         # is the blog's origin alone): the snippet names it in `?page=`, and it is believed
         # only on the origin of the page that opened the frame.
         form.page.data = page_on_origin_of(
             clean_page_url(request.args.get("page")), request.referrer
         )
+        _note_refused_frame()
         return _page(form)
-    if _origin_refused():
-        return _rejected(403, ["origin"])
-    # A bot is answered as a success before anything else, so it learns nothing.
-    if honeypot_filled(request.form.get("website")):
-        return redirect(url_for("signup.thanks"), code=303)
-    now = utcnow()
-    token = read_form_token(current_app.config["SECRET_KEY"], form.csrf_token.data)
-    if token is None:
-        return _rejected(400, ["csrf"], form=form)
-    if token.expired(now):
-        # The form was open for hours: a fresh token, and the reader presses again.
-        count_rejection("expired")
-        return _page(form, 400, banner=messages.AGAIN)
-    if not form.validate():
-        if set(form.errors) <= {"name", "email"}:
-            not_counted()  # the reader has a field to fix
-        return _rejected(400, _field_reasons(form.errors), form=form)
-    name, email = clean_name(form.name.data), clean_email(form.email.data)
-    chosen = clean_email(request.form.get("email_suggestion"))
-    if chosen is not None and chosen == suggest(email):
-        email = chosen  # the reader took the "Did you mean …?"
-    elif (suggestion := _suggestion(email, form.email_checked.data)) is not None:
-        form.email_checked.data = email
-        not_counted()
-        return _page(form, 200, token=form.csrf_token.data, suggestion=suggestion)
-    solved = _solved(form.altcha.data) if _challenge_on() and form.altcha.data else None
-    if _challenge_on() and form.altcha.data and solved is None:
-        return _rejected(400, ["challenge"], form=form)
-    # Without a proof of work (no JavaScript), the form must have been open a little while.
-    if solved is None and token.too_fast(now, current_app.config["SIGNUP_MIN_SECONDS"]):
-        count_rejection("too_fast")
-        return _page(form, 400, banner=messages.AGAIN, token=form.csrf_token.data)
-    key, expires = (
-        ("pow:" + solved.id, solved.expires_at)
-        if solved
-        else ("form:" + token.nonce, token.expires_at())
-    )
-    if not _take(key, expires):
-        # Sent twice (the back button), or replayed: the form again, ready for one press
-        # with a fresh token and a fresh challenge.
-        count_rejection("replay")
-        form.altcha.data = ""
-        return _page(form, 400, banner=messages.AGAIN)
-    _store(name, email, form.timezone.data, form.page.data, "form")
-    return redirect(url_for("signup.thanks"), code=303)
+    # Only the form's own fields are read: a JSON body is no form, and has no token.
+    form = SignupForm(formdata=request.form)
+    submission = _submission(Channel.FORM, request.form)
+    outcome = admission.admit(submission)
+    if outcome.verdict is Verdict.SUGGEST:
+        form.email_checked.data = submission.email
+    return _form_answer(outcome, form)
 
 
 @bp.get("/", endpoint="home")
@@ -340,7 +220,7 @@ def thanks():
     return render_template("thanks.html", frame_origins=current_app.config["EMBED_ALLOWED_ORIGINS"])
 
 
-# ---- the API and the embed -------------------------------------------------------------
+# ---- the API and the embed: JSON in, JSON out --------------------------------------------
 
 
 def _cors(response: Response) -> Response:
@@ -352,6 +232,32 @@ def _cors(response: Response) -> Response:
         response.headers["Access-Control-Max-Age"] = "600"
     response.headers.add("Vary", "Origin")
     return response
+
+
+def _json_answer(outcome: Outcome) -> Response:
+    if outcome.verdict is Verdict.ACCEPTED:
+        body, status = {"status": "ok"}, 202
+    elif outcome.verdict is Verdict.SUGGEST:
+        body, status = {"status": "check", "suggestion": outcome.suggestion}, 200
+    else:
+        errors = {field: list(msgs) for field, msgs in outcome.errors.items()}
+        body, status = {"errors": errors, "message": outcome.message}, outcome.status
+        if outcome.status == 403:  # only an origin is refused with a 403
+            body |= _origin_reason()
+    response = _cors(make_response(jsonify(body), status))
+    if outcome.retry_after is not None:
+        response.headers["Retry-After"] = str(outcome.retry_after)
+    return response
+
+
+def _origin_reason() -> dict:
+    """Why a page's post was refused, for the embed to tell the blog's owner (the console)."""
+    origin = (request.headers.get("Origin") or "null")[: refused_origins.ORIGIN_MAX]
+    return {
+        "reason": "origin",
+        "detail": f"this page's origin ({origin}) may not post signups to Tend. "
+        f"On the Tend server: {refused_origins.fix_for(origin)}.",
+    }
 
 
 def _depth(value, limit: int) -> int:
@@ -383,67 +289,41 @@ def _api_values() -> MultiDict | dict | None:
     return None
 
 
-def _keyed_call() -> bool:
-    """A server presenting one of SIGNUP_API_KEYS (exempt from the per-client limit)."""
-    key = bearer_key(request.headers.get("Authorization"))
-    return key is not None and key_accepted(key, current_app.config["SIGNUP_API_KEYS"])
+def _refused_origin() -> str | None:
+    """The Origin of a browser's request from a page that may not post, else None."""
+    origin = request.headers.get("Origin")
+    return origin if origin is not None and origin not in allowed_origins() else None
 
 
 @bp.route("/api/subscribe", methods=["POST", "OPTIONS"], endpoint="api_subscribe")
-@limiter.shared_limit(
-    signup_limit, scope="signup", methods=["POST"], exempt_when=_keyed_call, deduct_when=counted
-)
 def api_subscribe():
-    origin = request.headers.get("Origin")
-    if origin is not None and origin not in allowed_origins():
-        return _rejected(403, ["origin"])
     if request.method == "OPTIONS":
+        # The browser asks before a page's JSON post: a refusal here is a signup refused.
+        if (stranger := _refused_origin()) is not None:
+            refusal = admission.origin_refusal(
+                stranger, request.url_rule.rule, now=utcnow(), counted=True
+            )
+            return _json_answer(admission.record(refusal))
         return _cors(make_response("", 204))
-    keyed = _keyed_call()
-    if request.headers.get("Authorization") is not None and not keyed:
-        return _rejected(401, ["key"])
-    values = _api_values()
-    if values is None:
-        return _rejected(400, ["malformed"])
-    if honeypot_filled(values.get("website")):
-        # A bot is answered as a success before anything else, so it learns nothing.
-        return _cors(make_response(jsonify(status="ok"), 202))
-    name, email = clean_name(values.get("name")), clean_email(values.get("email"))
-    errors = {}
-    if name is None:
-        errors["name"] = [messages.NAME]
-    if email is None:
-        errors["email"] = [messages.EMAIL]
-    if errors:
-        not_counted()  # the reader has a field to fix
-        return _rejected(400, _field_reasons(errors), errors)
-    solved = None
-    if not keyed and _challenge_on():
-        solved = _solved(values.get("altcha"))
-        if solved is None:
-            return _rejected(400, ["challenge"])
-    # Only a page that can show a suggestion asks for one (it sends `email_checked`).
-    if "email_checked" in values:
-        suggestion = _suggestion(email, values.get("email_checked"))
-        if suggestion is not None:
-            not_counted()
-            return _cors(make_response(jsonify(status="check", suggestion=suggestion), 200))
-    if solved is not None and not _take("pow:" + solved.id, solved.expires_at):
-        return _rejected(400, ["replay"])
-    source = "embed" if origin and not keyed else "api"
-    page = clean_page_url(values.get("page"))
-    sender = origin or request.referrer
-    if sender is not None:
-        # From a browser: only a page on the origin it posts from (a server names any page).
-        page = page_on_origin_of(page, sender)
-    _store(name, email, values.get("timezone"), page, source)
-    return _cors(make_response(jsonify(status="ok"), 202))
+    keyed = admission.keyed(request.headers.get("Authorization"))
+    channel = Channel.KEYED if keyed else Channel.API
+    return _json_answer(admission.admit(_submission(channel, _api_values())))
 
 
 @bp.get("/api/challenge")
 def new_challenge():
-    """A fresh ALTCHA challenge for a page that renders the form itself (the embed)."""
-    if not _challenge_on():
+    """A fresh ALTCHA challenge for a page that renders the form itself (the embed).
+
+    A page whose origin may not post is told so in words its script can read (the embed
+    logs them for the blog's owner), and the dashboard lists the origin."""
+    if (stranger := _refused_origin()) is not None:
+        admission.origin_refusal(stranger, request.url_rule.rule, now=utcnow(), counted=False)
+        response = make_response(jsonify(errors={}, message=messages.BANNER, **_origin_reason()))
+        response.status_code = 403
+        response.headers["Access-Control-Allow-Origin"] = stranger
+        response.headers.add("Vary", "Origin")
+        return response
+    if not admission.challenge_on():
         abort(404)
     response = make_response(jsonify(challenge.issue(current_app.config["SECRET_KEY"], utcnow())))
     response.headers["Cache-Control"] = "no-store"
@@ -462,7 +342,7 @@ def embed_js():
         },
         consent_text=messages.CONSENT_TEXT,
         field_max=FIELD_MAX,
-        challenge_on=_challenge_on(),
+        challenge_on=admission.challenge_on(),
         solver=SOLVER.read_text(encoding="utf-8"),
     )
     response = make_response(body)
@@ -470,173 +350,3 @@ def embed_js():
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
-
-
-SOLVER = Path(__file__).resolve().parent / "static" / "altcha-solver.js"
-
-
-# ---- links in emails -------------------------------------------------------------------
-
-
-def subscriber_for(purpose: str, token: str) -> Subscriber:
-    """The subscriber a link's token names, or a 404 page for a tampered or stale one."""
-    public_id = read_token(current_app.config["SECRET_KEY"], purpose, token)
-    subscriber = find_by_public_id(public_id)
-    if subscriber is None:
-        abort(404)
-    return subscriber
-
-
-def worksheet_file() -> Response:
-    path = worksheet_build.served(current_app.config, current_app.instance_path)
-    response = send_file(path, mimetype="application/pdf", download_name="worksheet.pdf", max_age=0)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-# Each link in an email has a GET view that only shows a page and a POST view that acts:
-# Flask answers HEAD (link scanners, previewers) with the GET view, so HEAD never acts.
-@bp.get("/confirm/<token>")
-def confirm_page(token: str):
-    subscriber_for("confirm", token)
-    return render_template("confirm.html", token=token)
-
-
-@bp.post("/confirm/<token>")
-def confirm(token: str):
-    subscriber = subscriber_for("confirm", token)
-    service.confirm(subscriber, now=utcnow(), ip=_client_ip())
-    # The thank-you page: the download, and the question the drip follows.
-    started = make_token(current_app.config["SECRET_KEY"], "started", subscriber.public_id)
-    return redirect(url_for("signup.started_page", token=started, welcome=1), code=303)
-
-
-@bp.get("/worksheet/<token>")
-def worksheet(token: str):
-    subscriber_for("worksheet", token)
-    return worksheet_file()
-
-
-@bp.get("/unsubscribe/<token>")
-def unsubscribe_page(token: str):
-    subscriber_for("unsubscribe", token)
-    return render_template("unsubscribe.html", token=token, done=False)
-
-
-@bp.post("/unsubscribe/<token>")
-def unsubscribe(token: str):
-    subscriber = subscriber_for("unsubscribe", token)
-    service.unsubscribe(subscriber, now=utcnow())
-    return render_template("unsubscribe.html", token=token, done=True)
-
-
-@bp.app_template_filter("long_date")
-def _long_date(day: date) -> str:
-    return long_date(day)
-
-
-@bp.app_template_filter("as_date")
-def _as_date(iso: str) -> date:
-    return date.fromisoformat(iso)
-
-
-def _offsets_phrase(steps) -> str:
-    """`1 month, 3 months and 6 months`: the sequence's steps, as a sentence says them."""
-    texts = [s.offset_text for s in steps]
-    return ", ".join(texts[:-1]) + " and " + texts[-1] if len(texts) > 1 else "".join(texts)
-
-
-# What the buttons of the start-date page say, as the answers the service takes.
-ANSWERS = (JobStatus.STARTED, JobStatus.LOOKING, JobStatus.NOT_CHANGING)
-
-
-@dataclass(frozen=True)
-class PlannedNote:
-    """One line of the start-date page: a note, and when it comes or why it won't."""
-
-    kind: str
-    subject: str
-    outcome: str
-    day: date | None  # in the reader's zone
-
-
-def _planned(subscriber: Subscriber, now) -> list[PlannedNote]:
-    """The reader's notes as `campaigns.plan.forecast` sees them: the dispatcher's rules."""
-    sequence = service.sequence()
-    rules = Rules.from_config(current_app.config)
-    zone = rules.zone(subscriber.timezone)
-    subjects = {(schedule.DRIP, s.key): s.subject for s in sequence.steps} | {
-        (schedule.CHECKIN, s.key): s.subject for s in sequence.checkins
-    }
-    return [
-        PlannedNote(
-            f.kind,
-            subjects[(f.kind, f.key)],
-            f.outcome,
-            f.at.astimezone(zone).date() if f.at else None,
-        )
-        for f in schedule.upcoming(subscriber, sequence, now=now, rules=rules)
-    ]
-
-
-def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **extra):
-    now = utcnow()
-    today = service.reader_today(subscriber, now)
-    earliest, latest = service.start_date_range(today)
-    hint = request.args.get("answer")
-    secret = current_app.config["SECRET_KEY"]
-    context = {
-        "token": token,
-        "subscriber": subscriber,
-        "earliest": earliest,
-        "latest": latest,
-        "error": None,
-        "saved": None,
-        "entered": subscriber.started_job_on or "",
-        "hint": hint if hint in ANSWERS else None,
-        # After the confirm button: the worksheet, for an active reader and for one who has
-        # left since (an old link: the button promised the worksheet, not emails).
-        "welcome": request.args.get("welcome") == "1" and subscriber.status != Status.PENDING,
-        "worksheet_url": url_for(
-            "signup.worksheet", token=make_token(secret, "worksheet", subscriber.public_id)
-        ),
-        "notes": _planned(subscriber, now),
-        "offsets": _offsets_phrase(service.sequence().steps),
-        "window": current_app.config["DRIP_WINDOW"].replace("-", " and "),
-        "days": current_app.config["DRIP_DAYS"],
-        "zone": Rules.from_config(current_app.config).zone(subscriber.timezone).key,
-        "Outcome": Outcome,
-        "JobStatus": JobStatus,
-        "Status": Status,
-    } | extra
-    return render_template("started.html", **context), status
-
-
-@bp.get("/started/<token>")
-def started_page(token: str):
-    return _started_page(token, subscriber_for("started", token))
-
-
-@bp.post("/started/<token>")
-def started(token: str):
-    subscriber = subscriber_for("started", token)
-    now = utcnow()
-    choice = request.form.get("answer") or JobStatus.STARTED  # Enter in the date field
-    if choice not in ANSWERS:
-        abort(400)
-    started_on = None
-    if choice == JobStatus.STARTED:
-        raw = request.form.get("started_on")
-        started_on = service.parse_start_date(raw, today=service.reader_today(subscriber, now))
-        if started_on is None:
-            earliest, latest = service.start_date_range(service.reader_today(subscriber, now))
-            message = (
-                "Please enter the day you start, or started, your new job."
-                if not (raw or "").strip()
-                else f"Please enter a start date between {long_date(earliest)} and "
-                f"{long_date(latest)}."
-            )
-            entered = raw if isinstance(raw, str) else ""
-            return _started_page(token, subscriber, status=400, error=message, entered=entered[:10])
-    service.answer(subscriber, choice, now=now, started_on=started_on)
-    return _started_page(token, subscriber, saved=choice)

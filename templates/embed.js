@@ -88,12 +88,31 @@
 
     // The proof of work: fetched and solved as the form appears, so it is ready by the
     // time the reader presses the button (a press before that waits for it).
-    var solution = null, solving = null, pending = null;
+    var solution = null, solving = null, pending = null, refusal = null;
+    // Tend refuses a page whose origin may not post (EMBED_ALLOWED_ORIGINS): the reader
+    // gets the banner, and the blog's owner the reason, in the browser's console.
+    function refused(j) {
+      if (!j || j.reason !== "origin") return false;
+      refusal = j.detail || "This page's origin may not post signups to Tend (EMBED_ALLOWED_ORIGINS).";
+      if (window.console) console.error("Tend: " + refusal);
+      return true;
+    }
+    // A refused cross-origin post fails without a readable answer: ask the challenge URL,
+    // which says why in words this page may read.
+    function diagnose() {
+      return fetch(base + "/api/challenge", { credentials: "omit" })
+        .then(function (r) { return r.status === 403 ? r.json() : null; })
+        .then(refused)
+        .catch(function () { return false; });
+    }
     function prepare() {
-      if (!POW) return;
+      if (!POW || refusal) return;
       solution = null;
       solving = fetch(base + "/api/challenge", { credentials: "omit" })
-        .then(function (r) { return r.json(); })
+        .then(function (r) {
+          if (r.status === 403) return r.json().then(function (j) { refused(j); throw j; });
+          return r.json();
+        })
         .then(function (ch) {
           return new Promise(function (resolve) { tendSolve(ch, resolve); });
         })
@@ -145,6 +164,11 @@
     function send() {
       button.disabled = true;
       if (solving) { pending = function () { pending = null; send(); }; return; }
+      if (refusal) {
+        if (window.console) console.error("Tend: " + refusal);
+        fail({});
+        return;
+      }
       var zone = "";
       try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
       var body = {
@@ -173,7 +197,7 @@
             fail(j.errors, j.message);
           }
         });
-      }).catch(function () { fail({}); });
+      }).catch(function () { diagnose().then(function () { fail({}); }); });
     }
 
     form.addEventListener("submit", function (event) {

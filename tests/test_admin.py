@@ -690,9 +690,13 @@ def _pages_table(html: str) -> list[tuple[str, str, str, str]]:
     return [(re.sub(r"<[^>]+>", "", page), n, c, rate) for page, n, c, rate in rows]
 
 
-def test_the_dashboard_shows_signups_and_confirmations_by_the_page_they_came_from(
-    admin_app, operator
-):
+def test_the_dashboard_shows_signups_and_confirmations_by_the_page_they_came_from(make_app):
+    # The embed on the blog posts with the blog's Origin: a page there is believed.
+    admin_app = make_app(
+        ADMIN_PASSWORD=ADMIN_PASSWORD, EMBED_ALLOWED_ORIGINS="https://blog.example"
+    )
+    operator = admin_client(admin_app)
+    assert login(operator).status_code == 303
     network = "https://blog.example/why-you-should-network"
     interview = "https://blog.example/questions-to-ask"
     client = admin_app.test_client()
@@ -705,7 +709,8 @@ def test_the_dashboard_shows_signups_and_confirmations_by_the_page_they_came_fro
     ]
     for email, page in signups:
         body = {"name": "Reader", "email": email} | ({"page": page} if page else {})
-        assert client.post("/api/subscribe", json=body).status_code == 202
+        blog = {"Origin": "https://blog.example"} if page else {}
+        assert client.post("/api/subscribe", json=body, headers=blog).status_code == 202
     with admin_app.test_request_context():
         for email in ("ann@example.com", "cat@example.com", "dan@example.com"):
             sub = db.session.scalar(select(Subscriber).where(Subscriber.email_key == email))

@@ -70,6 +70,12 @@ def test_signup_bench_runs(loadgen):
     assert any(row.startswith("| 2 ") for row in rows)
 
 
+def test_signup_stages_bench_runs():
+    out = run_bench("signup_stages.py", "--signups", "20", "--rounds", "1")
+    for stage in ("check_fields", "check_gate", "store: insert", "store: enqueue"):
+        assert f"| {stage} " in out, out[-3000:]
+
+
 def test_sending_bench_runs():
     out = run_bench("bench_sending.py", "--count", "50", "--workers", "1,2")
     assert "| baseline: smtplib, 1 connection" in out

@@ -272,3 +272,34 @@ def test_script_embed_offers_did_you_mean_and_takes_it(tend, sites, smtp, open_p
     expect(embed.get_by_role("status").filter(has_text=THANKS)).to_be_visible()
     with tend.app_context():
         assert db.session.scalars(select(Subscriber.email)).all() == ["ann@gmail.com"]
+
+
+@pytest.mark.parametrize("challenge", ["pow", "off"])
+def test_a_refused_origin_shows_the_banner_and_tells_the_console_why(
+    make_app, sites, open_page, challenge
+):
+    """The blog is opened on an origin Tend does not list: the reader gets the banner, and
+    the blog's owner the origin to add, in the browser's console."""
+    app = make_app(
+        EMBED_ALLOWED_ORIGINS="https://somewhere-else.example",
+        SIGNUP_CHALLENGE=challenge,
+        PUBLIC_BASE_URL=sites.tend.origin,
+    )
+    sites.tend.app = app
+    try:
+        page = open_page(DESKTOP)
+        console = []
+        page.on("console", lambda m: console.append((m.type, m.text)))
+        page.goto(sites.blog.url("post.html"))
+        embed = page.locator("[data-tend-signup]")
+        embed.get_by_label("Your name").fill("Ann Lee")
+        embed.get_by_label("Your email").fill("ann@example.com")
+        embed.get_by_role("button", name=SEND).click()
+        expect(embed.get_by_role("alert")).to_have_text(BANNER)
+        fix = f"add `{sites.blog.origin}` to EMBED_ALLOWED_ORIGINS"
+        told = [text for kind, text in console if kind == "error" and text.startswith("Tend: ")]
+        assert told and all(fix in text for text in told), console
+        with app.app_context():
+            assert db.session.scalars(select(Subscriber)).all() == []
+    finally:
+        sites.tend.app = None
