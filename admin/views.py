@@ -22,7 +22,7 @@ from flask import (
 
 from admin import charts, importer, previews, sessions, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
-from campaigns import schedule, sending
+from campaigns import gate, schedule
 from campaigns.plan import Rules
 from models import Subscriber, Transfer, TransferState, db, utcnow
 from signup.limits import limiter
@@ -186,7 +186,7 @@ def dashboard():
         embed=embed_codes(current_app.config["PUBLIC_BASE_URL"]),
         embed_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
         action=ActionForm(),
-        sending_state=sending.state(fresh=True),
+        sending_state=gate.state(fresh=True),
     )
 
 
@@ -425,8 +425,8 @@ def transfer_download(transfer_id: str):
 def resume_sending():
     """The banner's Resume button: sending goes on, the next tick queues what waited."""
     if ActionForm().validate_on_submit():
-        was = sending.state(fresh=True)
-        sending.resume(by="the operator (dashboard)")
+        was = gate.state(fresh=True)
+        gate.resume(by="the operator (dashboard)")
         if was.paused:
             flash("Sending resumed. What waited goes out with the next tick.", "ok")
     return redirect(url_for("admin.dashboard"), code=303)

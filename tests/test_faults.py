@@ -36,7 +36,7 @@ from support import (
 )
 from werkzeug.serving import make_server
 
-from campaigns import sending
+from campaigns import gate
 from models import Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
 
 pytestmark = pytest.mark.slow
@@ -136,7 +136,7 @@ def test_smtp_down_for_a_while(app, smtp, reliability):
         most = db.session.scalar(sa.select(sa.func.max(Delivery.attempts)))
         assert 1 <= most < app.config["MAX_SEND_ATTEMPTS"]
         # Connections that kept failing paused sending: no attempts burnt while it was down.
-        assert sending.state(fresh=True).paused
+        assert gate.state(fresh=True).paused
         db.session.remove()
     smtp.start()
     assert tick(app, now + timedelta(days=1)).probe  # one email tries the server again...

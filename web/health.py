@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from campaigns import sending
+from campaigns import gate
 from models import Delivery, DeliveryStatus, Setting, db, utcnow
 
 bp = Blueprint("health", __name__)
@@ -111,7 +111,7 @@ def _sending() -> dict:
     """`sending`: "ok" or "paused", with the reason and since when ("unknown" without a
     database to ask)."""
     try:
-        current = sending.state()
+        current = gate.state()
     except Exception:
         db.session.rollback()
         return {"sending": "unknown"}

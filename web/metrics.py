@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from sqlalchemy import func, select
 
-from campaigns import sending, tallies
+from campaigns import gate, tallies
 from models import Consent, DeliveryStatus, Subscriber, db, utcnow
 from web.health import overdue_seconds
 
@@ -78,7 +78,7 @@ class TendCollector(Collector):
             now = utcnow()
             emails = tallies.outcomes(now)
             lag = overdue_seconds(now)
-            paused = sending.state().paused
+            paused = gate.state().paused
         except Exception:
             db.session.rollback()
             current_app.logger.warning("metrics: database unavailable", exc_info=True)

@@ -14,7 +14,7 @@ from rq import Queue
 
 from campaigns.conveyor import Batch
 
-SEND_JOB = "workers.jobs.send_batch"
+SEND_JOB = "workers.send.job.send_batch"
 log = logging.getLogger("tend.conveyor")
 T = TypeVar("T")
 # A Redis that does not answer is skipped for this long before it is asked again, so a
