@@ -22,7 +22,7 @@ from flask import (
 
 from admin import charts, importer, previews, sessions, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
-from campaigns import gate, schedule
+from campaigns import gate, relay_health, schedule
 from campaigns.plan import Rules
 from models import Subscriber, Transfer, TransferState, db, utcnow
 from signup.limits import limiter
@@ -187,6 +187,9 @@ def dashboard():
         embed_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
         action=ActionForm(),
         sending_state=gate.state(fresh=True),
+        relay=relay_health.current(),
+        pending_bounces=gate.pending_bounces(now),
+        pending_bounce_alert=gate.PENDING_BOUNCE_ALERT,
     )
 
 

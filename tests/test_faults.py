@@ -287,7 +287,9 @@ def test_a_relay_refusing_everyone_pauses_then_is_fixed_and_resumed(make_app, sm
     health = app.test_client().get("/healthz")
     assert health.status_code == 200  # signups go on
     assert health.get_json()["sending"] == "paused"
-    assert "Relay access denied" in health.get_json()["sending_reason"]
+    assert health.get_json()["sending_pause"] == "relay"  # the kind; the words stay private
+    assert health.get_json()["relay"] == "failing"
+    assert "Relay access denied" not in health.get_data(as_text=True)
     # While paused the clock queues nothing but one probe, which the relay refuses too.
     result = tick(app, DUE + timedelta(minutes=1))
     assert result.paused and result.probe and result.queued == 1

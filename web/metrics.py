@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from sqlalchemy import func, select
 
-from campaigns import gate, tallies
+from campaigns import gate, relay_health, tallies
 from models import Consent, DeliveryStatus, Subscriber, db, utcnow
 from web.health import overdue_seconds
 
@@ -79,6 +79,7 @@ class TendCollector(Collector):
             emails = tallies.outcomes(now)
             lag = overdue_seconds(now)
             paused = gate.state().paused
+            relay_failing = relay_health.current().failing
         except Exception:
             db.session.rollback()
             current_app.logger.warning("metrics: database unavailable", exc_info=True)
@@ -113,6 +114,9 @@ class TendCollector(Collector):
 
         yield GaugeMetricFamily(
             "tend_sending_paused", "1 while all sending is paused", value=int(paused)
+        )
+        yield GaugeMetricFamily(
+            "tend_relay_up", "0 while the SMTP relay is failing", value=int(not relay_failing)
         )
         yield GaugeMetricFamily(
             "tend_dispatcher_lag_seconds",

@@ -14,7 +14,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
-from campaigns import gate, schedule
+from campaigns import gate, relay_health, schedule
 from campaigns.render import Sender
 from models import db, utcnow
 from workers import dispatcher
@@ -192,12 +192,21 @@ def _describe(current: gate.SendingState) -> str:
     return line
 
 
+def _describe_relay(relay: relay_health.RelayHealth) -> str:
+    if not relay.failing:
+        return "relay: ok"
+    since = relay.since.isoformat(timespec="seconds") if relay.since else "?"
+    return f"relay: failing since {since} ({relay.kind}): {relay.reason}"
+
+
 @sending_group.command("status")
 @with_appcontext
 def sending_status() -> None:
-    """Print whether sending is paused, why and since when (exit status 3 when paused)."""
+    """Print whether sending is paused, why and since when, and whether the SMTP relay is
+    failing (exit status 3 when paused)."""
     current = gate.state(fresh=True)
     click.echo(_describe(current))
+    click.echo(_describe_relay(relay_health.current()))
     if current.paused:
         raise SystemExit(3)
 
