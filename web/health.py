@@ -5,7 +5,10 @@ its operator set read-only) turns it 503 too, with `checks.database_writes: "rea
 signups could not be stored.
 
 It also reports the queue depth and how long the oldest overdue delivery has waited,
-which tells an operator the clock or the workers are behind; neither turns it 503.
+which tells an operator the clock or the workers are behind, whether sending is paused
+(and the kind of pause) and whether the SMTP relay is failing (and the kind of failure);
+none of these turns it 503. It is public: it names kinds, never an address or the relay's
+words.
 """
 
 from __future__ import annotations

@@ -278,34 +278,9 @@ class SMTPTransport:
             options = " SMTPUTF8 BODY=8BITMIME"
         mail = f"MAIL FROM:<{sender}>{options}\r\n".encode()
         rcpt = f"RCPT TO:<{recipient}>\r\n".encode()
-        if conn.does_esmtp and conn.has_extn("pipelining"):
-            # One round trip for MAIL, RCPT and DATA (RFC 2920), then one for the message.
-            self._write(conn, mail + rcpt + b"DATA\r\n", stale=True)
-            replies = []
-            for index in range(3):
-                try:
-                    replies.append(self._read(conn, stale=index == 0))
-                except ConnectionLost:
-                    if any(code >= 400 for code, _ in replies):
-                        break  # e.g. a 421 at MAIL, and the server hung up: that answer counts
-                    raise
-        else:
-            replies = []
-            for index, command in enumerate((mail, rcpt, b"DATA\r\n")):
-                self._write(conn, command, stale=index == 0)
-                replies.append(self._read(conn, stale=index == 0))
-                if replies[-1][0] >= 400:
-                    break
-        refused = next(
-            (
-                (phase, reply)
-                for phase, reply, ok in zip(
-                    (Phase.MAIL, Phase.RCPT, Phase.DATA), replies, (250, 251, 354), strict=False
-                )
-                if reply[0] not in (ok, 250, 251)
-            ),
-            None,
-        )
+        replies = self._envelope(conn, mail, rcpt)
+        expected = zip((Phase.MAIL, Phase.RCPT, Phase.DATA), replies, (250, 251, 354), strict=False)
+        refused = next(((p, r) for p, r, ok in expected if r[0] not in (ok, 250, 251)), None)
         if refused is not None:
             if len(replies) == 3 and replies[2][0] == 354:
                 # DATA was accepted although an earlier command failed: end it empty.
@@ -332,6 +307,26 @@ class SMTPTransport:
             raise refusal(meaning) from err
         if code != 250:
             raise refusal(classify(Phase.AFTER_DATA, code, _text(text)))
+
+    def _envelope(self, conn: smtplib.SMTP, mail: bytes, rcpt: bytes) -> list[tuple[int, str]]:
+        """MAIL, RCPT and DATA, in one round trip with PIPELINING (RFC 2920); their replies."""
+        replies: list[tuple[int, str]] = []
+        if conn.does_esmtp and conn.has_extn("pipelining"):
+            self._write(conn, mail + rcpt + b"DATA\r\n", stale=True)
+            for index in range(3):
+                try:
+                    replies.append(self._read(conn, stale=index == 0))
+                except ConnectionLost:
+                    if any(code >= 400 for code, _ in replies):
+                        break  # e.g. a 421 at MAIL, and the server hung up: that answer counts
+                    raise
+            return replies
+        for index, command in enumerate((mail, rcpt, b"DATA\r\n")):
+            self._write(conn, command, stale=index == 0)
+            replies.append(self._read(conn, stale=index == 0))
+            if replies[-1][0] >= 400:
+                break
+        return replies
 
     def _write(self, conn: smtplib.SMTP, data: bytes, *, stale: bool = False) -> None:
         try:
