@@ -189,7 +189,7 @@ def dashboard():
         sending_state=gate.state(fresh=True),
         relay=relay_health.current(),
         pending_bounces=gate.pending_bounces(now),
-        pending_bounce_alert=gate.PENDING_BOUNCE_ALERT,
+        pending_bounce_alert=gate.PENDING_ALERT,
     )
 
 

@@ -38,17 +38,25 @@ class PauseKind(StrEnum):
 class EventKind(StrEnum):
     COMPLAINT = "complaint"
     HARD_BOUNCE = "hard_bounce"  # of an address someone confirmed: the guard counts it
-    # A confirmation request to an address nobody confirmed, bounced: anyone can type such
-    # an address into the form, so the guard never counts it; the dashboard alerts on many.
+    # A confirmation request to an address nobody confirmed, bounced or marked as spam:
+    # anyone can type such an address into the form, so the guard never counts it; the
+    # dashboard alerts on many.
     PENDING_BOUNCE = "pending_bounce"
+    PENDING_SPAM = "pending_spam"
+
+
+_UNCONFIRMED = {
+    EventKind.HARD_BOUNCE: EventKind.PENDING_BOUNCE,
+    EventKind.COMPLAINT: EventKind.PENDING_SPAM,
+}
 
 
 # The last words of a held reader's delivery note: a refusal the relay gave no proof
 # against. Such a reader, tried again, does not count in the run of refused readers.
 HELD_NOTE = "held, not bounced"
-PENDING_BOUNCE_WINDOW = timedelta(hours=24)
-PENDING_BOUNCE_ALERT = 5  # bounced confirmation requests in the window that the dashboard shows
-PENDING_BOUNCE_KEPT = timedelta(days=7)  # older ones are deleted as new ones come: bounded
+PENDING_WINDOW = timedelta(hours=24)
+PENDING_ALERT = 5  # confirmation requests gone wrong in the window that the dashboard shows
+PENDING_KEPT = timedelta(days=7)  # older ones are deleted as new ones come: bounded
 
 
 @dataclass(frozen=True)
@@ -179,28 +187,27 @@ def record_event(kind: str, now: datetime) -> None:
     db.session.add(MailEvent(kind=kind, at=now))
 
 
-def record_bounce(now: datetime, *, confirmed: bool) -> None:
-    """A hard bounce, in the caller's transaction: for the guard if someone confirmed the
-    address, else in the bounded count of bounced confirmation requests."""
+def record_reader_event(kind: EventKind, now: datetime, *, confirmed: bool) -> None:
+    """A hard bounce or a complaint, in the caller's transaction: for the guard if someone
+    confirmed the address, else in the bounded count of confirmation requests gone wrong."""
     if confirmed:
-        record_event(EventKind.HARD_BOUNCE, now)
+        record_event(kind, now)
         return
+    pending = tuple(_UNCONFIRMED.values())
     db.session.execute(
-        delete(MailEvent).where(
-            MailEvent.kind == EventKind.PENDING_BOUNCE, MailEvent.at < now - PENDING_BOUNCE_KEPT
-        )
+        delete(MailEvent).where(MailEvent.kind.in_(pending), MailEvent.at < now - PENDING_KEPT)
     )
-    record_event(EventKind.PENDING_BOUNCE, now)
+    record_event(_UNCONFIRMED[kind], now)
 
 
 def pending_bounces(now: datetime) -> int:
-    """Confirmation requests bounced in the last PENDING_BOUNCE_WINDOW (the dashboard's alert)."""
+    """Confirmation requests bounced or marked as spam in the last PENDING_WINDOW (the
+    dashboard's alert)."""
+    pending = tuple(_UNCONFIRMED.values())
     return db.session.scalar(
         select(func.count())
         .select_from(MailEvent)
-        .where(
-            MailEvent.kind == EventKind.PENDING_BOUNCE, MailEvent.at > now - PENDING_BOUNCE_WINDOW
-        )
+        .where(MailEvent.kind.in_(pending), MailEvent.at > now - PENDING_WINDOW)
     )
 
 

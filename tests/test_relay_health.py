@@ -155,7 +155,7 @@ def test_bounced_confirmation_requests_never_pause_sending_and_are_shown(make_ap
     operator = admin_client(app)
     login(operator)
     page = operator.get("/admin/").get_data(as_text=True)
-    assert "6 confirmation emails bounced in the last 24 hours" in page
+    assert "6 confirmation emails bounced or were marked as spam in the last 24 hours" in page
 
 
 def test_a_confirmed_readers_hard_bounces_still_pause_sending(make_app, smtp):
@@ -202,3 +202,26 @@ def test_held_readers_are_retried_after_a_resume_without_pausing_again(make_app,
     assert sorted(r.status for r in rows) == sorted(
         [DeliveryStatus.SENT] * 17 + [DeliveryStatus.FAILED] * 3
     )
+
+
+def test_provider_reports_on_addresses_nobody_confirmed_never_feed_the_guard(make_app, smtp):
+    from bounces.events import Event, Kind, apply
+
+    app = make_app(REPUTATION_MIN_SENT="1")
+    client = app.test_client()
+    for i in range(3):
+        signup(client, f"stranger{i}@example.net")
+    work(app)  # three confirmation requests went out
+    assert len(smtp.received) == 3
+    reports = [
+        Event(Kind.HARD_BOUNCE, "stranger0@example.net"),
+        Event(Kind.HARD_BOUNCE, "stranger1@example.net"),
+        Event(Kind.COMPLAINT, "stranger2@example.net"),
+    ]
+    with app.app_context():
+        apply(reports, now=datetime.now(UTC), provider="test")
+        db.session.remove()
+    assert events(app) == {gate.EventKind.PENDING_BOUNCE: 2, gate.EventKind.PENDING_SPAM: 1}
+    assert not tick(app, datetime.now(UTC) + timedelta(minutes=1)).paused
+    assert not sending_state(app).paused
+    assert subscriber_statuses(app) == {Status.BOUNCED: 2, Status.UNSUBSCRIBED: 1}

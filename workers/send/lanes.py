@@ -193,12 +193,12 @@ class Lanes:
 
     def wait(self, row, now: datetime, stop: Stop) -> None:
         """Put `row` back without using an attempt (a held reader stays marked as one)."""
+        error = f"{stop.reason} ({gate.HELD_NOTE} before)" if ledger.was_held(row) else stop.reason
         if stop.kind == StopKind.DOWN:
             # The server is gone for this batch: the rest waits without spending attempts.
-            self.count(ledger.retry(row, now, stop.reason, attempts=row.attempts))
+            self.count(ledger.retry(row, now, error, attempts=row.attempts))
             return
         due = stop.until or (now + THROTTLE_WAIT if stop.kind == StopKind.THROTTLE else None)
-        error = f"{stop.reason} ({gate.HELD_NOTE} before)" if ledger.was_held(row) else stop.reason
         ledger.record(
             row, now, DeliveryStatus.SCHEDULED, attempts=row.attempts, error=error, due=due
         )

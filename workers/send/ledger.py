@@ -195,7 +195,7 @@ def bounced(row, now: datetime, reason: str, attempts: int) -> RowOutcome:
     subscriber = db.session.get(Subscriber, row.subscriber_id)
     confirmed = subscriber.status != Status.PENDING or subscriber.confirmed_at is not None
     lifecycle.stop(subscriber, lifecycle.StopReason.BOUNCE, now=now)
-    gate.record_bounce(now, confirmed=confirmed)
+    gate.record_reader_event(gate.EventKind.HARD_BOUNCE, now, confirmed=confirmed)
     return RowOutcome.FAILED
 
 
