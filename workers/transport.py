@@ -198,9 +198,11 @@ class SMTPTransport:
                 Meaning(meaning.action, reason, connection=True, failure=Failure.REFUSED)
             ) from err
         except (OSError, smtplib.SMTPException) as err:
-            if isinstance(err, ssl.SSLError):
+            # smtplib reports a silent greeting as a disconnection: the timeout is its context.
+            causes = (err, err.__cause__, err.__context__)
+            if any(isinstance(cause, ssl.SSLError) for cause in causes):
                 failure = Failure.TLS
-            elif isinstance(err, TimeoutError):
+            elif any(isinstance(cause, TimeoutError) for cause in causes):
                 failure = Failure.TIMEOUT
             elif not isinstance(err, smtplib.SMTPException):  # no TCP connection at all
                 failure = Failure.CONNECT
