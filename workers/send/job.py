@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from flask import current_app
+from redis import Redis
 from sqlalchemy import select, update
 
 from campaigns import gate, relay_health
@@ -169,7 +170,7 @@ def _connections(batch: Lanes, memory: RunMemory, now: datetime) -> None:
         relay_health.failing(*batch.failure, utcnow())
 
 
-def _redis():
+def _redis() -> Redis:
     """The Redis the conveyor rides on: the run memory and MAIL_RATE live there too."""
     conveyor: RQConveyor = current_app.extensions["tend.conveyor"]
     return conveyor.redis
@@ -179,7 +180,7 @@ def _prefix() -> str:
     return f"tend:{current_app.config['RQ_QUEUE']}"
 
 
-def _mail_rate(redis) -> MailRate | None:
+def _mail_rate(redis: Redis) -> MailRate | None:
     limits = current_app.config["MAIL_RATE"]
     return MailRate(redis, _prefix(), limits) if limits else None
 
