@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import Delivery, DeliveryStatus, MailEvent, Setting, db, utcnow
@@ -54,6 +54,8 @@ _UNCONFIRMED = {
 # The last words of a held reader's delivery note: a refusal the relay gave no proof
 # against. Such a reader, tried again, does not count in the run of refused readers.
 HELD_NOTE = "held, not bounced"
+RESUME_SPREAD = timedelta(minutes=2)  # held readers due during a pause, once it ends...
+RESUME_WITHIN = timedelta(hours=24)  # ...come back this far apart, and all within this
 PENDING_WINDOW = timedelta(hours=24)
 PENDING_ALERT = 5  # confirmation requests gone wrong in the window that the dashboard shows
 PENDING_KEPT = timedelta(days=7)  # older ones are deleted as new ones come: bounded
@@ -159,7 +161,27 @@ def resume(*, now: datetime | None = None, by: str = "operator") -> SendingState
         return resume(now=now, by=by)
     if current.paused:
         log.warning("sending resumed by %s", by, extra={"paused_for": current.reason})
+        _spread_held(now)
     return new
+
+
+def _spread_held(now: datetime) -> None:
+    """Held readers whose time came during the pause come back one by one, RESUME_SPREAD
+    apart and all within RESUME_WITHIN, rather than together at the first tick (committed)."""
+    held = db.session.scalars(
+        select(Delivery.id)
+        .where(
+            Delivery.status == DeliveryStatus.SCHEDULED,
+            Delivery.due_at <= now,
+            Delivery.last_error.contains(HELD_NOTE, autoescape=True),
+        )
+        .order_by(Delivery.due_at, Delivery.id)
+    ).all()
+    if held:
+        step = min(RESUME_SPREAD, RESUME_WITHIN / len(held))
+        spread = [{"id": i, "due_at": now + step * k} for k, i in enumerate(held)]
+        db.session.execute(update(Delivery), spread)
+        db.session.commit()
 
 
 def probe_due(current: SendingState, now: datetime) -> bool:

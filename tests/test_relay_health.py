@@ -192,6 +192,12 @@ def test_held_readers_are_retried_after_a_resume_without_pausing_again(make_app,
     with app.app_context():
         gate.resume(now=resumed)
         db.session.remove()
+    # The five held readers come back 2 minutes apart from the resume, not all at once.
+    assert sorted(r.due_at for r in deliveries_of(app) if gate.HELD_NOTE in r.last_error) == [
+        resumed + timedelta(minutes=2 * k) for k in range(5)
+    ]
+    assert tick(app, resumed, pretend=True).queued == 16  # the 15 that waited, and one held
+    work(app)
     for hour in range(0, 25, 2):
         tick(app, resumed + timedelta(hours=hour, minutes=1), pretend=True)
         work(app)
