@@ -105,6 +105,8 @@ def _rows(claimed: list[int]) -> list:
             Subscriber.status.label("sub_status"),
             Subscriber.job_status,
             Subscriber.started_job_on,
+            Subscriber.called_name,
+            Subscriber.timezone,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(claimed))
@@ -198,5 +200,7 @@ def _message(row, sequence, sender: Sender, now: datetime) -> Outgoing | None:
         message_id=row.message_id,
         job_status=row.job_status,
         started_on=row.started_job_on,
+        called=row.called_name,
+        zone=row.timezone,
     )
     return compose(recipient, email, sender, now)
