@@ -19,7 +19,7 @@ from flask import (
 from admin import charts, importer, previews, stats
 from admin.blueprint import bp
 from admin.forms import ActionForm, ImportForm, TestSendForm
-from campaigns import schedule, sending
+from campaigns import gate, relay_health, schedule
 from campaigns.plan import Rules
 from models import Subscriber, Transfer, TransferState, db, utcnow
 from subscribers.fields import clean_email
@@ -82,7 +82,10 @@ def dashboard():
         embed=embed_codes(current_app.config["PUBLIC_BASE_URL"]),
         embed_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
         action=ActionForm(),
-        sending_state=sending.state(fresh=True),
+        sending_state=gate.state(fresh=True),
+        relay=relay_health.current(),
+        pending_bounces=gate.pending_bounces(now),
+        pending_bounce_alert=gate.PENDING_ALERT,
     )
 
 
@@ -321,8 +324,8 @@ def transfer_download(transfer_id: str):
 def resume_sending():
     """The banner's Resume button: sending goes on, the next tick queues what waited."""
     if ActionForm().validate_on_submit():
-        was = sending.state(fresh=True)
-        sending.resume(by="the operator (dashboard)")
+        was = gate.state(fresh=True)
+        gate.resume(by="the operator (dashboard)")
         if was.paused:
             flash("Sending resumed. What waited goes out with the next tick.", "ok")
     return redirect(url_for("admin.dashboard"), code=303)

@@ -18,8 +18,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
-from campaigns import sending
-from models import Subscriber, db
+from campaigns import gate
+from models import Status, Subscriber, db
 from subscribers.fields import clean_email
 from subscribers.lifecycle import StopReason, email_key, find_by_address, stop
 from subscribers.suppression import Reason, suppress
@@ -124,14 +124,19 @@ def apply(events: Iterable[Event], *, now: datetime, provider: str) -> dict[str,
             continue
         key = email_key(address)
         subscriber = find_by_address(address)
+        # The reputation guard counts only addresses someone confirmed: a stranger can sign
+        # up mailboxes that do not exist (or are not theirs), and must not pause sending.
+        confirmed = subscriber is not None and (
+            subscriber.status != Status.PENDING or subscriber.confirmed_at is not None
+        )
         if event.kind == Kind.HARD_BOUNCE:
             _stop(subscriber, StopReason.BOUNCE, now)
             suppress(key, Reason.BOUNCE, now=now)
-            sending.record_event(sending.EventKind.HARD_BOUNCE, now)  # the reputation guard
+            gate.record_reader_event(gate.EventKind.HARD_BOUNCE, now, confirmed=confirmed)
         elif event.kind == Kind.COMPLAINT:
             _stop(subscriber, StopReason.COMPLAINT, now)
             suppress(key, Reason.COMPLAINT, now=now)
-            sending.record_event(sending.EventKind.COMPLAINT, now)
+            gate.record_reader_event(gate.EventKind.COMPLAINT, now, confirmed=confirmed)
         elif event.kind == Kind.UNSUBSCRIBE:
             _stop(subscriber, StopReason.UNSUBSCRIBE, now)
         elif event.kind == Kind.SOFT_BOUNCE and subscriber is not None:

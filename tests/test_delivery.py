@@ -19,10 +19,10 @@ from support import (
     work,
 )
 
-from campaigns import sending
+from campaigns import gate
 from campaigns.links import make_token
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
-from workers.jobs import send_batch
+from workers.send.job import send_batch
 
 
 def the_subscriber(app, email="ann@example.com") -> Subscriber:
@@ -409,7 +409,7 @@ def test_a_refused_sender_holds_the_batch_and_bounces_nobody(app, client, smtp):
     assert tick(app, utcnow() + timedelta(hours=1)).paused  # paused: nothing queued
     assert smtp.received == []
     with app.app_context():
-        sending.resume()
+        gate.resume()
     tick(app, utcnow() + timedelta(hours=1))
     work(app)
     assert sorted(smtp.per_recipient()) == ["ann@example.com", "bo@example.com"]

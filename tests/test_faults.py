@@ -36,7 +36,7 @@ from support import (
 )
 from werkzeug.serving import make_server
 
-from campaigns import sending
+from campaigns import gate
 from models import Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
 
 pytestmark = pytest.mark.slow
@@ -136,7 +136,7 @@ def test_smtp_down_for_a_while(app, smtp, reliability):
         most = db.session.scalar(sa.select(sa.func.max(Delivery.attempts)))
         assert 1 <= most < app.config["MAX_SEND_ATTEMPTS"]
         # Connections that kept failing paused sending: no attempts burnt while it was down.
-        assert sending.state(fresh=True).paused
+        assert gate.state(fresh=True).paused
         db.session.remove()
     smtp.start()
     assert tick(app, now + timedelta(days=1)).probe  # one email tries the server again...
@@ -287,7 +287,9 @@ def test_a_relay_refusing_everyone_pauses_then_is_fixed_and_resumed(make_app, sm
     health = app.test_client().get("/healthz")
     assert health.status_code == 200  # signups go on
     assert health.get_json()["sending"] == "paused"
-    assert "Relay access denied" in health.get_json()["sending_reason"]
+    assert health.get_json()["sending_pause"] == "relay"  # the kind; the words stay private
+    assert health.get_json()["relay"] == "failing"
+    assert "Relay access denied" not in health.get_data(as_text=True)
     # While paused the clock queues nothing but one probe, which the relay refuses too.
     result = tick(app, DUE + timedelta(minutes=1))
     assert result.paused and result.probe and result.queued == 1

@@ -20,7 +20,7 @@ from campaigns.compose import long_date
 from models import Delivery, DeliveryStatus, Subscriber, db, utcnow
 from signup import service
 from subscribers.lifecycle import find_by_address
-from workers.jobs import send_batch
+from workers.send.job import send_batch
 
 AFTER_HIRE = {
     "A month in: who helped you get here?": "month-1",

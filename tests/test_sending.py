@@ -28,11 +28,11 @@ from support import (
 )
 
 import settings
-from campaigns import sending
+from campaigns import gate
 from models import DeliveryStatus, Status, db, utcnow
 from web.redis_edge import Edge
-from workers.jobs import send_batch
 from workers.rate import Limit, MailRate, parse_rate
+from workers.send.job import send_batch
 
 DUE = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -40,7 +40,7 @@ DUE = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
 def test_sending_status_pause_and_resume_from_the_command_line(app, smtp):
     env = cli_env_of(app)
     done = flask_cli(env, "sending", "status")
-    assert done.returncode == 0 and done.stdout.strip() == "sending: ok"
+    assert done.returncode == 0 and done.stdout.splitlines() == ["sending: ok", "relay: ok"]
     done = flask_cli(env, "sending", "pause", "--reason", "moving to a new relay")
     assert done.returncode == 0 and "paused since" in done.stdout
     done = flask_cli(env, "sending", "status")
@@ -67,12 +67,14 @@ def test_healthz_metrics_and_the_dashboard_show_a_pause(make_app, smtp):
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     assert client.get("/healthz").get_json()["sending"] == "ok"
     with app.app_context():
-        sending.pause("550 5.7.1 relay says no", kind=sending.PauseKind.RELAY)
+        gate.pause("550 5.7.1 relay says no", kind=gate.PauseKind.RELAY)
         db.session.remove()
     health = client.get("/healthz")
     body = health.get_json()
     assert health.status_code == 200 and body["status"] == "ok"
-    assert body["sending"] == "paused" and body["sending_reason"] == "550 5.7.1 relay says no"
+    # The kind of pause, never the relay's words (they stay on the dashboard and the CLI).
+    assert body["sending"] == "paused" and body["sending_pause"] == "relay"
+    assert "sending_reason" not in body and "relay says no" not in health.get_data(as_text=True)
     assert datetime.fromisoformat(body["sending_since"]) <= datetime.now(UTC)
     metrics = client.get("/metrics").get_data(as_text=True)
     gauges = {s.name: s.value for f in text_string_to_metric_families(metrics) for s in f.samples}
@@ -289,14 +291,14 @@ def test_one_refused_reader_among_good_ones_bounces_alone(make_app, smtp):
 
 
 def test_the_guard_judges_rates_over_a_minimum_volume():
-    guard = sending.Guard(
+    guard = gate.Guard(
         complaint_percent=0.3, bounce_percent=5, window=timedelta(days=7), min_sent=100
     )
-    assert sending.judge(99, 5, 50, guard) is None  # too few to say anything
-    assert sending.judge(1000, 2, 0, guard) is None  # 0.2 %
-    assert sending.judge(1000, 3, 0, guard).startswith("complaint rate 0.30 %")
-    assert sending.judge(1000, 0, 49, guard) is None
-    assert sending.judge(1000, 0, 50, guard).startswith("hard bounce rate 5.00 %")
+    assert gate.judge(99, 5, 50, guard) is None  # too few to say anything
+    assert gate.judge(1000, 2, 0, guard) is None  # 0.2 %
+    assert gate.judge(1000, 3, 0, guard).startswith("complaint rate 0.30 %")
+    assert gate.judge(1000, 0, 49, guard) is None
+    assert gate.judge(1000, 0, 50, guard).startswith("hard bounce rate 5.00 %")
 
 
 def test_hard_bounces_over_the_line_pause_sending(make_app, smtp):
@@ -312,7 +314,7 @@ def test_hard_bounces_over_the_line_pause_sending(make_app, smtp):
     work(app)  # 19 sent, 1 hard bounce: 5.26 %
     result = tick(app, DUE + timedelta(minutes=1), pretend=True)
     assert "hard bounce rate 5.26 %" in result.paused
-    assert sending_state(app).kind == sending.PauseKind.REPUTATION
+    assert sending_state(app).kind == gate.PauseKind.REPUTATION
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
+from dataclasses import replace
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -12,7 +14,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from support import free_port
 
 from campaigns.mime import Outgoing
-from workers.transport import ConnectionLost, SMTPSettings, SMTPTransport
+from workers.send.replies import Action, Failure
+from workers.transport import ConnectionLost, SendError, SMTPSettings, SMTPTransport
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 MESSAGE = Outgoing(
@@ -172,3 +175,32 @@ def test_reconnects_when_the_server_drops_the_connection(certificate):
     finally:
         server.stop()
     assert len(server.sessions) == 2
+
+
+def failure_of(smtp_settings) -> Failure:
+    with pytest.raises(SendError) as raised, SMTPTransport(smtp_settings) as transport:
+        transport.deliver(MESSAGE, "a@tend.example", "b@example.com")
+    assert raised.value.meaning.connection or raised.value.meaning.action == Action.PAUSE
+    return raised.value.meaning.failure
+
+
+def test_a_failed_connection_says_how_it_failed(certificate):
+    ca, context = certificate
+    closed = free_port()  # nothing listens there
+    assert failure_of(replace(settings(Server(port=closed), "none", ""))) == Failure.CONNECT
+    with socket.socket() as silent:  # takes the connection and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        mute = SMTPSettings("127.0.0.1", silent.getsockname()[1], timeout=0.5)
+        assert failure_of(mute) == Failure.TIMEOUT
+    server = Server(tls_context=context).start()
+    try:
+        assert failure_of(settings(server, "starttls", "")) == Failure.TLS  # untrusted
+        assert failure_of(settings(server, "starttls", ca, password="wrong")) == Failure.AUTH
+    finally:
+        server.stop()
+    plain = Server().start()  # offers no STARTTLS at all
+    try:
+        assert failure_of(settings(plain, "starttls", ca)) == Failure.TLS
+    finally:
+        plain.stop()

@@ -5,7 +5,10 @@ its operator set read-only) turns it 503 too, with `checks.database_writes: "rea
 signups could not be stored.
 
 It also reports the queue depth and how long the oldest overdue delivery has waited,
-which tells an operator the clock or the workers are behind; neither turns it 503.
+which tells an operator the clock or the workers are behind, whether sending is paused
+(and the kind of pause) and whether the SMTP relay is failing (and the kind of failure);
+none of these turns it 503. It is public: it names kinds, never an address or the relay's
+words.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from campaigns import sending
+from campaigns import gate, relay_health
 from models import Delivery, DeliveryStatus, Setting, db, utcnow
 
 bp = Blueprint("health", __name__)
@@ -108,17 +111,22 @@ def healthz():
 
 
 def _sending() -> dict:
-    """`sending`: "ok" or "paused", with the reason and since when ("unknown" without a
-    database to ask)."""
+    """`sending`: "ok" or "paused", with the kind of pause and since when; `relay`: "ok" or
+    "failing", with the kind of failure and since when ("unknown" without a database to
+    ask). Kinds only: no address and no relay text, which stay on the dashboard and CLI."""
     try:
-        current = sending.state()
+        current, relay = gate.state(), relay_health.current()
     except Exception:
         db.session.rollback()
-        return {"sending": "unknown"}
-    if not current.paused:
-        return {"sending": "ok"}
-    since = current.since.isoformat() if current.since else None
-    return {"sending": "paused", "sending_reason": current.reason, "sending_since": since}
+        return {"sending": "unknown", "relay": "unknown"}
+    body: dict[str, object] = {"sending": "ok"}
+    if current.paused:
+        since = current.since.isoformat() if current.since else None
+        body = {"sending": "paused", "sending_pause": str(current.kind), "sending_since": since}
+    if not relay.failing:
+        return body | {"relay": "ok"}
+    since = relay.since.isoformat() if relay.since else None
+    return body | {"relay": "failing", "relay_since": since, "relay_error_kind": relay.kind}
 
 
 def init_app(app: Flask) -> None:

@@ -21,7 +21,7 @@ from redis import Redis
 from redis.client import Pipeline
 from sqlalchemy import func, select
 
-from campaigns import sending, tallies
+from campaigns import gate, relay_health, tallies
 from models import DeliveryStatus, Subscriber, db, utcnow
 from web import redis_edge
 from web.health import overdue_seconds
@@ -87,7 +87,8 @@ class TendCollector(Collector):
             now = utcnow()
             emails = tallies.outcomes(now)
             lag = overdue_seconds(now)
-            paused = sending.state().paused
+            paused = gate.state().paused
+            relay_failing = relay_health.current().failing
         except Exception:
             db.session.rollback()
             current_app.logger.warning("metrics: database unavailable", exc_info=True)
@@ -115,6 +116,9 @@ class TendCollector(Collector):
 
         yield GaugeMetricFamily(
             "tend_sending_paused", "1 while all sending is paused", value=int(paused)
+        )
+        yield GaugeMetricFamily(
+            "tend_relay_up", "0 while the SMTP relay is failing", value=int(not relay_failing)
         )
         yield GaugeMetricFamily(
             "tend_dispatcher_lag_seconds",

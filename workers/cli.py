@@ -14,7 +14,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
-from campaigns import schedule, sending
+from campaigns import gate, relay_health, schedule
 from campaigns.render import Sender
 from models import db, utcnow
 from workers import dispatcher
@@ -193,22 +193,31 @@ def sending_group() -> None:
     """See, stop or restart all sending."""
 
 
-def _describe(current: sending.SendingState) -> str:
+def _describe(current: gate.SendingState) -> str:
     if not current.paused:
         return "sending: ok"
     since = current.since.isoformat(timespec="seconds") if current.since else "?"
     line = f"sending: paused since {since} ({current.kind}): {current.reason}"
-    if current.probe_at and sending.probe_due(current, current.probe_at):
+    if current.probe_at and gate.probe_due(current, current.probe_at):
         line += f"\nnext probe at or after {current.probe_at.isoformat(timespec='seconds')}"
     return line
+
+
+def _describe_relay(relay: relay_health.RelayHealth) -> str:
+    if not relay.failing:
+        return "relay: ok"
+    since = relay.since.isoformat(timespec="seconds") if relay.since else "?"
+    return f"relay: failing since {since} ({relay.kind}): {relay.reason}"
 
 
 @sending_group.command("status")
 @with_appcontext
 def sending_status() -> None:
-    """Print whether sending is paused, why and since when (exit status 3 when paused)."""
-    current = sending.state(fresh=True)
+    """Print whether sending is paused, why and since when, and whether the SMTP relay is
+    failing (exit status 3 when paused)."""
+    current = gate.state(fresh=True)
     click.echo(_describe(current))
+    click.echo(_describe_relay(relay_health.current()))
     if current.paused:
         raise SystemExit(3)
 
@@ -218,7 +227,7 @@ def sending_status() -> None:
 @with_appcontext
 def sending_pause(reason: str) -> None:
     """Stop all sending: workers send nothing and the clock queues nothing."""
-    current = sending.pause(reason, kind=sending.PauseKind.OPERATOR)
+    current = gate.pause(reason, kind=gate.PauseKind.OPERATOR)
     click.echo(_describe(current))
 
 
@@ -226,8 +235,8 @@ def sending_pause(reason: str) -> None:
 @with_appcontext
 def sending_resume() -> None:
     """Restart sending: the next tick queues everything that waited, once."""
-    was = sending.state(fresh=True)
-    sending.resume(by="the operator (CLI)")
+    was = gate.state(fresh=True)
+    gate.resume(by="the operator (CLI)")
     click.echo(f"sending: resumed (was paused: {was.reason})" if was.paused else "sending: ok")
 
 

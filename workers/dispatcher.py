@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import Integer, String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from campaigns import schedule, sending
+from campaigns import gate, schedule
 from campaigns.conveyor import Batch, batches_of, current, enqueue_after_commit
 from campaigns.plan import Rules, SubscriberFacts, decide
 from campaigns.render import Sender
@@ -224,11 +224,11 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
         domain=Sender.current().domain,
         default_zone=cfg["DEFAULT_TIMEZONE"],
     )
-    sending.check_reputation(now)
-    current = sending.state(fresh=True)
+    gate.check_reputation(now)
+    current = gate.state(fresh=True)
     if current.paused:
         result.paused = current.reason
-        if sending.probe_due(current, now):
+        if gate.probe_due(current, now):
             _probe(now, result, pretend)
         return result
 
@@ -276,7 +276,7 @@ def _probe(now: datetime, result: TickResult, pretend: bool) -> None:
     ).all()
     db.session.commit()
     if got:
-        sending.probe_sent(now)
+        gate.probe_sent(now)
         result.batches = [(job_id, list(got))]
         result.queued = 1
         result.probe = True

@@ -10,7 +10,7 @@ from rq import Queue
 from campaigns.conveyor import Batch
 from web.redis_edge import Edge
 
-SEND_JOB = "workers.jobs.send_batch"
+SEND_JOB = "workers.send.job.send_batch"
 
 
 class RQConveyor:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from campaigns.mime import Outgoing, ascii_domain
-from workers.answers import Outcome, Phase, Verdict, classify
+from workers.send.replies import Action, Failure, Meaning, Phase, classify
 
 
 def _text(reason: bytes | str) -> str:
@@ -24,15 +24,15 @@ def _text(reason: bytes | str) -> str:
 
 
 class SendError(Exception):
-    """An email did not go; `verdict` says what the answer means (workers/answers.py)."""
+    """An email did not go; `meaning` says what the reply means (workers/send/replies.py)."""
 
-    def __init__(self, verdict: Verdict | str):
-        if isinstance(verdict, str):
-            verdict = Verdict(self.default_outcome, verdict)
-        super().__init__(verdict.reason)
-        self.verdict = verdict
+    def __init__(self, meaning: Meaning | str):
+        if isinstance(meaning, str):
+            meaning = Meaning(self.default_action, meaning)
+        super().__init__(meaning.reason)
+        self.meaning = meaning
 
-    default_outcome = Outcome.RETRY
+    default_action = Action.RETRY
 
 
 class TemporaryFailure(SendError):
@@ -42,47 +42,47 @@ class TemporaryFailure(SendError):
 class ConnectionLost(TemporaryFailure):
     """The server could not be reached or went away: the rest of the batch waits too."""
 
-    default_outcome = Outcome.RETRY_BATCH
+    default_action = Action.RETRY_BATCH
 
 
 class SenderRefused(ConnectionLost):
     """The relay refused us, not the reader (policy, login, MAIL FROM): sending pauses."""
 
-    default_outcome = Outcome.PAUSE
+    default_action = Action.PAUSE
 
 
 class MaybeSent(TemporaryFailure):
     """The relay went silent after the message data went out: it may have the message."""
 
-    default_outcome = Outcome.MAYBE_SENT
+    default_action = Action.MAYBE_SENT
 
 
 class PermanentFailure(SendError):
     """The recipient was rejected for good (5.1.x, 5.2.1): the address bounces."""
 
-    default_outcome = Outcome.BOUNCED
+    default_action = Action.BOUNCED
 
 
 class Undeliverable(SendError):
     """This message cannot go through this server at all (e.g. it lacks SMTPUTF8)."""
 
-    default_outcome = Outcome.FAILED
+    default_action = Action.FAILED
 
 
 _RAISES = {
-    Outcome.BOUNCED: PermanentFailure,
-    Outcome.FAILED: Undeliverable,
-    Outcome.RETRY: TemporaryFailure,
-    Outcome.RETRY_BATCH: ConnectionLost,
-    Outcome.THROTTLED: ConnectionLost,
-    Outcome.PAUSE: SenderRefused,
-    Outcome.MAYBE_SENT: MaybeSent,
+    Action.BOUNCED: PermanentFailure,
+    Action.FAILED: Undeliverable,
+    Action.RETRY: TemporaryFailure,
+    Action.RETRY_BATCH: ConnectionLost,
+    Action.THROTTLED: ConnectionLost,
+    Action.PAUSE: SenderRefused,
+    Action.MAYBE_SENT: MaybeSent,
 }
 
 
-def refusal(verdict: Verdict) -> SendError:
-    """The exception a transport raises for `verdict`."""
-    return _RAISES[verdict.outcome](verdict)
+def refusal(meaning: Meaning) -> SendError:
+    """The exception a transport raises for `meaning`."""
+    return _RAISES[meaning.action](meaning)
 
 
 class Transport(Protocol):
@@ -100,7 +100,7 @@ class Transport(Protocol):
         before_body: Callable[[], None] | None = None,
     ) -> None:
         """Hand one message for one envelope recipient on, or raise a `SendError` whose
-        `verdict` says what the answer means: `TemporaryFailure` (`ConnectionLost` when the
+        `meaning` says what the reply means: `TemporaryFailure` (`ConnectionLost` when the
         rest of the batch must wait too, `SenderRefused` when sending must pause,
         `MaybeSent` when the relay may have it), `PermanentFailure` (the recipient is
         refused for good) or `Undeliverable` (this message cannot go). `before_body` runs
@@ -169,44 +169,46 @@ class SMTPTransport:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        phase = Phase.CONNECT
+        phase, failure = Phase.CONNECT, Failure.CONNECT
         try:
             if s.security == "ssl":
+                failure = Failure.TLS
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(
                     s.host, s.port, timeout=s.timeout, context=s.tls_context()
                 )
             else:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            failure = Failure.CONNECT
             conn.ehlo()
             if s.security == "starttls":
+                failure = Failure.TLS
                 conn.starttls(context=s.tls_context())
                 conn.ehlo()
             if s.username:
-                phase = Phase.AUTH
+                phase, failure = Phase.AUTH, Failure.AUTH
                 conn.login(s.username, s.password)
         except smtplib.SMTPAuthenticationError as err:
             # Wrong credentials fail every email alike: sending pauses instead of each retrying.
-            raise SenderRefused(
-                Verdict(
-                    Outcome.PAUSE, f"SMTP login refused: {err.smtp_code} {_text(err.smtp_error)}"
-                )
-            ) from err
+            reason = f"SMTP login refused: {err.smtp_code} {_text(err.smtp_error)}"
+            raise SenderRefused(Meaning(Action.PAUSE, reason, failure=Failure.AUTH)) from err
         except (smtplib.SMTPConnectError, smtplib.SMTPHeloError) as err:
-            verdict = classify(phase, err.smtp_code, _text(err.smtp_error))
+            meaning = classify(phase, err.smtp_code, _text(err.smtp_error))
+            reason = f"SMTP server {s.host}:{s.port} refused us: {meaning.reason}"
             raise refusal(
-                Verdict(
-                    verdict.outcome,
-                    f"SMTP server {s.host}:{s.port} refused us: {verdict.reason}",
-                    connection=True,
-                )
+                Meaning(meaning.action, reason, connection=True, failure=Failure.REFUSED)
             ) from err
         except (OSError, smtplib.SMTPException) as err:
+            # smtplib reports a silent greeting as a disconnection: the timeout is its context.
+            causes = (err, err.__cause__, err.__context__)
+            if any(isinstance(cause, ssl.SSLError) for cause in causes):
+                failure = Failure.TLS
+            elif any(isinstance(cause, TimeoutError) for cause in causes):
+                failure = Failure.TIMEOUT
+            elif not isinstance(err, smtplib.SMTPException):  # no TCP connection at all
+                failure = Failure.CONNECT
+            reason = f"cannot reach SMTP server {s.host}:{s.port}: {err}"
             raise ConnectionLost(
-                Verdict(
-                    Outcome.RETRY_BATCH,
-                    f"cannot reach SMTP server {s.host}:{s.port}: {err}",
-                    connection=True,
-                )
+                Meaning(Action.RETRY_BATCH, reason, connection=True, failure=failure)
             ) from err
         self.connected += 1
         return conn
@@ -231,7 +233,7 @@ class SMTPTransport:
         recipient: str,
         before_body: Callable[[], None] | None = None,
     ) -> None:
-        """Send one message to one recipient, or raise a `SendError` with its verdict.
+        """Send one message to one recipient, or raise a `SendError` with its meaning.
 
         `before_body` runs once the relay said 354, right before the message goes out (the
         send rate is taken there, so the relay sees the spacing); if it raises, the
@@ -248,14 +250,14 @@ class SMTPTransport:
                 self._drop()
                 if attempt == 2:
                     raise ConnectionLost(
-                        Verdict(Outcome.RETRY_BATCH, f"SMTP server disconnected: {err}")
+                        Meaning(Action.RETRY_BATCH, f"SMTP server disconnected: {err}")
                     ) from err
             except SendError as err:
-                if err.verdict.outcome in (
-                    Outcome.MAYBE_SENT,
-                    Outcome.RETRY_BATCH,
-                    Outcome.THROTTLED,
-                    Outcome.PAUSE,
+                if err.meaning.action in (
+                    Action.MAYBE_SENT,
+                    Action.RETRY_BATCH,
+                    Action.THROTTLED,
+                    Action.PAUSE,
                 ):
                     self._drop()
                 raise
@@ -278,34 +280,9 @@ class SMTPTransport:
             options = " SMTPUTF8 BODY=8BITMIME"
         mail = f"MAIL FROM:<{sender}>{options}\r\n".encode()
         rcpt = f"RCPT TO:<{recipient}>\r\n".encode()
-        if conn.does_esmtp and conn.has_extn("pipelining"):
-            # One round trip for MAIL, RCPT and DATA (RFC 2920), then one for the message.
-            self._write(conn, mail + rcpt + b"DATA\r\n", stale=True)
-            replies = []
-            for index in range(3):
-                try:
-                    replies.append(self._read(conn, stale=index == 0))
-                except ConnectionLost:
-                    if any(code >= 400 for code, _ in replies):
-                        break  # e.g. a 421 at MAIL, and the server hung up: that answer counts
-                    raise
-        else:
-            replies = []
-            for index, command in enumerate((mail, rcpt, b"DATA\r\n")):
-                self._write(conn, command, stale=index == 0)
-                replies.append(self._read(conn, stale=index == 0))
-                if replies[-1][0] >= 400:
-                    break
-        refused = next(
-            (
-                (phase, reply)
-                for phase, reply, ok in zip(
-                    (Phase.MAIL, Phase.RCPT, Phase.DATA), replies, (250, 251, 354), strict=False
-                )
-                if reply[0] not in (ok, 250, 251)
-            ),
-            None,
-        )
+        replies = self._envelope(conn, mail, rcpt)
+        expected = zip((Phase.MAIL, Phase.RCPT, Phase.DATA), replies, (250, 251, 354), strict=False)
+        refused = next(((p, r) for p, r, ok in expected if r[0] not in (ok, 250, 251)), None)
         if refused is not None:
             if len(replies) == 3 and replies[2][0] == 354:
                 # DATA was accepted although an earlier command failed: end it empty.
@@ -328,10 +305,30 @@ class SMTPTransport:
             code, text = conn.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as err:
             self._conn = None
-            verdict = classify(Phase.AFTER_DATA, None, f"no answer after the data: {err}")
-            raise refusal(verdict) from err
+            meaning = classify(Phase.AFTER_DATA, None, f"no answer after the data: {err}")
+            raise refusal(meaning) from err
         if code != 250:
             raise refusal(classify(Phase.AFTER_DATA, code, _text(text)))
+
+    def _envelope(self, conn: smtplib.SMTP, mail: bytes, rcpt: bytes) -> list[tuple[int, str]]:
+        """MAIL, RCPT and DATA, in one round trip with PIPELINING (RFC 2920); their replies."""
+        replies: list[tuple[int, str]] = []
+        if conn.does_esmtp and conn.has_extn("pipelining"):
+            self._write(conn, mail + rcpt + b"DATA\r\n", stale=True)
+            for index in range(3):
+                try:
+                    replies.append(self._read(conn, stale=index == 0))
+                except ConnectionLost:
+                    if any(code >= 400 for code, _ in replies):
+                        break  # e.g. a 421 at MAIL, and the server hung up: that answer counts
+                    raise
+            return replies
+        for index, command in enumerate((mail, rcpt, b"DATA\r\n")):
+            self._write(conn, command, stale=index == 0)
+            replies.append(self._read(conn, stale=index == 0))
+            if replies[-1][0] >= 400:
+                break
+        return replies
 
     def _write(self, conn: smtplib.SMTP, data: bytes, *, stale: bool = False) -> None:
         try:
@@ -340,7 +337,7 @@ class SMTPTransport:
             raise (
                 _Stale(str(err))
                 if stale
-                else ConnectionLost(Verdict(Outcome.RETRY_BATCH, f"SMTP connection failed: {err}"))
+                else ConnectionLost(Meaning(Action.RETRY_BATCH, f"SMTP connection failed: {err}"))
             ) from err
 
     def _read(self, conn: smtplib.SMTP, *, stale: bool = False) -> tuple[int, str]:
@@ -350,10 +347,10 @@ class SMTPTransport:
             if stale:
                 raise _Stale(str(err)) from err
             raise ConnectionLost(
-                Verdict(Outcome.RETRY_BATCH, f"SMTP connection failed: {err}")
+                Meaning(Action.RETRY_BATCH, f"SMTP connection failed: {err}")
             ) from err
         if code == -1:  # smtplib's "no valid reply"
-            raise ConnectionLost(Verdict(Outcome.RETRY_BATCH, f"SMTP server said: {_text(text)}"))
+            raise ConnectionLost(Meaning(Action.RETRY_BATCH, f"SMTP server said: {_text(text)}"))
         return code, _text(text)
 
     def _reset(self) -> None:

@@ -105,10 +105,10 @@ def subscriber_statuses(app) -> dict[str, int]:
 
 def sending_state(app):
     """The pause state as every process reads it."""
-    from campaigns import sending
+    from campaigns import gate
 
     with app.app_context():
         try:
-            return sending.state(fresh=True)
+            return gate.state(fresh=True)
         finally:
             db.session.remove()

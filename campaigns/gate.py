@@ -1,4 +1,5 @@
-"""Whether Tend may send at all: the pause, its reason, the probe and the reputation guard.
+"""The pause gate: whether Tend may send at all. The pause, its reason, the probe, the
+reputation guard, and the hold (a refused reader kept, not bounced, until proven).
 
 The state is a row of the settings table, so every worker, the clock, the web and the
 CLI see the same; readers keep it for a couple of seconds. A pause changes no reader and
@@ -15,9 +16,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import Delivery, DeliveryStatus, MailEvent, Setting, db, utcnow
@@ -27,15 +29,36 @@ STATE_KEY = "sending.state"
 _CACHE_SECONDS = 2.0
 
 
-class PauseKind:
+class PauseKind(StrEnum):
     RELAY = "relay"  # the relay refused us: a probe may resume by itself
     REPUTATION = "reputation"  # complaints or bounces over the line: the operator resumes
     OPERATOR = "operator"  # `sending pause` or the dashboard
 
 
-class EventKind:
+class EventKind(StrEnum):
     COMPLAINT = "complaint"
-    HARD_BOUNCE = "hard_bounce"
+    HARD_BOUNCE = "hard_bounce"  # of an address someone confirmed: the guard counts it
+    # A confirmation request to an address nobody confirmed, bounced or marked as spam:
+    # anyone can type such an address into the form, so the guard never counts it; the
+    # dashboard alerts on many.
+    PENDING_BOUNCE = "pending_bounce"
+    PENDING_SPAM = "pending_spam"
+
+
+_UNCONFIRMED = {
+    EventKind.HARD_BOUNCE: EventKind.PENDING_BOUNCE,
+    EventKind.COMPLAINT: EventKind.PENDING_SPAM,
+}
+
+
+# The last words of a held reader's delivery note: a refusal the relay gave no proof
+# against. Such a reader, tried again, does not count in the run of refused readers.
+HELD_NOTE = "held, not bounced"
+RESUME_SPREAD = timedelta(minutes=2)  # held readers due during a pause, once it ends...
+RESUME_WITHIN = timedelta(hours=24)  # ...come back this far apart, and all within this
+PENDING_WINDOW = timedelta(hours=24)
+PENDING_ALERT = 5  # confirmation requests gone wrong in the window that the dashboard shows
+PENDING_KEPT = timedelta(days=7)  # older ones are deleted as new ones come: bounded
 
 
 @dataclass(frozen=True)
@@ -138,7 +161,27 @@ def resume(*, now: datetime | None = None, by: str = "operator") -> SendingState
         return resume(now=now, by=by)
     if current.paused:
         log.warning("sending resumed by %s", by, extra={"paused_for": current.reason})
+        _spread_held(now)
     return new
+
+
+def _spread_held(now: datetime) -> None:
+    """Held readers whose time came during the pause come back one by one, RESUME_SPREAD
+    apart and all within RESUME_WITHIN, rather than together at the first tick (committed)."""
+    held = db.session.scalars(
+        select(Delivery.id)
+        .where(
+            Delivery.status == DeliveryStatus.SCHEDULED,
+            Delivery.due_at <= now,
+            Delivery.last_error.contains(HELD_NOTE, autoescape=True),
+        )
+        .order_by(Delivery.due_at, Delivery.id)
+    ).all()
+    if held:
+        step = min(RESUME_SPREAD, RESUME_WITHIN / len(held))
+        spread = [{"id": i, "due_at": now + step * k} for k, i in enumerate(held)]
+        db.session.execute(update(Delivery), spread)
+        db.session.commit()
 
 
 def probe_due(current: SendingState, now: datetime) -> bool:
@@ -164,6 +207,30 @@ def probe_sent(now: datetime) -> None:
 def record_event(kind: str, now: datetime) -> None:
     """Count a complaint or a hard bounce for the guard, in the caller's transaction."""
     db.session.add(MailEvent(kind=kind, at=now))
+
+
+def record_reader_event(kind: EventKind, now: datetime, *, confirmed: bool) -> None:
+    """A hard bounce or a complaint, in the caller's transaction: for the guard if someone
+    confirmed the address, else in the bounded count of confirmation requests gone wrong."""
+    if confirmed:
+        record_event(kind, now)
+        return
+    pending = tuple(_UNCONFIRMED.values())
+    db.session.execute(
+        delete(MailEvent).where(MailEvent.kind.in_(pending), MailEvent.at < now - PENDING_KEPT)
+    )
+    record_event(_UNCONFIRMED[kind], now)
+
+
+def pending_bounces(now: datetime) -> int:
+    """Confirmation requests bounced or marked as spam in the last PENDING_WINDOW (the
+    dashboard's alert)."""
+    pending = tuple(_UNCONFIRMED.values())
+    return db.session.scalar(
+        select(func.count())
+        .select_from(MailEvent)
+        .where(MailEvent.kind.in_(pending), MailEvent.at > now - PENDING_WINDOW)
+    )
 
 
 @dataclass(frozen=True)

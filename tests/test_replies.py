@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from workers.answers import Outcome, Phase, classify, enhanced_code
+from workers.send.replies import Action, Phase, classify, enhanced_code
 
 B, F, R, RB, T, P, M = (
-    Outcome.BOUNCED,
-    Outcome.FAILED,
-    Outcome.RETRY,
-    Outcome.RETRY_BATCH,
-    Outcome.THROTTLED,
-    Outcome.PAUSE,
-    Outcome.MAYBE_SENT,
+    Action.BOUNCED,
+    Action.FAILED,
+    Action.RETRY,
+    Action.RETRY_BATCH,
+    Action.THROTTLED,
+    Action.PAUSE,
+    Action.MAYBE_SENT,
 )
 
 TABLE = [
@@ -73,10 +73,10 @@ TABLE = [
 
 @pytest.mark.parametrize(("phase", "code", "text", "outcome"), TABLE)
 def test_every_answer_has_one_meaning(phase, code, text, outcome):
-    verdict = classify(phase, code, text)
-    assert verdict.outcome == outcome, verdict
+    meaning = classify(phase, code, text)
+    assert meaning.action == outcome, meaning
     if code is not None:
-        assert str(code) in verdict.reason and text.split()[0] in verdict.reason
+        assert str(code) in meaning.reason and text.split()[0] in meaning.reason
 
 
 def test_the_reason_names_what_was_refused():
