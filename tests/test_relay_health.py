@@ -31,6 +31,8 @@ from models import DeliveryStatus, MailEvent, Status, db
 
 DUE = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
 
+METRICS_TOKEN = "scrape-token-of-the-relay-tests"
+
 
 def healthz(app) -> dict:
     response = app.test_client().get("/healthz")
@@ -39,7 +41,8 @@ def healthz(app) -> dict:
 
 
 def relay_up(app) -> float:
-    text = app.test_client().get("/metrics").get_data(as_text=True)
+    scrape = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    text = scrape.get_data(as_text=True)
     samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
     return samples["tend_relay_up"]
 
@@ -58,7 +61,7 @@ def events(app) -> dict[str, int]:
 
 
 def test_a_stopped_relay_shows_as_failing_until_an_email_goes_through(make_app, smtp, caplog):
-    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, METRICS_TOKEN=METRICS_TOKEN)
     client = app.test_client()
     assert healthz(app)["relay"] == "ok" and relay_up(app) == 1
     smtp.stop()
