@@ -40,7 +40,8 @@ def header_safe(value: str) -> str:
 
 class TokenHeader:
     """A header that is a list of ASCII tokens: the links of RFC 2369 (`<https://…>`, in
-    which no space may be put), RFC 8058's `List-Unsubscribe=One-Click`, a Feedback-ID.
+    which no space may be put), RFC 8058's `List-Unsubscribe=One-Click`, a Feedback-ID,
+    and List-Id (its label quoted or already encoded words, its id in angle brackets).
 
     The email package would make a token too long for a line into encoded words, which no
     program reads in a link. Here a line breaks only between tokens. The first token stays
@@ -75,7 +76,6 @@ class TokenHeader:
 _REPEATED = frozenset(
     {
         "subject",
-        "list-id",
         "mime-version",
         "content-type",
         "content-transfer-encoding",
@@ -92,7 +92,7 @@ class _Registry(HeaderRegistry):
 
     def __init__(self) -> None:
         super().__init__()
-        for name in ("List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID"):
+        for name in ("List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID"):
             self.map_to_type(name, TokenHeader)
         self._classes: dict[str, type] = {}
         self._parsed: dict[tuple[str, str], BaseHeader] = {}
@@ -165,9 +165,9 @@ def list_slug(list_name: str) -> str:
 @lru_cache(maxsize=8)  # one per sender: the same on every email
 def list_id_header(sender: Sender) -> str:
     """List-Id (RFC 2919): LIST_NAME as the label, its slug and the domain as the id."""
-    # An id is no address: it has no "@", so it is all local part.
-    list_id = f"{list_slug(sender.list_name)}.{sender.domain}"
-    return str(Address(header_safe(sender.list_name), list_id, ""))
+    return mailbox_header(
+        "List-Id", sender.list_name, f"{list_slug(sender.list_name)}.{sender.domain}"
+    )
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,8 @@ def ascii_domain(address: str) -> str:
 
 
 def mailbox_header(header: str, name: str, address: str) -> str:
-    """`name <address>` for `header`, the name made safe and quoted by the email package;
+    """`name <address>` for `header` (or `label <id>` for List-Id), the name made safe and
+    quoted by the email package;
     a name outside ASCII as encoded words (under SMTPUTF8 too: every reader's program
     shows them), on lines short enough that the email package writes them as they are.
 
@@ -207,8 +208,11 @@ def mailbox_header(header: str, name: str, address: str) -> str:
     """
     if "\r" in address or "\n" in address:
         raise ValueError(f"a line break in an address: {address!r}")
-    local, _, domain = address.rpartition("@")
-    mailbox = Address(header_safe(name), local, domain)
+    local, at, domain = address.rpartition("@")
+    # A List-Id's id has no "@": all of it is the local part.
+    mailbox = (
+        Address(header_safe(name), local, domain) if at else Address(header_safe(name), address)
+    )
     if mailbox.display_name.isascii():
         return str(mailbox)
     words = Header(mailbox.display_name, "utf-8", LINE_LENGTH, header).encode(linesep="\r\n")

@@ -14,31 +14,12 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
+from every_email import NOW, every_email, production_sender
 
-from campaigns import sequence as sequences
-from campaigns.compose import Recipient, compose
-from campaigns.dkim import DKIMKey, new_key
-from campaigns.render import Sender
-from campaigns.sequence import CHECKIN, DRIP, RECONFIRM, WORKSHEET
-from models import JobStatus, Status
-from subscribers.lifecycle import may_receive
+from campaigns.compose import compose
 from workers.transport import SMTPSettings, SMTPTransport
-
-NOW = datetime(2027, 4, 5, 14, 0, tzinfo=UTC)
-STATES = [
-    (status, job_status)
-    for status in (Status.PENDING, Status.ACTIVE, Status.UNSUBSCRIBED)
-    for job_status in JobStatus.ALL
-]
-# Who the emails go to, taking turns: a plain name, and a long compound one at an IDN
-# domain (its headers are encoded words, and its envelope IDNA).
-READERS = [
-    ("Ann Lee", "ann@example.com"),
-    ("María José O'Connor-Núñez", "maria.jose@münchen.example"),
-]
 
 
 @dataclass(frozen=True)
@@ -57,53 +38,11 @@ def _spamassassin() -> str:
     pytest.skip(message)
 
 
-def _production_sender() -> Sender:
-    pem, _ = new_key()
-    return Sender(
-        mail_from="Dana Whitfield <coach@tend.example>",
-        public_base_url="https://tend.example",
-        secret_key="production-secret-key-that-is-long-enough-0123456789",
-        postal_address="12 Garden Lane, Springfield, IL 62701",
-        coach_name="Dana Whitfield",
-        list_name="After the offer",
-        return_path="bounces@mail.tend.example",
-        dkim=DKIMKey("s1", "tend.example", pem),
-    )
-
-
-def _every_email(sender: Sender):
-    """(label, recipient, email) for every kind, to every state that may receive it."""
-    seq = sequences.load()
-    emails = [
-        (WORKSHEET, "worksheet", seq.worksheet),
-        (RECONFIRM, "worksheet (asked again)", seq.worksheet),
-        *((DRIP, f"note {step.key}", step) for step in seq.steps),
-        *((CHECKIN, f"check-in {step.key}", step) for step in seq.checkins),
-    ]
-    n = 0
-    for kind, label, email in emails:
-        for status, job_status in STATES:
-            if not may_receive(kind, status, job_status):
-                continue
-            name, address = READERS[n % len(READERS)]
-            recipient = Recipient(
-                name=name,
-                address=address,
-                public_id=f"{n:016x}",
-                status=status,
-                message_id=f"<{n:024x}.tend@tend.example>",
-                job_status=job_status,
-                started_on="2027-03-01" if job_status == JobStatus.STARTED else None,
-            )
-            n += 1
-            yield f"{label} to {status}/{job_status} {name}", recipient, email
-
-
 def _sent_over_smtp(smtp) -> list[Sent]:
-    sender = _production_sender()
+    sender = production_sender()
     composed = [
         (label, recipient.address, compose(recipient, email, sender, NOW))
-        for label, recipient, email in _every_email(sender)
+        for label, recipient, email in every_email()
     ]
     with SMTPTransport(SMTPSettings(host="127.0.0.1", port=smtp.port)) as transport:
         for _, address, outgoing in composed:
