@@ -70,7 +70,7 @@ class TokenHeader:
         return policy.linesep.join(lines) + policy.linesep
 
 
-# Headers whose values repeat from one email to the next (the same step, the same sender,
+# Headers whose values repeat from one email to the next (a step's subject outside ASCII,
 # the MIME parts' own): parsed once and the parsed header kept. A parsed header is
 # immutable, so every message may hold the same one.
 _REPEATED = frozenset(
