@@ -6,7 +6,8 @@ and RFC 2047's for a line holding encoded words), subjects and display names out
 ASCII as encoded words. Written here is only what it does not know: the To domain as
 IDNA, List-Id's slug, the headers that are a list of tokens (`List-Unsubscribe` and its
 RFC 8058 partner, `Feedback-ID`), which are never encoded and break only between tokens,
-and a display name's encoded words where the 3.11 folder loses a space (`mailbox_header`).
+and encoded words written by `email.header.Header`, as the 3.11 folder loses a space
+between two of them (`encoded_words`).
 """
 
 from __future__ import annotations
@@ -70,12 +71,10 @@ class TokenHeader:
         return policy.linesep.join(lines) + policy.linesep
 
 
-# Headers whose values repeat from one email to the next (a step's subject outside ASCII,
-# the MIME parts' own): parsed once and the parsed header kept. A parsed header is
-# immutable, so every message may hold the same one.
+# The MIME parts' own headers, the same on every email: parsed once and the parsed header
+# kept. A parsed header is immutable, so every message may hold the same one.
 _REPEATED = frozenset(
     {
-        "subject",
         "mime-version",
         "content-type",
         "content-transfer-encoding",
@@ -195,16 +194,22 @@ def ascii_domain(address: str) -> str:
     return address
 
 
+def encoded_words(header: str, text: str) -> str:
+    """`text` as RFC 2047 encoded words, folded so that no line passes 76 characters.
+
+    Written by the email package's older encoder, `email.header.Header`, which keeps each
+    space inside a word: its newer folder drops the space between two encoded words
+    (CPython gh-144156, fixed after 3.11), so "Phạm Văn Đồng Võ" would read "Phạm Văn
+    ĐồngVõ", in a display name and in a Subject alike.
+    """
+    return Header(text, "utf-8", LINE_LENGTH, header).encode(linesep="\r\n")
+
+
 def mailbox_header(header: str, name: str, address: str) -> str:
     """`name <address>` for `header` (or `label <id>` for List-Id), the name made safe and
     quoted by the email package;
     a name outside ASCII as encoded words (under SMTPUTF8 too: every reader's program
     shows them), on lines short enough that the email package writes them as they are.
-
-    The email package's own folder drops the space between two encoded words of a
-    display name (CPython gh-144156, fixed after 3.11): "Phạm Văn Đồng Võ" would read
-    "Phạm Văn ĐồngVõ". Its older encoder, `email.header.Header`, keeps each space inside
-    a word.
     """
     if "\r" in address or "\n" in address:
         raise ValueError(f"a line break in an address: {address!r}")
@@ -215,7 +220,7 @@ def mailbox_header(header: str, name: str, address: str) -> str:
     )
     if mailbox.display_name.isascii():
         return str(mailbox)
-    words = Header(mailbox.display_name, "utf-8", LINE_LENGTH, header).encode(linesep="\r\n")
+    words = encoded_words(header, mailbox.display_name)
     # The address goes on the last line if it still fits, else on a line of its own.
     last = words.rpartition("\r\n")[2]
     used = len(last) + (0 if "\r\n" in words else len(header) + 2)
@@ -263,8 +268,11 @@ def build_message(
     to_address = ascii_domain(to_address)
     international = not to_address.isascii()
     msg = EmailMessage(policy=_WIRE_UTF8 if international else _WIRE)
+    subject = header_safe(email.subject)
+    if not (subject.isascii() or international):  # under SMTPUTF8 it goes as it is
+        subject = encoded_words("Subject", subject)
     headers = [
-        ("Subject", header_safe(email.subject)),
+        ("Subject", subject),
         ("From", from_header(sender)),
         ("Reply-To", reply_to_header(sender)),
         ("To", mailbox_header("To", to_name, to_address)),

@@ -224,6 +224,7 @@ def test_an_internationalized_address_keeps_its_name_in_short_encoded_words(name
     subject=st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=150),
     name=st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=150),
 )
+@example(subject="00000000\x80\x80" + "\u0800" * 9 + " \x80 \x80", name="Phạm Văn Đồng Võ " * 6)
 def test_any_subject_and_name_fold_into_short_encoded_words(subject, name):
     built = mime.build_message(
         RenderedEmail(subject=subject, text="Hi\n", html="<p>Hi</p>"),
