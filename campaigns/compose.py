@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
-from campaigns.mime import Outgoing, build_message
+from campaigns.mime import Outgoing, build_message, list_slug
 from campaigns.plan import Rules
 from campaigns.render import Sender, links_for, render
 from campaigns.sequence import CHECKIN, WORKSHEET, WORKSHEET_KINDS, Sequence, Step, Worksheet
@@ -134,13 +134,14 @@ def compose(
         sender=sender,
         unsubscribe=None if pending else links_for(sender, recipient.public_id).unsubscribe,
         date=now,
-        feedback_id=feedback_id(email, sender),
+        feedback_id=feedback_id(email, sender, transactional=pending),
     )
 
 
-def feedback_id(email: Step | Worksheet, sender: Sender) -> str:
-    """Feedback-ID (Gmail's feedback loop): campaign:kind:list:sender, so complaint
-    figures come back per email of the sequence."""
+def feedback_id(email: Step | Worksheet, sender: Sender, *, transactional: bool) -> str:
+    """Feedback-ID (Gmail's feedback loop): email:kind:list:sender, so complaint figures
+    come back per email of the sequence, list mail apart from the one transactional email
+    (the request to confirm), for the list LIST_NAME names."""
     campaign = WORKSHEET if isinstance(email, Worksheet) else email.key
-    kind = "transactional" if isinstance(email, Worksheet) else "drip"
-    return f"{campaign}:{kind}:staying-connected:{sender.domain}"
+    kind = "transactional" if transactional else "list"
+    return f"{campaign}:{kind}:{list_slug(sender.list_name)}:{sender.domain}"

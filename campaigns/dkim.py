@@ -1,13 +1,19 @@
 """DKIM signing of an outgoing message (dkimpy), and keys for it.
 
-Signed: From, To, Subject, Date, Message-ID, List-Id, List-Unsubscribe,
-List-Unsubscribe-Post and Feedback-ID, whichever the message has (RFC 8058 wants both
-List-Unsubscribe headers under the signature), relaxed/relaxed, rsa-sha256.
+Signed (relaxed/relaxed, rsa-sha256): From, To, Subject, Date, Message-ID, Reply-To,
+Content-Type, MIME-Version, List-Id, List-Unsubscribe, List-Unsubscribe-Post and
+Feedback-ID (RFC 8058 wants both List-Unsubscribe headers under the signature).
+
+Oversigned: what a forger would add or change to turn a real message into theirs (who it
+is from, to, about, when, where replies and unsubscribes go) is listed once more than it
+appears, so a second one, even of a header the message lacks (a List-Unsubscribe on a
+confirmation request), breaks the signature (RFC 6376 8.15).
 """
 
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from dataclasses import dataclass
 
 SIGNED_HEADERS = (
@@ -16,10 +22,24 @@ SIGNED_HEADERS = (
     b"Subject",
     b"Date",
     b"Message-ID",
+    b"Reply-To",
+    b"Content-Type",
+    b"MIME-Version",
     b"List-Id",
     b"List-Unsubscribe",
     b"List-Unsubscribe-Post",
     b"Feedback-ID",
+)
+OVERSIGNED = frozenset(
+    {
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"reply-to",
+        b"list-unsubscribe",
+        b"list-unsubscribe-post",
+    }
 )
 
 
@@ -35,26 +55,35 @@ class DKIMKey:
         """The message with its DKIM-Signature header first."""
         import dkim  # loaded on first use: a process that never signs skips ~10 MB
 
-        present = _header_names(data)
-        headers = [h for h in SIGNED_HEADERS if h.lower() in present]
         signature = dkim.sign(
             data,
             self.selector.encode("ascii"),
             self.domain.encode("ascii"),
             self.private_key,
             canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=headers,
+            include_headers=signed_headers(data),
         )
         return signature + data
 
 
-def _header_names(data: bytes) -> set[bytes]:
+def signed_headers(data: bytes) -> list[bytes]:
+    """The h= list for `data`: each signed header as often as it appears, and each
+    oversigned one once more (once, where the message has none)."""
+    present = _header_counts(data)
+    names = []
+    for name in SIGNED_HEADERS:
+        count = present[name.lower()] + (name.lower() in OVERSIGNED)
+        names.extend([name] * count)
+    return names
+
+
+def _header_counts(data: bytes) -> Counter[bytes]:
     head = data.split(b"\r\n\r\n", 1)[0]
-    return {
+    return Counter(
         line.split(b":", 1)[0].strip().lower()
         for line in head.split(b"\r\n")
         if line and line[:1] not in (b" ", b"\t") and b":" in line
-    }
+    )
 
 
 def new_key(bits: int = 2048) -> tuple[bytes, str]:

@@ -1,25 +1,27 @@
 """The MIME writer: a rendered email and its headers as the bytes that go on the wire.
 
-The common case (ASCII headers that need no folding) is written directly, with a
-quoted-printable encoder of its own; both give byte for byte what the stdlib's compat32
-generator gives, which `tests/test_mime.py` checks. Anything else goes through the email
-package.
+The email package writes the message: an `EmailMessage` under the SMTP policy, text in
+quoted-printable, lines of at most 76 characters (RFC 2045's limit for quoted-printable,
+and RFC 2047's for a line holding encoded words), subjects and display names outside
+ASCII as encoded words. Written here is only what it does not know: the To domain as
+IDNA, List-Id's slug, the headers that are a list of tokens (`List-Unsubscribe` and its
+RFC 8058 partner, `Feedback-ID`), which are never encoded and break only between tokens,
+and encoded words written by `email.header.Header`, as the 3.11 folder loses a space
+between two of them (`encoded_words`).
 """
 
 from __future__ import annotations
 
-import random
 import re
-import sys
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from email.charset import QP, Charset
 from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import SMTPUTF8, compat32
-from email.utils import format_datetime, formataddr, parseaddr, quote
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 
 import idna
@@ -27,6 +29,9 @@ import idna
 from campaigns.render import RenderedEmail, Sender
 
 _CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
+# RFC 2045: a quoted-printable line is at most 76 characters; RFC 2047: so is a line
+# holding an encoded word. Every other header line is then under RFC 5322's 78.
+LINE_LENGTH = 76
 
 
 def header_safe(value: str) -> str:
@@ -34,26 +39,134 @@ def header_safe(value: str) -> str:
     return " ".join(value.translate(_CONTROL).split())[:100]
 
 
-@lru_cache(maxsize=8)  # one per sender: the same on every email
+class TokenHeader:
+    """A header that is a list of ASCII tokens: the links of RFC 2369 (`<https://…>`, in
+    which no space may be put), RFC 8058's `List-Unsubscribe=One-Click`, a Feedback-ID,
+    and List-Id (its label quoted or already encoded words, its id in angle brackets).
+
+    The email package would make a token too long for a line into encoded words, which no
+    program reads in a link. Here a line breaks only between tokens. The first token stays
+    beside the name: a signed link is longer than any line by itself, and on a line of its
+    own it would be read with a leading space (Python's own parser does so).
+    """
+
+    max_count = 1
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict) -> None:
+        if not value.isascii():
+            raise ValueError(f"a header of tokens is ASCII: {value!r}")
+        kwds["decoded"] = " ".join(value.split())
+        kwds["parse_tree"] = None  # never parsed: folded from the tokens themselves
+
+    def fold(self, *, policy) -> str:
+        limit = policy.max_line_length or LINE_LENGTH
+        first, *rest = str(self).split() or [""]
+        lines = [f"{self.name}: {first}"]
+        for token in rest:
+            if len(lines[-1]) + 1 + len(token) <= limit:
+                lines[-1] += " " + token
+            else:
+                lines.append(" " + token)
+        return policy.linesep.join(lines) + policy.linesep
+
+
+# The MIME parts' own headers, the same on every email: parsed once and the parsed header
+# kept. A parsed header is immutable, so every message may hold the same one.
+_REPEATED = frozenset(
+    {
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+
+
+class _Registry(HeaderRegistry):
+    """The email package's header classes, plus TokenHeader for the list headers.
+
+    Each class is made once per header name (the stdlib makes a new one for every
+    header), and a repeated value is parsed once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in ("List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID"):
+            self.map_to_type(name, TokenHeader)
+        self._classes: dict[str, type] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._classes.get(key)
+        if made is None:
+            made = self._classes[key] = super().__getitem__(name)
+        return made
+
+    def __call__(self, name: str, value) -> BaseHeader:
+        if not isinstance(value, str) or name.lower() not in _REPEATED or "boundary" in value:
+            return super().__call__(name, value)
+        key = (name, value)
+        header = self._parsed.get(key)
+        if header is None:
+            if len(self._parsed) >= 1024:  # bounded: a test send's subject is new each time
+                self._parsed.clear()
+            header = self._parsed[key] = super().__call__(name, value)
+        return header
+
+
+class _Policy(EmailPolicy):
+    """The SMTP policy, writing a header that fits on one line in ASCII as it is (as the
+    stdlib does for a header it read), rather than parsing it again to fold it."""
+
+    def fold_binary(self, name: str, value) -> bytes:
+        text = str(value)
+        if (
+            hasattr(value, "name")
+            and text.isascii()
+            and len(name) + 2 + len(text) <= self.max_line_length
+            and "\n" not in text
+            and "\r" not in text
+        ):
+            return f"{name}: {text}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_REGISTRY = _Registry()
+_WIRE = _Policy(linesep="\r\n", max_line_length=LINE_LENGTH, header_factory=_REGISTRY)
+# An address outside ASCII goes out under SMTPUTF8: headers are UTF-8 as they are.
+_WIRE_UTF8 = _WIRE.clone(utf8=True)
+
+
+@lru_cache(maxsize=8)  # one per sender: the same on every email, parsed once
 def from_header(sender: Sender) -> str:
     """From: the sender's display name (MAIL_FROM's own, else COACH_NAME) and MAIL_FROM's
-    address; a name that is not ASCII becomes RFC 2047 words when the header is folded."""
-    return _mailbox(sender.from_name, sender.from_address)
+    address."""
+    return mailbox_header("From", sender.from_name, sender.from_address)
 
 
-@lru_cache(maxsize=8)  # one per sender: the same on every email
+@lru_cache(maxsize=8)  # one per sender: the same on every email, parsed once
 def reply_to_header(sender: Sender) -> str:
     """Reply-To: REPLY_TO (with its own name, or From's), else MAIL_FROM's address."""
     name, address = parseaddr(sender.reply_to) if sender.reply_to else ("", sender.from_address)
-    return _mailbox(name or sender.from_name, address)
+    return mailbox_header("Reply-To", name or sender.from_name, address)
+
+
+@lru_cache(maxsize=8)
+def list_slug(list_name: str) -> str:
+    """LIST_NAME's letters and digits, lower case, joined by hyphens: `staying-connected`.
+
+    The id in List-Id and the list in Feedback-ID."""
+    folded = unicodedata.normalize("NFKD", list_name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-") or "list"
 
 
 @lru_cache(maxsize=8)  # one per sender: the same on every email
 def list_id_header(sender: Sender) -> str:
-    """List-Id (RFC 2919): LIST_NAME as the label, its letters and digits in the id."""
-    folded = unicodedata.normalize("NFKD", sender.list_name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-") or "list"
-    return _mailbox(sender.list_name, f"{slug}.{sender.domain}")
+    """List-Id (RFC 2919): LIST_NAME as the label, its slug and the domain as the id."""
+    return mailbox_header(
+        "List-Id", sender.list_name, f"{list_slug(sender.list_name)}.{sender.domain}"
+    )
 
 
 @dataclass(frozen=True)
@@ -62,12 +175,6 @@ class Outgoing:
 
     data: bytes
     smtputf8: bool
-
-
-_QP = Charset("utf-8")
-_QP.body_encoding = QP  # every line 7-bit, whatever the server's 8BITMIME support
-_WIRE = compat32.clone(linesep="\r\n", max_line_length=998)
-_WIRE_UTF8 = SMTPUTF8.clone(linesep="\r\n", max_line_length=998)
 
 
 def ascii_domain(address: str) -> str:
@@ -87,18 +194,58 @@ def ascii_domain(address: str) -> str:
     return address
 
 
-def _mailbox(name: str, address: str) -> str:
-    name = header_safe(name)
-    if address.isascii():
-        if name.isascii():
-            return formataddr((name, address))
-        # Kept as text here: fold_header encodes it, in words short enough, when written.
-        return f'"{quote(name)}" <{address}>'
-    # Internationalized address: goes out under SMTPUTF8; the name is encoded all the same
-    # (readers' programs show it either way), in words of at most 75 characters.
-    if not name:
-        return address
-    return _phrase_encoded("To", name, address)
+def encoded_words(header: str, text: str) -> str:
+    """`text` as RFC 2047 encoded words, folded so that no line passes 76 characters.
+
+    Written by the email package's older encoder, `email.header.Header`, which keeps each
+    space inside a word: its newer folder drops the space between two encoded words
+    (CPython gh-144156, fixed after 3.11), so "Phạm Văn Đồng Võ" would read "Phạm Văn
+    ĐồngVõ", in a display name and in a Subject alike.
+    """
+    return Header(text, "utf-8", LINE_LENGTH, header).encode(linesep="\r\n")
+
+
+def mailbox_header(header: str, name: str, address: str) -> str:
+    """`name <address>` for `header` (or `label <id>` for List-Id), the name made safe and
+    quoted by the email package;
+    a name outside ASCII as encoded words (under SMTPUTF8 too: every reader's program
+    shows them), on lines short enough that the email package writes them as they are.
+    """
+    if "\r" in address or "\n" in address:
+        raise ValueError(f"a line break in an address: {address!r}")
+    local, at, domain = address.rpartition("@")
+    # A List-Id's id has no "@": all of it is the local part.
+    mailbox = (
+        Address(header_safe(name), local, domain) if at else Address(header_safe(name), address)
+    )
+    if mailbox.display_name.isascii():
+        return str(mailbox)
+    words = encoded_words(header, mailbox.display_name)
+    # The address goes on the last line if it still fits, else on a line of its own.
+    last = words.rpartition("\r\n")[2]
+    used = len(last) + (0 if "\r\n" in words else len(header) + 2)
+    angle = f"<{mailbox.addr_spec}>"
+    return words + (" " if used + 1 + len(angle) <= LINE_LENGTH else "\r\n ") + angle
+
+
+def _put(msg: EmailMessage, name: str, value: str) -> None:
+    """One header. ASCII (or any text, under SMTPUTF8) is kept as source, which the
+    generator writes as it is unless a line is too long (then the header's class refolds
+    it); text to be encoded is parsed now. A line break in a value (other than a fold
+    written here) is refused."""
+    if "\r" in value.replace("\r\n ", " ") or "\n" in value.replace("\r\n ", " "):
+        raise ValueError(f"a line break in the {name} header: {value!r}")
+    if value.isascii() or msg.policy.utf8:
+        msg.set_raw(name, value)
+    else:
+        msg[name] = value
+
+
+def _boundary() -> str:
+    """A multipart boundary no part can hold: quoted-printable never writes "==" (an "="
+    is always followed by two hex digits or the line's end), so the generator need not
+    search the parts for it. Short enough that the Content-Type line is one line."""
+    return f"=={secrets.token_hex(8)}=="
 
 
 def build_message(
@@ -116,41 +263,19 @@ def build_message(
 
     `unsubscribe` is the one-click link for `List-Unsubscribe` (RFC 8058); a transactional
     email passes None and carries neither header. Every value that came from a person is
-    sanitized here. The common case (ASCII headers that need no folding) is written
-    directly, byte for byte what the stdlib's compat32 generator writes for it, at a
-    fraction of the cost; anything else goes through the email package.
+    sanitized here, and the email package refuses a line break in any header.
     """
     to_address = ascii_domain(to_address)
-    headers = _headers(email.subject, to_name, to_address, message_id, sender, unsubscribe, date)
-    if feedback_id:
-        headers.append(("Feedback-ID", feedback_id))
     international = not to_address.isascii()
-    if not international and all(_plain_header(name, value) for name, value in headers):
-        return _signed(Outgoing(_assemble(headers, email.text, email.html), False), sender)
-    return _signed(_build_with_email_package(email, headers, international), sender)
-
-
-def _signed(message: Outgoing, sender: Sender) -> Outgoing:
-    # DKIM goes last: the signature covers the headers and body exactly as written.
-    if sender.dkim is None:
-        return message
-    return Outgoing(sender.dkim.sign(message.data), message.smtputf8)
-
-
-def _headers(
-    subject: str,
-    to_name: str,
-    to_address: str,
-    message_id: str,
-    sender: Sender,
-    unsubscribe: str | None,
-    date: datetime,
-) -> list[tuple[str, str]]:
+    msg = EmailMessage(policy=_WIRE_UTF8 if international else _WIRE)
+    subject = header_safe(email.subject)
+    if not (subject.isascii() or international):  # under SMTPUTF8 it goes as it is
+        subject = encoded_words("Subject", subject)
     headers = [
-        ("Subject", header_safe(subject)),
+        ("Subject", subject),
         ("From", from_header(sender)),
         ("Reply-To", reply_to_header(sender)),
-        ("To", _mailbox(to_name, to_address)),
+        ("To", mailbox_header("To", to_name, to_address)),
         ("Date", format_datetime(date)),
         ("Message-ID", message_id),
         ("List-Id", list_id_header(sender)),
@@ -160,176 +285,15 @@ def _headers(
         headers.append(("List-Unsubscribe", f"<{unsubscribe}>"))
         if unsubscribe.startswith("https://"):  # RFC 8058: one-click is for https alone
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    return headers
-
-
-# RFC 2047: an encoded word is at most 75 characters, and a line holding one at most 76.
-_ENCODED_LINE = 76
-# Headers whose value is "display name <address>": only the name is encoded.
-_PHRASE_HEADERS = frozenset({"From", "To", "Cc", "Reply-To", "Sender", "List-Id"})
-# Headers of free text, encoded whole. Others (links, ids) are never made encoded words.
-_TEXT_HEADERS = frozenset({"Subject", "Comments", "Keywords"})
-
-
-def _encoded_words(text: str, name: str) -> str:
-    """`text` as RFC 2047 encoded words, folded so that no line passes 76 characters."""
-    header = Header(text, "utf-8", maxlinelen=_ENCODED_LINE, header_name=name)
-    return header.encode(linesep="\r\n")
-
-
-def _phrase_and_address(value: str) -> tuple[str, str] | None:
-    """`display name <address>` as its two parts, the name unquoted; None for other shapes.
-
-    Every such header Tend writes names one mailbox, so a comma in the name is the name's.
-    """
-    display, bracket, rest = value.rpartition("<")
-    if not bracket or not rest.endswith(">"):
-        return None
-    display = display.strip()
-    if len(display) >= 2 and display[0] == display[-1] == '"':
-        display = re.sub(r"\\(.)", r"\1", display[1:-1])
-    return display, rest[:-1]
-
-
-def _phrase_encoded(name: str, display: str, address: str) -> str:
-    """`display <address>` with the display name as encoded words if it needs them."""
-    if display.isascii():
-        return f'"{quote(display)}" <{address}>' if display else address
-    words = _encoded_words(display, name).split("\r\n")
-    # The address goes on the last line if it still fits, else on a line of its own.
-    last = len(words[-1]) + (len(name) + 2 if len(words) == 1 else 0)
-    join = " " if last + 3 + len(address) <= _ENCODED_LINE else "\r\n "
-    return "\r\n".join(words) + f"{join}<{address}>"
-
-
-def fold_header(name: str, value: str) -> str:
-    """A header value as it goes on the wire without SMTPUTF8.
-
-    ASCII is left as it is. Text outside ASCII becomes RFC 2047 encoded words, none over
-    75 characters, on lines of at most 76: the Subject whole, and in an address header (and
-    List-Id) the display name alone, never the address.
-    """
-    if value.isascii():
-        return value
-    if name in _PHRASE_HEADERS:
-        parts = _phrase_and_address(value)
-        if parts is not None and parts[1].isascii():
-            return _phrase_encoded(name, *parts)
-    if name in _TEXT_HEADERS or name in _PHRASE_HEADERS:
-        return _encoded_words(value, name)
-    return value
-
-
-def _build_with_email_package(
-    email: RenderedEmail, headers: list[tuple[str, str]], international: bool
-) -> Outgoing:
-    """The general case, built with the stdlib's compat32 MIME classes."""
-    msg = MIMEMultipart("alternative")
+    if feedback_id:
+        headers.append(("Feedback-ID", feedback_id))
     for name, value in headers:
-        # compat32 would fold a non-ASCII value into one encoded word as long as the line
-        # limit (998), so it gets the value already folded; SMTPUTF8 carries UTF-8 as it is.
-        msg[name] = value if international else fold_header(name, value)
-    msg.attach(MIMEText(email.text, "plain", _QP))
-    msg.attach(MIMEText(email.html, "html", _QP))
-    return Outgoing(msg.as_bytes(policy=_WIRE_UTF8 if international else _WIRE), international)
-
-
-_LINE_MAX = 998
-_BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))
-
-
-def _plain_header(name: str, value: str) -> bool:
-    """ASCII, one line, short enough that compat32 writes it unchanged."""
-    return (
-        value.isascii()
-        and "\r" not in value
-        and "\n" not in value
-        and len(name) + 2 + len(value) <= _LINE_MAX
-        and value == value.strip()
-    )
-
-
-# What email.quoprimime leaves as it is in a body, "=" aside; every other byte becomes =XX.
-_QP_UNSAFE = re.compile(r"[^\t\n\r -~]")
-
-
-def _qp_escape(match: re.Match) -> str:
-    return f"={ord(match.group()):02X}"
-
-
-def _quoted_printable(text: str, maxlinelen: int = 76) -> str:
-    """email.quoprimime.body_encode of the UTF-8 text, same output, escaping by regex.
-
-    The stdlib maps every character through a 256-entry table; most of an email needs
-    no escaping, so finding the few that do is several times faster.
-    """
-    body = text.encode("utf-8").decode("latin-1")
-    if not body:
-        return body
-    # "=" is by far the most common byte to escape (HTML attributes): replaced first, in C.
-    body = _QP_UNSAFE.sub(_qp_escape, body.replace("=", "=3D"))
-    maxlinelen1 = maxlinelen - 1
-    encoded: list[str] = []
-    append = encoded.append
-    for line in body.splitlines():
-        start = 0
-        laststart = len(line) - 1 - maxlinelen
-        while start <= laststart:
-            stop = start + maxlinelen1
-            # Never split an escape sequence.
-            if line[stop - 2] == "=":
-                append(line[start : stop - 1])
-                start = stop - 2
-            elif line[stop - 1] == "=":
-                append(line[start:stop])
-                start = stop - 1
-            else:
-                append(line[start:stop] + "=")
-                start = stop
-        if line and line[-1] in " \t":
-            # Whitespace at the end of a line is escaped, with a soft break if needed.
-            room = start - laststart
-            if room >= 3:
-                tail = f"={ord(line[-1]):02X}"
-            elif room == 2:
-                tail = line[-1] + "=\n"
-            else:
-                tail = f"=\n={ord(line[-1]):02X}"
-            append(line[start:-1] + tail)
-        else:
-            append(line[start:])
-    if body[-1] in "\r\n":
-        append("")
-    return "\n".join(encoded)
-
-
-def _qp_part(subtype: str, body: str) -> str:
-    # What MIMEText(body, subtype, utf-8 + quoted-printable) flattens to under compat32.
-    payload = _quoted_printable(body).replace("\n", "\r\n")
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        "MIME-Version: 1.0\r\n"
-        "Content-Transfer-Encoding: quoted-printable\r\n"
-        "\r\n" + payload
-    )
-
-
-def _assemble(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
-    # The generator's boundary; quoted-printable never contains "==", so it cannot clash.
-    token = random.randrange(sys.maxsize)
-    boundary = "=" * 15 + f"{token:0{_BOUNDARY_WIDTH}d}" + "=="
-    lines = [
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
-        "MIME-Version: 1.0",
-        *(f"{name}: {value}" for name, value in headers),
-    ]
-    out = (
-        "\r\n".join(lines)
-        + "\r\n\r\n"
-        + f"--{boundary}\r\n"
-        + _qp_part("plain", text)
-        + f"\r\n--{boundary}\r\n"
-        + _qp_part("html", html)
-        + f"\r\n--{boundary}--\r\n"
-    )
-    return out.encode("ascii")
+        _put(msg, name, value)
+    msg.set_content(email.text, cte="quoted-printable")
+    msg.add_alternative(email.html, subtype="html", cte="quoted-printable")
+    msg.set_boundary(_boundary())
+    data = msg.as_bytes()
+    # DKIM goes last: the signature covers the headers and body exactly as written.
+    if sender.dkim is not None:
+        data = sender.dkim.sign(data)
+    return Outgoing(data, international)

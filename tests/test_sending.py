@@ -432,8 +432,8 @@ def test_dkim_keygen_then_every_email_is_signed_and_verifies(make_app, app_env, 
         "feedback-id",
     } <= signed
     assert "d=tend.example" in signature and "s=s1" in signature
-    assert drip.message["Feedback-ID"] == "month-1:drip:staying-connected:tend.example"
-    assert worksheet.message["Feedback-ID"].startswith("worksheet:transactional:")
+    assert drip.message["Feedback-ID"] == "month-1:list:staying-connected:tend.example"
+    assert worksheet.message["Feedback-ID"] == "worksheet:list:staying-connected:tend.example"
     # A changed header breaks the signature: the check is real.
     forged = drip.data.replace(b"Subject: A month in", b"Subject: A year in")
     assert not dkim.verify(forged, dnsfunc=dns_for(record))
