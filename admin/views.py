@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from admin import charts, importer, previews, sessions, stats
+from admin import charts, previews, sessions, stats
 from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
 from campaigns import schedule, sending
 from campaigns.plan import Rules
@@ -30,7 +30,8 @@ from signup.privacy import data_of, data_response, forget
 from signup.validation import clean_email
 from subscribers.lifecycle import find_by_address, find_by_public_id
 from subscribers.suppression import Reason
-from workers import transfers
+from transfers import service as transfers
+from transfers.csvfile import ImportRefused
 from workers.queue import ConveyorDown
 from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
 
@@ -341,7 +342,7 @@ def import_list():
                 skip_invalid=bool(form.skip_invalid.data),
                 now=utcnow(),
             )
-        except importer.ImportRefused as err:
+        except ImportRefused as err:
             return _import_page(form, error=str(err), invalid=err.invalid, status=400)
         except UnicodeDecodeError:
             return _import_page(form, error="The file is not UTF-8 text.", status=400)

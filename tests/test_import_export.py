@@ -557,7 +557,7 @@ def test_the_web_form_names_the_first_long_cell_of_each_row_even_past_the_header
     response = upload(client, path)
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "2 row(s) with a cell too long: nothing imported" in html
+    assert "2 row(s) with a cell too long or too many cells: nothing imported" in html
     assert "line 2: a cell (Last Name) is longer than 128 KB" in html
     assert "line 4: a cell (an extra column) is longer than 128 KB" in html
     assert "line 5:" not in html
@@ -732,11 +732,13 @@ def test_imported_notes_are_what_follow_writes(app, tmp_path):
     )
     now = datetime(2026, 2, 1, tzinfo=UTC)
     with app.app_context():
-        from admin import importer
+        from transfers import importer
 
         for path in (mailchimp, tend):
             with open(path, newline="") as f:
-                importer.load(importer.read(f, default_timezone="UTC"), now=now)
+                checked = importer.check(f, default_timezone="UTC", now=now)
+            with open(path, newline="") as f:
+                importer.load(f, checked, now=now)
         imported = {
             email: {
                 d.step: (d.kind, d.status, d.due_at)
@@ -825,3 +827,60 @@ def test_the_transfer_pages_need_a_login(make_app, tmp_path):
     assert client.get("/admin/transfers/0123abcd/download").status_code == 404
     # Not an id at all (PostgreSQL refuses a NUL in a query): a 404, not a 500.
     assert client.get("/admin/transfers/%00" + "a" * 31).status_code == 404
+
+
+# ---- dates a file may not carry --------------------------------------------------------------
+
+TEND_HEADER = ["email", "name", "status", "timezone", "signed_up_at", "confirmed_at"]
+
+
+def far_dates_file(tmp_path):
+    """A Tend export whose confirmation dates overflow, or lie in the future."""
+    return write_csv(
+        tmp_path / "far.csv",
+        TEND_HEADER,
+        [
+            ["ok@example.com", "Ok", "active", "UTC", ago(9), ago(8)],
+            ["early@example.com", "Early", "active", "UTC", "", "0001-01-01T00:00:00+01:00"],
+            ["late@example.com", "Late", "active", "UTC", "", "9999-12-31T23:00:00"],
+            ["someday@example.com", "Someday", "active", "UTC", "", "9999-01-01"],
+            ["signed@example.com", "Signed", "pending", "UTC", "9999-01-01", ""],
+        ],
+    )
+
+
+def test_dates_out_of_range_or_in_the_future_are_invalid_lines_in_the_cli(app, tmp_path):
+    result = run(app, "import", "--skip-invalid", str(far_dates_file(tmp_path)))
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("line ")]
+    assert lines == [
+        "line 3: confirmed_at is not a date: '0001-01-01T00:00:00+01:00'",
+        "line 4: confirmed_at is in the future: '9999-12-31T23:00:00'",
+        "line 5: confirmed_at is in the future: '9999-01-01'",
+        "line 6: signed_up_at is in the future: '9999-01-01'",
+    ]
+    assert "imported: 1 (1 active, 0 pending confirmation)" in result.output
+    assert set(subscribers(app)) == {"ok@example.com"}
+
+
+def test_dates_out_of_range_or_in_the_future_are_skipped_in_the_web_form(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    mailchimp = write_csv(
+        tmp_path / "m.csv",
+        MAILCHIMP_HEADER,
+        [
+            mailchimp_row("ann@example.com", "Ann", confirm=ago(2)),
+            mailchimp_row("someday@example.com", "Someday", confirm="9999-01-01 00:00:00"),
+            mailchimp_row("early@example.com", "Early", optin="0001-01-01T00:00:00+01:00"),
+        ],
+    )
+    for path, imported in ((far_dates_file(tmp_path), "ok"), (mailchimp, "ann")):
+        response = upload(client, path, skip_invalid=True)
+        assert response.status_code == 303
+        work(app)
+        html = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "imported: 1 (1 active, 0 pending confirmation)" in html, html
+        assert f"{imported}@example.com" in subscribers(app)
+    assert "line 3: CONFIRM_TIME is in the future: &#39;9999-01-01 00:00:00&#39;" in html
+    assert "line 4: OPTIN_TIME is not a date: &#39;0001-01-01T00:00:00+01:00&#39;" in html
+    assert set(subscribers(app)) == {"ok@example.com", "ann@example.com"}
