@@ -22,7 +22,8 @@ ratios say what that costs.
 
 With `--hostile`, two files as large as the form takes (64 MiB) are also run, on the first
 database: `email` then 33.5 million lines of `a`; and `email` then one line of 64 MiB of
-commas. For each, the web's part (`start_import`, in a process of its own) and the import
+commas; and, at the row cap, `email` then 1,000,000 lines of `a` (every row invalid,
+counted). For each, the web's part (`start_import`, in a process of its own) and the import
 worker (its job queued without the web's scan, as if the file had got past it) are
 measured, each against an idle process of the same app (created, nothing done). A process
 over `--ceiling-mib` (default 1024) is stopped there, so a run of an unbounded import

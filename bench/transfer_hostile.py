@@ -1,7 +1,9 @@
 """The two hostile uploads of bench_transfer.py (`--hostile`): each process's peak memory.
 
 - lines: `email`, then `a` on each line to 64 MiB (33,554,429 lines);
-- commas: `email`, then one line of 64 MiB of commas.
+- commas: `email`, then one line of 64 MiB of commas;
+- invalid: `email`, then `a` on each of 1,000,000 lines (the most rows a file may have):
+  the web takes it, and the worker checks and counts a million invalid rows.
 
 Each is run three ways, each in a process of its own whose peak RSS (VmHWM) is taken:
 idle (the app created, nothing done: the floor of any process), web (`start_import`, the
@@ -42,7 +44,9 @@ def write_files(folder: Path) -> dict[str, Path]:
         for _ in range(SIZE // MIB - 1):
             f.write("," * MIB)
         f.write("," * (MIB - len("email\n") - 1) + "\n")
-    return {"lines": lines, "commas": commas}
+    invalid = folder / "invalid.csv"
+    invalid.write_text("email\n" + "a\n" * 1_000_000, encoding="utf-8")
+    return {"lines": lines, "commas": commas, "invalid": invalid}
 
 
 def _service():
@@ -151,7 +155,8 @@ def run(url: str, redis_url: str, tmp: Path, ceiling: int, timeout: float) -> tu
         app = _app(*common)
         with app.app_context():
             found = db.session.get(Transfer, queued[3]["id"])
-            state = f"{found.state}: {(found.error or found.counts or '')[:100]}"
+            said = found.error or f"{found.done or 0:,} imported"
+            state = f"{found.state}, {found.invalid_count or 0:,} invalid: {said[:100]}"
             db.engine.dispose()
         limit = queued[3]["limit"]
         for step, (seconds, peak, stopped, result) in (("web", web), ("worker", job[:3] + ({},))):
