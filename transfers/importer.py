@@ -148,6 +148,8 @@ def load(
     if checked.invalid.count and not skip_invalid:
         raise ImportRefused(f"{checked.invalid.count} invalid row(s): nothing imported")
     batches = _Batches(now, progress)
+    if not checked.valid:
+        return batches.report  # nothing to write: no second pass
     table = Table(f)
     zone = current_app.config["DEFAULT_TIMEZONE"]
     part: list[Row] = []
