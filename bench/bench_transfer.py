@@ -313,6 +313,7 @@ def main() -> int:
     parser.add_argument("--db", default="postgresql,sqlite", help="postgresql, sqlite or both")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per process")
     parser.add_argument("--hostile", action="store_true", help="also the two hostile files")
+    parser.add_argument("--hostile-files", default="", help="lines,commas,invalid (all)")
     parser.add_argument("--ceiling-mib", type=int, default=1024, help="stop a process past this")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -343,7 +344,9 @@ def hostile(args, kind: str, tmp: Path, redis_url: str) -> bool:
             url = stack.enter_context(benchlib.database("tend_bench_hostile"))
         else:
             url = sqlite_database(tmp, "hostile")
-        rows, ok = transfer_hostile.run(url, redis_url, tmp, args.ceiling_mib, args.timeout)
+        rows, ok = transfer_hostile.run(
+            url, redis_url, tmp, args.ceiling_mib, args.timeout, args.hostile_files
+        )
     print()
     print(f"hostile files ({kind}):")
     print(benchlib.table(transfer_hostile.COLUMNS, rows), flush=True)
