@@ -31,7 +31,6 @@ from signup.validation import clean_email
 from subscribers.lifecycle import find_by_address, find_by_public_id
 from subscribers.suppression import Reason
 from transfers import service as transfers
-from transfers.csvfile import ImportRefused
 from workers.queue import ConveyorDown
 from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
 
@@ -342,7 +341,7 @@ def import_list():
                 skip_invalid=bool(form.skip_invalid.data),
                 now=utcnow(),
             )
-        except ImportRefused as err:
+        except transfers.ImportRefused as err:
             return _import_page(form, error=str(err), invalid=err.invalid, status=400)
         except UnicodeDecodeError:
             return _import_page(form, error="The file is not UTF-8 text.", status=400)
