@@ -287,16 +287,17 @@ def _check_sink(messages: list[dict], cut: float, reliability) -> None:
 
 
 def _check_clocks(hosts: Hosts, back: float) -> None:
-    """Both clocks ticked and both queued work (B's again once its link was back). A row
-    queued by both would reach the sink twice, which `_check_sink` rules out; the clocks'
-    own counts can't show it, since a row put back (a retry, a lease run out) is queued
-    again by design."""
+    """Both clocks ticked (B's again once its link was back). Which of them queues the
+    rows is a race (one tick may claim all 2,000), so neither is required to. A row queued
+    by both would reach the sink twice, which `_check_sink` rules out; the clocks' own
+    counts can't show it, since a row put back (a retry, a lease run out) is queued again
+    by design."""
     ticks = {h: _ticks(hosts.root / f"{h}-clock.log") for h in ("a", "b")}
     queued = {h: sum(t.get("queued", 0) for t in ticks[h]) for h in ticks}
     taken_back = sum(t.get("reclaimed", 0) for h in ticks for t in ticks[h])
     print("TWO HOSTS ticks:", {h: len(ticks[h]) for h in ticks}, "queued:", queued, end=" ")
     print("taken back:", taken_back)
-    assert queued["a"] > 0 and queued["b"] > 0
+    assert ticks["a"] and ticks["b"] and queued["a"] + queued["b"] >= ROWS
     after = [t for t in ticks["b"] if datetime.fromisoformat(t["ts"]).timestamp() > back]
     assert after, "host B's clock did not tick again once its link was back"
 
