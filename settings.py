@@ -11,7 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from campaigns.closed_days import parse_codes
 from campaigns.timing import parse_days, parse_window
+from campaigns.words import LOCALES
 from workers.rate import parse_rate
 
 # Values that must never sign anything outside debug.
@@ -207,6 +209,18 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
             f"DRIP_DAYS must name days like Mon-Fri or Mon,Wed,Fri, got {days!r}"
         ) from None
 
+    # Words: the locale of the shipped copy, and the public holidays no note leaves on.
+    locale = env.get("LOCALE", "en-US").strip() or "en-US"
+    if locale not in LOCALES:
+        raise ConfigError(f"LOCALE must be one of {', '.join(LOCALES)}, got {locale!r}")
+    holidays = env.get("DRIP_HOLIDAYS", "").strip()
+    try:
+        holidays = ",".join(parse_codes(holidays))
+    except ValueError as err:
+        raise ConfigError(
+            f"DRIP_HOLIDAYS must be country codes like US, GB or US-CA: {err}"
+        ) from None
+
     reply_to = env.get("REPLY_TO", "").strip()
     if reply_to and "@" not in parseaddr(reply_to)[1]:
         raise ConfigError(f"REPLY_TO must be an email address, got {reply_to!r}")
@@ -237,7 +251,7 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
             "(make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
 
-    paper = env.get("WORKSHEET_PAPER", "letter").strip().lower() or "letter"
+    paper = env.get("WORKSHEET_PAPER", "").strip().lower() or LOCALES[locale].paper
     if paper not in ("letter", "a4"):
         raise ConfigError(f"WORKSHEET_PAPER must be letter or a4, got {paper!r}")
     worksheet_path = env.get("WORKSHEET_PATH", "").strip()
@@ -282,6 +296,8 @@ def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict:
         "DRIP_WINDOW": window,
         "DRIP_MIN_GAP_DAYS": _int(env, "DRIP_MIN_GAP_DAYS", 7),
         "DRIP_DAYS": days,
+        "DRIP_HOLIDAYS": holidays,
+        "LOCALE": locale,
         "SIGNUP_RATE_LIMIT": env.get("SIGNUP_RATE_LIMIT", "5/minute;50/day").strip(),
         "SIGNUP_MIN_SECONDS": _int(env, "SIGNUP_MIN_SECONDS", 2),
         "SIGNUP_CHALLENGE": challenge,

@@ -25,6 +25,7 @@ from datetime import datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from campaigns.closed_days import NO_HOLIDAYS, PublicHolidays, parse_codes
 from campaigns.sequence import CHECKIN, DRIP, NOTE_KINDS, Sequence
 from campaigns.timing import (
     EVERY_DAY,
@@ -63,15 +64,18 @@ class Rules:
     min_gap: timedelta  # the least time between two notes to one subscriber
     default_zone: str = "UTC"
     days: frozenset[int] = EVERY_DAY  # local weekdays (Monday = 0) on which a note may leave
+    holidays: PublicHolidays = NO_HOLIDAYS  # local days on which no note leaves
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Rules:
-        """`DRIP_WINDOW`, `DRIP_DAYS`, `DRIP_MIN_GAP_DAYS` and `DEFAULT_TIMEZONE`."""
+        """`DRIP_WINDOW`, `DRIP_DAYS`, `DRIP_HOLIDAYS`, `DRIP_MIN_GAP_DAYS` and
+        `DEFAULT_TIMEZONE`."""
         return cls(
             window=parse_window(cfg["DRIP_WINDOW"]),
             min_gap=timedelta(days=cfg["DRIP_MIN_GAP_DAYS"]),
             default_zone=cfg["DEFAULT_TIMEZONE"],
             days=parse_days(cfg["DRIP_DAYS"]),
+            holidays=PublicHolidays(parse_codes(cfg.get("DRIP_HOLIDAYS", ""))),
         )
 
     def zone(self, name: str | None) -> ZoneInfo:
@@ -87,6 +91,7 @@ class Rules:
             zone=zone,
             window=self.window,
             days=self.days,
+            holidays=self.holidays,
             last_drip_at=last_sent,
             min_gap=self.min_gap,
         )

@@ -6,11 +6,11 @@ import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from support import BANNER
 
 from models import Consent, Delivery, Subscriber, db, utcnow
 from signup.traps import form_token
 
-BANNER = "Something went wrong. Please check your entries and try again."
 AGAIN = "Almost there: please press the button once more."
 RATE_LIMITED = "Too many tries from your network. Please wait a minute and try again."
 
@@ -288,7 +288,7 @@ def test_ipv6_clients_are_counted_by_their_64(make_app):
 
 
 def test_network_of_table():
-    from signup.limits import network_of
+    from web.limits import network_of
 
     assert network_of("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert network_of("2001:DB8:1:2::") == "2001:db8:1:2::/64"

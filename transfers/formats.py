@@ -17,8 +17,7 @@ from datetime import UTC, date, datetime
 from dateutil.relativedelta import relativedelta
 
 from models import JobStatus, Status
-from signup.validation import clean_email, clean_name, clean_timezone
-from subscribers.fields import STARTED_ON_MAX
+from subscribers.fields import STARTED_ON_MAX, clean_email, clean_name, clean_timezone
 from subscribers.lifecycle import email_key
 from transfers.csvfile import ImportRefused
 

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 
 from redis import Redis
 
+from web.redis_edge import Edge
+
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$", re.I)
 DAY = 86400
@@ -94,6 +96,11 @@ return {1, 0, now}
 
 class MailRate:
     """Takes a slot for each email before it is sent; shared through Redis."""
+
+    @classmethod
+    def on(cls, edge: Edge, limits: tuple[Limit, ...], max_wait: float = 10) -> MailRate:
+        """The rate on the app's Redis edge: its fast-fail client, keys `tend:{RQ_QUEUE}:rate:…`."""
+        return cls(edge.client, edge.key(), limits, max_wait)
 
     def __init__(self, redis: Redis, prefix: str, limits: tuple[Limit, ...], max_wait: float = 10):
         self.redis = redis
