@@ -10,18 +10,14 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from admin import exporter, importer
 from models import Subscriber, db, utcnow
+from transfers import exporter, importer
+from transfers.csvfile import ImportRefused
 
 
 @click.group("subscribers")
 def subscribers() -> None:
     """Import a list (Mailchimp, listmonk, Tend CSV) or export it with consent data."""
-
-
-def _lines(path: str) -> int:
-    with open(path, "rb") as f:
-        return sum(1 for _ in f)
 
 
 class _Silent:
@@ -54,40 +50,52 @@ def import_command(path: str, dry_run: bool, skip_invalid: bool) -> None:
     """
     now = utcnow()
     try:
-        with (
-            open(path, encoding="utf-8-sig", newline="") as f,
-            _progress(max(_lines(path) - 1, 0), f"Checking {path}") as bar,
-        ):
-            plan = importer.read(
-                f, default_timezone=current_app.config["DEFAULT_TIMEZONE"], progress=bar.update
-            )
+        checked = _checked(path, now)
     except UnicodeDecodeError:
         raise click.ClickException("the file is not UTF-8 text") from None
-    except importer.ImportRefused as err:
+    except ImportRefused as err:
         raise click.ClickException(str(err)) from None
-    if plan.invalid:
-        for bad in plan.invalid:
+    invalid = checked.invalid
+    if invalid.count:
+        for bad in invalid.kept:
             click.echo(f"line {bad.line}: {bad.reason}", err=True)
+        if invalid.more:
+            click.echo(f"... and {invalid.more} more invalid row(s), not listed", err=True)
         if not skip_invalid:
-            click.echo(f"{len(plan.invalid)} invalid row(s): nothing imported.", err=True)
+            click.echo(f"{invalid.count} invalid row(s): nothing imported.", err=True)
             raise SystemExit(1)
-        click.echo(f"{len(plan.invalid)} invalid row(s) skipped.", err=True)
+        click.echo(f"{invalid.count} invalid row(s) skipped.", err=True)
     if dry_run:
         click.echo(
-            f"format: {plan.format}; {len(plan.rows)} valid row(s); nothing written (dry run)"
+            f"format: {checked.format}; {checked.valid} valid row(s); nothing written (dry run)"
         )
         return
     try:
-        with _progress(len(plan.rows), f"Importing {path}") as bar:
-            report = importer.load(plan, now=now, progress=bar.update, skip_invalid=skip_invalid)
+        with _open(path) as f, _progress(checked.valid, f"Importing {path}") as bar:
+            report = importer.load(
+                f, checked, now=now, progress=bar.update, skip_invalid=skip_invalid
+            )
         db.session.commit()
     except BaseException:
         db.session.rollback()
         click.echo("stopped: nothing imported.", err=True)
         raise
-    for line in importer.describe(plan, report):
+    for line in importer.describe(checked, report):
         click.echo(line)
     click.echo(f"done: {report.imported} subscriber(s) imported from {path}")
+
+
+def _open(path: str):
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _checked(path: str, now) -> importer.Checked:
+    """The file scanned (refused at once if it cannot be imported at all), then checked."""
+    with _open(path) as f:
+        _fmt, rows, _big = importer.scan(f)
+    with _open(path) as f, _progress(rows, f"Checking {path}") as bar:
+        zone = current_app.config["DEFAULT_TIMEZONE"]
+        return importer.check(f, default_timezone=zone, now=now, progress=bar.update)
 
 
 @subscribers.command("export")

@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from admin import charts, importer, previews, stats
+from admin import charts, previews, stats
 from admin.blueprint import bp
 from admin.forms import ActionForm, ImportForm, TestSendForm
 from campaigns import gate, relay_health, schedule
@@ -26,8 +26,8 @@ from subscribers.fields import clean_email
 from subscribers.lifecycle import find_by_address, find_by_public_id
 from subscribers.privacy import data_of, data_response, forget
 from subscribers.suppression import Reason
+from transfers import service as transfers
 from web.redis_edge import RedisDown
-from workers import transfers
 from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
 
 MAX_UPLOAD = 64 * 1024 * 1024
@@ -240,7 +240,7 @@ def import_list():
                 skip_invalid=bool(form.skip_invalid.data),
                 now=utcnow(),
             )
-        except importer.ImportRefused as err:
+        except transfers.ImportRefused as err:
             return _import_page(form, error=str(err), invalid=err.invalid, status=400)
         except UnicodeDecodeError:
             return _import_page(form, error="The file is not UTF-8 text.", status=400)

@@ -31,7 +31,8 @@ from pathlib import Path
 import benchlib
 from bench_transfer import HEADER, reader_row
 
-from admin import importer
+from transfers import csvfile, importer
+from transfers.formats import detect_format
 
 
 def write_file(path: Path, megabytes: float) -> int:
@@ -42,7 +43,7 @@ def write_file(path: Path, megabytes: float) -> int:
         writer = csv.writer(f)
         writer.writerow(HEADER)
         while f.tell() < limit:
-            long = "x" * (importer.MAX_CELL + 1) if rows == 2 else ""
+            long = "x" * (csvfile.MAX_CELL + 1) if rows == 2 else ""
             writer.writerow(reader_row(rows, long))
             rows += 1
     return rows
@@ -58,24 +59,25 @@ def baseline(path: Path) -> tuple[str, int, list]:
 
 def scan_every_cell(path: Path) -> tuple[str, int, list]:
     """`scan` as it was: `too_long` on every row."""
-    importer._parser_ready()
+    csvfile._parser_ready()
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         header = [h.strip().lstrip("\ufeff") for h in next(reader)]
-        fmt = importer.detect_format(header)
+        fmt = detect_format(header)
         count = 0
         oversized = []
         for cells in reader:
             count += 1
-            reason = importer.too_long(header, cells)
+            reason = csvfile.too_long(header, cells)
             if reason:
-                oversized.append(importer.Invalid(reader.line_num, reason))
+                oversized.append(csvfile.Invalid(reader.line_num, reason))
     return fmt, count, oversized
 
 
 def scan_now(path: Path) -> tuple[str, int, list]:
     with path.open(encoding="utf-8-sig", newline="") as f:
-        return importer.scan(f)
+        fmt, count, big = importer.scan(f)
+    return fmt, count, big.kept
 
 
 def save(path: Path) -> tuple[str, int, list]:
@@ -91,7 +93,7 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=3)
     args = parser.parse_args()
     benchlib.header("The web's scan of an upload", sys.argv)
-    importer._parser_ready()  # the baseline reads the long cell too
+    csvfile._parser_ready()  # the baseline reads the long cell too
     tmp = Path(tempfile.mkdtemp(prefix="tend-bench-scan-"))
     try:
         path = tmp / "members_export.csv"

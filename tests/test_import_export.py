@@ -557,7 +557,7 @@ def test_the_web_form_names_the_first_long_cell_of_each_row_even_past_the_header
     response = upload(client, path)
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "2 row(s) with a cell too long: nothing imported" in html
+    assert "2 row(s) with a cell too long or too many cells: nothing imported" in html
     assert "line 2: a cell (Last Name) is longer than 128 KB" in html
     assert "line 4: a cell (an extra column) is longer than 128 KB" in html
     assert "line 5:" not in html
@@ -732,11 +732,13 @@ def test_imported_notes_are_what_follow_writes(app, tmp_path):
     )
     now = datetime(2026, 2, 1, tzinfo=UTC)
     with app.app_context():
-        from admin import importer
+        from transfers import importer
 
         for path in (mailchimp, tend):
             with open(path, newline="") as f:
-                importer.load(importer.read(f, default_timezone="UTC"), now=now)
+                checked = importer.check(f, default_timezone="UTC", now=now)
+            with open(path, newline="") as f:
+                importer.load(f, checked, now=now)
         imported = {
             email: {
                 d.step: (d.kind, d.status, d.due_at)
@@ -825,3 +827,169 @@ def test_the_transfer_pages_need_a_login(make_app, tmp_path):
     assert client.get("/admin/transfers/0123abcd/download").status_code == 404
     # Not an id at all (PostgreSQL refuses a NUL in a query): a 404, not a 500.
     assert client.get("/admin/transfers/%00" + "a" * 31).status_code == 404
+
+
+# ---- dates a file may not carry --------------------------------------------------------------
+
+TEND_HEADER = ["email", "name", "status", "timezone", "signed_up_at", "confirmed_at"]
+
+
+def far_dates_file(tmp_path):
+    """A Tend export whose confirmation dates overflow, or lie in the future."""
+    return write_csv(
+        tmp_path / "far.csv",
+        TEND_HEADER,
+        [
+            ["ok@example.com", "Ok", "active", "UTC", ago(9), ago(8)],
+            ["early@example.com", "Early", "active", "UTC", "", "0001-01-01T00:00:00+01:00"],
+            ["late@example.com", "Late", "active", "UTC", "", "9999-12-31T23:00:00"],
+            ["someday@example.com", "Someday", "active", "UTC", "", "9999-01-01"],
+            ["signed@example.com", "Signed", "pending", "UTC", "9999-01-01", ""],
+        ],
+    )
+
+
+def test_dates_out_of_range_or_in_the_future_are_invalid_lines_in_the_cli(app, tmp_path):
+    result = run(app, "import", "--skip-invalid", str(far_dates_file(tmp_path)))
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("line ")]
+    assert lines == [
+        "line 3: confirmed_at is not a date: '0001-01-01T00:00:00+01:00'",
+        "line 4: confirmed_at is in the future: '9999-12-31T23:00:00'",
+        "line 5: confirmed_at is in the future: '9999-01-01'",
+        "line 6: signed_up_at is in the future: '9999-01-01'",
+    ]
+    assert "imported: 1 (1 active, 0 pending confirmation)" in result.output
+    assert set(subscribers(app)) == {"ok@example.com"}
+
+
+def test_dates_out_of_range_or_in_the_future_are_skipped_in_the_web_form(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    mailchimp = write_csv(
+        tmp_path / "m.csv",
+        MAILCHIMP_HEADER,
+        [
+            mailchimp_row("ann@example.com", "Ann", confirm=ago(2)),
+            mailchimp_row("someday@example.com", "Someday", confirm="9999-01-01 00:00:00"),
+            mailchimp_row("early@example.com", "Early", optin="0001-01-01T00:00:00+01:00"),
+        ],
+    )
+    for path, imported in ((far_dates_file(tmp_path), "ok"), (mailchimp, "ann")):
+        response = upload(client, path, skip_invalid=True)
+        assert response.status_code == 303
+        work(app)
+        html = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "imported: 1 (1 active, 0 pending confirmation)" in html, html
+        assert f"{imported}@example.com" in subscribers(app)
+    assert "line 3: CONFIRM_TIME is in the future: &#39;9999-01-01 00:00:00&#39;" in html
+    assert "line 4: OPTIN_TIME is not a date: &#39;0001-01-01T00:00:00+01:00&#39;" in html
+    assert set(subscribers(app)) == {"ok@example.com", "ann@example.com"}
+
+
+# ---- files that would grow a process: the caps ---------------------------------------------
+
+
+def test_the_import_page_states_the_caps(make_app, tmp_path):
+    from transfers.csvfile import MAX_CELL, MAX_CELLS, MAX_LINE, MAX_ROWS
+
+    _app, client = admin(make_app, tmp_path)
+    page = client.get("/admin/import").get_data(as_text=True)
+    assert f"up to {MAX_ROWS:,} rows" in page
+    assert f"no line over\n{MAX_LINE // 1024 // 1024} MB" in page
+    assert f"more than {MAX_CELLS} cells, or a cell over {MAX_CELL // 1024} KB" in page
+
+
+def too_many_rows_file(tmp_path):
+    """`email`, then 1,000,001 lines of `a`: the hostile file of issue 23, cut to the cap."""
+    path = tmp_path / "many.csv"
+    path.write_text("email\n" + "a\n" * 1_000_001, encoding="utf-8")
+    return path
+
+
+def test_a_file_over_a_million_rows_is_refused_at_once_and_nothing_is_queued(make_app, tmp_path):
+    from transfers.service import job_timeout
+
+    app, client = admin(make_app, tmp_path)
+    path = too_many_rows_file(tmp_path)
+    for skip_invalid in (False, True):
+        response = upload(client, path, skip_invalid=skip_invalid)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 400 and 'role="alert"' in html
+        assert "the file has more than 1,000,000 rows: split it into files of 1,000,000" in html
+        assert count(app, Transfer) == 0 and kept(tmp_path) == []
+    result = run(app, "import", "--skip-invalid", str(path))
+    assert result.exit_code == 1 and "more than 1,000,000 rows" in result.output
+    assert count(app, Subscriber) == 0
+    # However long a file, its job's time limit stays what a million rows get (5.7 hours),
+    # where 33.5 million lines of `a` once made it 7.8 days.
+    assert job_timeout(33_554_429) == job_timeout(1_000_000) == 20_600
+
+
+def test_a_line_over_a_megabyte_is_refused_naming_it_and_nothing_is_kept(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    commas = tmp_path / "commas.csv"
+    commas.write_text("email,name\nann@example.com,Ann\n" + "," * (3 * 1024 * 1024) + "\n")
+    response = upload(client, commas, skip_invalid=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "line 3 is longer than 1 MB: the file cannot be imported; nothing imported" in html
+    assert count(app, Transfer) == 0 and kept(tmp_path) == []
+    result = run(app, "import", "--skip-invalid", str(commas))
+    assert result.exit_code == 1 and "line 3 is longer than 1 MB" in result.output
+    # A quoted cell over many short lines is held to the same megabyte.
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('email,name\nann@example.com,"' + "x\n" * (600 * 1024) + '"\n')
+    result = run(app, "import", "--skip-invalid", str(quoted))
+    assert result.exit_code == 1 and "the file cannot be read as CSV" in result.output
+    assert count(app, Subscriber) == 0
+
+
+def test_a_row_with_too_many_cells_is_an_invalid_row(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        "email,name\nann@example.com,Ann\nbo@example.com,Bo" + "," * 300 + "\ncy@example.com,Cy\n"
+    )
+    refused = upload(client, path)
+    assert refused.status_code == 400
+    assert "line 3: 302 cells: a row may have at most 200" in refused.get_data(as_text=True)
+    response = upload(client, path, skip_invalid=True)
+    assert response.status_code == 303
+    work(app)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "imported: 2 (0 active, 2 pending confirmation)" in html
+    assert "line 3: 302 cells: a row may have at most 200" in html
+    assert set(subscribers(app)) == {"ann@example.com", "cy@example.com"}
+
+
+def test_invalid_rows_past_a_thousand_are_counted_not_listed(make_app, tmp_path):
+    app, client = admin(make_app, tmp_path)
+    path = write_csv(
+        tmp_path / "bad.csv",
+        ["email", "name"],
+        [["ann@example.com", "Ann"]] + [[f"nope{i}", "Bad"] for i in range(1500)],
+    )
+    response = upload(client, path, skip_invalid=True)
+    work(app)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "invalid, skipped: 1500 (the first 1000 listed by line)" in html
+    assert "Invalid rows skipped (1500)" in html and "… and 500 more" in html
+    assert "line 1002: not a valid email address" in html and "line 1003:" not in html
+    result = run(app, "import", str(path))
+    assert result.exit_code == 1
+    assert "... and 500 more invalid row(s), not listed" in result.output
+    assert "1500 invalid row(s): nothing imported." in result.output
+
+
+def test_a_duplicate_in_a_later_batch_is_counted_once_and_not_written(app, tmp_path):
+    """Batches of 2,000: the second ann is in the second batch, the first one in the
+    database (this import's own transaction) by then."""
+    rows = [[f"r{i}@example.com", f"R{i}"] for i in range(2500)]
+    rows[2300] = ["R5@Example.com", "Again"]
+    path = write_csv(tmp_path / "dup.csv", ["email", "name"], rows)
+    result = run(app, "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "imported: 2499 (0 active, 2499 pending confirmation)" in result.output
+    assert "duplicates within the file: 1" in result.output
+    assert "skipped, already subscribed: 0" in result.output
+    assert subscribers(app)["r5@example.com"].name == "R5"

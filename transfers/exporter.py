@@ -1,4 +1,4 @@
-"""Exporting the list as CSV with its consent data (read back by `admin.importer`)."""
+"""Exporting the list as CSV with its consent data (read back by `transfers.importer`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from admin.importer import FORMULA_START
 from models import Consent, Subscriber, db
+from transfers.formats import FORMULA_START
 
 COLUMNS = [
     "email",
