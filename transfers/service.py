@@ -80,7 +80,7 @@ def _prune(now: datetime) -> None:
 
 def _queue(transfer: Transfer, function: str, rows: int) -> None:
     """Commit the row, then queue its job; if Redis does not take it, the row and its file
-    go again (ConveyorDown reaches the caller): nothing is left half-started."""
+    go again (RedisDown reaches the caller): nothing is left half-started."""
     db.session.add(transfer)
     db.session.commit()
     try:
