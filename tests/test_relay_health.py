@@ -114,8 +114,9 @@ def test_healthz_names_the_kind_of_pause_never_the_address_a_relay_refused(make_
     assert body["sending"] == "paused" and body["sending_pause"] == "relay"
     assert datetime.fromisoformat(body["sending_since"]) <= datetime.now(UTC)
     assert body["relay"] == "failing" and body["relay_error_kind"] == "refused"
-    text = json.dumps(body)
-    for leak in ("@", "550", "5.1.1", "refused4", "example", "Recipient"):
+    # The words of every value but the times (a timestamp's digits may read "550").
+    text = json.dumps({k: v for k, v in body.items() if not k.endswith("_since")})
+    for leak in ("@", "550 ", "5.1.1", "refused4", "example", "Recipient"):
         assert leak not in text, leak
     assert "sending_reason" not in body
     # The operator still reads the relay's words, on the dashboard and in the CLI.
