@@ -38,6 +38,7 @@ __all__ = [
     "load",
     "read",
     "settings_of",
+    "value_of",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSION = "tend.settings"
@@ -58,6 +59,7 @@ class Settings:
     debug: bool
     secret_key: str  # SECRET_KEY, or a random one per run in debug
     service: Any
+    web: Any
     mail: Any
     sender: Any
     guard: Any
@@ -187,6 +189,17 @@ def flask_config(built: Settings) -> dict[str, Any]:
 def load(env: Mapping[str, str] | None = None, *, debug: bool = False) -> dict[str, Any]:
     """The Flask config for `env` (default: this process's environment)."""
     return flask_config(read(env, debug=debug))
+
+
+def value_of(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """One setting read alone (default when blank), for what runs before the app is built
+    (`gunicorn.conf.py`, `make run`); `ConfigError` naming it when unusable."""
+    declared = BY_NAME[name]
+    raw = (os.environ if env is None else env).get(name, "").strip() or declared.default
+    try:
+        return declared.parse(raw) if raw else declared.unset
+    except Invalid as err:
+        raise ConfigError([Problem(name, f"{name} {err}")]) from None
 
 
 def settings_of(app: Any = None) -> Settings:

@@ -163,9 +163,19 @@ class Operator:
     metrics_token: str = setting("METRICS_TOKEN", "", p.text, "Bearer token for `/metrics` (16 characters or more)", shown="unset", secret=True)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Web:
+    """How the web process listens (read by `gunicorn.conf.py`)."""
+
+    host: str = setting("WEB_HOST", "127.0.0.1", p.text, "the address the web process binds; `0.0.0.0` to listen on every interface")  # fmt: skip
+    port: int = setting("PORT", "5000", p.whole(1, 65535), "the port the web process binds (change `PUBLIC_BASE_URL` with it)")  # fmt: skip
+    concurrency: int = setting("WEB_CONCURRENCY", "3", p.whole(1), "gunicorn worker processes")  # fmt: skip
+
+
 # The groups of `Settings`, in the order the reference lists them.
 GROUPS: tuple[tuple[str, type], ...] = (
     ("service", Service),
+    ("web", Web),
     ("mail", Mail),
     ("sender", Sender),
     ("guard", Guard),

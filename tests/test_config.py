@@ -264,18 +264,17 @@ def test_the_procfile_web_process_with_nothing_set_lists_every_problem_once(tmp_
         for line in (ROOT / "Procfile").read_text().splitlines()
         if line.startswith("web:")
     )
-    for placeholder, value in {
-        "0.0.0.0:${PORT:-5000}": f"127.0.0.1:{free_port()}",
-        "${WEB_CONCURRENCY:-3}": "2",
-    }.items():
-        line = line.replace(placeholder, value)
     command = shlex.split(line)
-    assert command[0] == "gunicorn"
-    command[0] = str(Path(sys.executable).parent / "gunicorn")
+    assert command[:3] == ["gunicorn", "--config", "gunicorn.conf.py"]
+    command[:3] = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "--config",
+        str(ROOT / command[2]),
+    ]
     done = subprocess.run(
         command,
         cwd=tmp_path,
-        env=_without_secret_key(tmp_path),
+        env=_without_secret_key(tmp_path) | {"PORT": str(free_port()), "WEB_CONCURRENCY": "2"},
         capture_output=True,
         text=True,
         timeout=60,
