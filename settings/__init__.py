@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import checks
+from . import checks, table
 from .checks import Problem
 from .parsers import Invalid, is_loopback
-from .table import BY_NAME, DEFAULTS, GROUPS, PLACES, Coach, table
+from .table import BY_NAME, DEFAULTS, GROUPS, PLACES, Coach, rows
 
 __all__ = [
     "BY_NAME",
@@ -58,17 +58,17 @@ class Settings:
 
     debug: bool
     secret_key: str  # SECRET_KEY, or a random one per run in debug
-    service: Any
-    web: Any
-    mail: Any
-    sender: Any
-    guard: Any
+    service: table.Service
+    web: table.Web
+    mail: table.Mail
+    sender: table.Sender
+    guard: table.Guard
     coach: Coach
-    drip: Any
-    signup: Any
-    worksheet: Any
-    webhooks: Any
-    operator: Any
+    drip: table.Drip
+    signup: table.Signup
+    worksheet: table.Worksheet
+    webhooks: table.Webhooks
+    operator: table.Operator
 
     def value(self, name: str) -> Any:
         """The parsed value of the environment variable `name`."""
@@ -91,7 +91,7 @@ def environment(root: Path = ROOT) -> dict[str, str]:
 def _parse(env: Mapping[str, str]) -> tuple[dict[str, Any], list[Problem]]:
     values: dict[str, Any] = {}
     problems = []
-    for _, _, declared in table():
+    for _, _, declared in rows():
         raw = env.get(declared.name, "")
         raw = raw.strip() if declared.strip or not raw.strip() else raw
         if not raw.strip():
@@ -149,7 +149,7 @@ def examine(
 def _build(values: Mapping[str, Any], debug: bool) -> Settings:
     groups = {}
     for group, kind in GROUPS:
-        mine = {field: values[declared.name] for g, field, declared in table() if g == group}
+        mine = {field: values[declared.name] for g, field, declared in rows() if g == group}
         groups[group] = kind(**mine)
     return Settings(debug=debug, secret_key=values["SECRET_KEY"], **groups)
 
@@ -166,7 +166,7 @@ def read(env: Mapping[str, str] | None = None, *, debug: bool = False) -> Settin
 def flask_config(built: Settings) -> dict[str, Any]:
     """`app.config` from the typed settings: each setting under its name, as code reads it."""
     config: dict[str, Any] = {}
-    for group, field, declared in table():
+    for group, field, declared in rows():
         value = getattr(getattr(built, group), field)
         config[declared.name] = declared.config(value) if declared.config else value
     public = built.service.public_base_url

@@ -8,7 +8,7 @@ A test compares the page with this output, so the page cannot drift from the cod
 from __future__ import annotations
 
 from .checks import LEAST_VARIETY
-from .table import GROUPS, table
+from .table import GROUPS, rows
 
 INTRO = f"""\
 # Configuration
@@ -47,13 +47,13 @@ def _default(declared) -> str:
 def render() -> str:
     """The whole page, one table per group, in the table's order."""
     lines = [INTRO]
-    rows = table()
+    declared_rows = rows()
     for group, kind in GROUPS:
         lines.append(f"## {group}\n")
         lines.append(f"{(kind.__doc__ or '').strip()}\n")
         lines.append("| variable | meaning | default |")
         lines.append("|---|---|---|")
-        for g, _, declared in rows:
+        for g, _, declared in declared_rows:
             if g == group:
                 doc = declared.doc.replace("|", "\\|")
                 lines.append(f"| `{declared.name}` | {doc} | {_default(declared)} |")

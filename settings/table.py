@@ -188,11 +188,11 @@ GROUPS: tuple[tuple[str, type], ...] = (
 )
 
 
-def table() -> list[tuple[str, str, Setting]]:
+def rows() -> list[tuple[str, str, Setting]]:
     """Every setting as (group, field, declaration), in the reference's order."""
     return [(group, f.name, f.metadata["setting"]) for group, kind in GROUPS for f in fields(kind)]
 
 
-BY_NAME: dict[str, Setting] = {s.name: s for _, _, s in table()}
+BY_NAME: dict[str, Setting] = {s.name: s for _, _, s in rows()}
 DEFAULTS: dict[str, str] = {name: s.default for name, s in BY_NAME.items()}
-PLACES: dict[str, tuple[str, str]] = {s.name: (group, field) for group, field, s in table()}
+PLACES: dict[str, tuple[str, str]] = {s.name: (group, field) for group, field, s in rows()}
