@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-dev local-env run test test-sqlite test-postgresql lint
+.PHONY: setup setup-dev local-env run test test-fast test-sqlite test-postgresql lint
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ run: local-env
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -e /dev/null -p "$$($(BIN)/python -m settings get PORT)"
 
 test: setup-dev test-sqlite test-postgresql
+
+# The inner loop: all but the slow and browser tests, in parallel, on SQLite. CI runs `make test`.
+test-fast: setup-dev
+	TEND_TEST_DB=sqlite $(BIN)/pytest -n auto -m "not slow and not browser" $(PYTEST_ARGS)
 
 test-sqlite:
 	TEND_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)

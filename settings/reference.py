@@ -34,7 +34,9 @@ are not secret. Those are `SECRET_KEY`, `ADMIN_PASSWORD` (12 characters or more)
 `SIGNUP_API_KEYS`, `METRICS_TOKEN`, `POSTMARK_WEBHOOK_PASSWORD` and
 `MAILGUN_WEBHOOK_SIGNING_KEY` (16 characters or more): none may be a value shown in
 these docs, or hold fewer than {LEAST_VARIETY} different characters. For a local trial,
-`FLASK_DEBUG=1` (which `make run` writes to `.env`) lifts these.
+`FLASK_DEBUG=1` (which `make run` writes to `.env`) lifts these. More on a wrong setting
+at start is in [running locally](running.md#when-a-setting-is-wrong), and on production in
+[production](deploy.md#production-notes).
 """
 
 

@@ -196,7 +196,7 @@ def test_unusable_addresses_are_refused_in_debug_too(env, named):
 
 
 def test_the_readme_production_example_starts():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "deploy.md").read_text()
     notes = readme.split("## Production notes", 1)[1]
     block = re.search(r"```sh\n(.*?)```", notes, re.S).group(1)
     values = dotenv_values(stream=io.StringIO(textwrap.dedent(block)))
