@@ -80,6 +80,8 @@ def _up(url: str):
 
 @pytest.mark.slow
 def test_make_run_from_a_fresh_clone_with_the_readmes_env_lines(tmp_path):
+    running = (ROOT / "docs" / "running.md").read_text()
+    assert "ADMIN_PASSWORD='a long local password'" in running  # the docs' own line
     clone = tmp_path / "tend"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
     port = free_port()
