@@ -14,15 +14,28 @@ from . import dns, probes
 
 
 def _problems(app) -> tuple[list[settings.Problem], str | None]:
+    """Every problem; a service whose own setting is unusable is not asked (its problem is
+    already listed, and asking the default in its place would mislead)."""
     built = settings.settings_of(app)
     found = list(app.extensions.get("tend.problems", []))
+    unusable = {p.name for p in found if not p.warning}
+
+    def usable(*names: str) -> bool:
+        return not unusable.intersection(names)
+
     found += probes.base_url(built)
-    found += probes.database(app)
-    found += probes.redis(built)
-    found += probes.relay(built)
-    keyed, public = probes.dkim(built)
-    found += keyed
-    found += probes.worksheet(app, built)
+    if usable("DATABASE_URL"):
+        found += probes.database(app)
+    if usable("REDIS_URL"):
+        found += probes.redis(built)
+    if usable("MAIL_BACKEND", *(n for n in settings.BY_NAME if n.startswith("SMTP_"))):
+        found += probes.relay(built)
+    public = None
+    if usable("DKIM_SELECTOR", "DKIM_PRIVATE_KEY_PATH", "DKIM_DOMAIN", "MAIL_FROM"):
+        keyed, public = probes.dkim(built)
+        found += keyed
+    if usable("WORKSHEET_PATH", "WORKSHEET_PAPER", "COACH_NAME", "PUBLIC_BASE_URL"):
+        found += probes.worksheet(app, built)
     return found, public
 
 

@@ -277,6 +277,27 @@ def rate(raw: str) -> Rate:
 # ---- addresses and places -------------------------------------------------------------------
 
 
+def database_url(raw: str) -> str:
+    """A SQLAlchemy URL whose database Tend knows (SQLite or PostgreSQL)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(raw).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise Invalid(
+            "must be a SQLAlchemy URL such as postgresql+psycopg://tend@127.0.0.1/tend or "
+            f"sqlite:///instance/tend.db, got {raw!r}"
+        ) from None
+    return raw
+
+
+def redis_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise Invalid(f"must be a Redis URL such as redis://localhost:6379/0, got {raw!r}")
+    return raw
+
+
 def public_url(raw: str) -> str:
     base = raw.rstrip("/")
     try:

@@ -44,8 +44,8 @@ class Service:
     debug: bool = setting("FLASK_DEBUG", "", p.flag, "`1` for a local trial (`make run` sets it in `.env`); off is production", shown="off", unset=False)  # fmt: skip
     skip_dotenv: bool = setting("FLASK_SKIP_DOTENV", "", p.flag, "`1`: no process reads `.env`", shown="unset", unset=False)  # fmt: skip
     secret_key: str = setting("SECRET_KEY", "", p.text, "signs tokens and sessions; outside debug at least 32 characters, not an example or low-variety value", shown="random per run, in debug only", secret=True, least=32)  # fmt: skip
-    database_url: str = setting("DATABASE_URL", "sqlite:///instance/tend.db", p.text, "SQLAlchemy URL (`postgresql+psycopg://user@host/db` in production)")  # fmt: skip
-    redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", p.text, "Redis for RQ, rate limits and single-use tokens")  # fmt: skip
+    database_url: str = setting("DATABASE_URL", "sqlite:///instance/tend.db", p.database_url, "SQLAlchemy URL (`postgresql+psycopg://user@host/db` in production)")  # fmt: skip
+    redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", p.redis_url, "Redis for RQ, rate limits and single-use tokens")  # fmt: skip
     public_base_url: str = setting("PUBLIC_BASE_URL", "http://localhost:5000", p.public_url, "the absolute base for links in emails, used exactly as configured; outside debug `https://` unless its host is loopback")  # fmt: skip
     proxy_fix_hops: int = setting("PROXY_FIX_HOPS", "0", p.whole(0), "how many reverse proxies to trust for `X-Forwarded-For`/`-Proto`/`-Host`")  # fmt: skip
     rq_queue: str = setting("RQ_QUEUE", "tend", p.text, "the name of the RQ queue")  # fmt: skip

@@ -116,3 +116,19 @@ def test_doctor_names_a_dkim_key_that_is_not_rsa(make_app, tmp_path):
     found, public = probes.dkim(settings.settings_of(app))
     assert public is None and [p.name for p in found] == ["DKIM_PRIVATE_KEY_PATH"]
     assert re.search(r"holds no usable RSA key .*dkim keygen", found[0].message)
+
+
+def test_doctor_runs_on_settings_that_cannot_start_anything(app_env, own_pdf):
+    """An unreadable DATABASE_URL or REDIS_URL is listed once, and nothing is asked in its
+    place (the default database is not what the operator meant)."""
+    env = app_env(WORKSHEET_PATH=own_pdf) | {
+        "DATABASE_URL": "postgres//tend@db/tend",
+        "REDIS_URL": "localhost:6379",
+        "SEQUENCE_PATH": "/nowhere/sequence.toml",
+    }
+    done, lines = _doctor(env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    problems = [line.removeprefix("problem: ") for line in lines if line.startswith("problem:")]
+    assert [p.split()[0] for p in problems] == ["DATABASE_URL", "REDIS_URL", "SEQUENCE_PATH"]
+    assert "got 'postgres//tend@db/tend'" in problems[0]
+    assert "unset SEQUENCE_PATH to send the shipped sequence" in problems[2]
