@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from dateutil.relativedelta import relativedelta
 
 # Read with the settings (their parsers live there); kept here for the planner's callers.
-from settings.parsers import parse_days, parse_window  # noqa: F401
+from settings.when import parse_days, parse_window  # noqa: F401
 
 _OFFSET = re.compile(r"^\s*(\d+)\s*(month|week|day|hour|minute)s?\s*$", re.IGNORECASE)
 EVERY_DAY: frozenset[int] = frozenset(range(7))

@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import time
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from limits import RateLimitItem, parse_many
-
 Parser = Callable[[str], object]
-DAY = 86400
-_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": DAY}
-_WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -121,157 +112,6 @@ def zone(raw: str) -> str:
             f"is not an IANA time zone: {raw!r} (write one like Europe/Paris or America/Chicago)"
         ) from None
     return raw
-
-
-# ---- when notes go out ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Window:
-    """DRIP_WINDOW: the local hours a note may leave, and the text it was written as."""
-
-    start: time
-    end: time
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def parse_window(text: str) -> tuple[time, time]:
-    """`'09:00-17:00'` -> (start, end) local times; start must come before end."""
-    match = _WINDOW.match(text)
-    if not match:
-        raise ValueError(f"window must look like 09:00-17:00, got {text!r}")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    start, end = time(h1, m1), time(h2 % 24, m2) if h2 < 24 else time(23, 59, 59)
-    if not start < end:
-        raise ValueError(f"window must open before it closes, got {text!r}")
-    return start, end
-
-
-def window(raw: str) -> Window:
-    try:
-        start, end = parse_window(raw)
-    except ValueError:
-        raise Invalid(f"must look like 09:00-17:00, got {raw!r}") from None
-    return Window(start, end, raw)
-
-
-def _weekday(name: str) -> int:
-    key = name.strip().lower()
-    for count, day in enumerate(_DAY_NAMES):
-        if key in (day, day[:3]):
-            return count
-    raise ValueError(f"not a day of the week: {name!r}")
-
-
-def parse_days(text: str) -> frozenset[int]:
-    """`'Mon-Fri'`, `'Mon,Wed,Fri'`, `'Fri-Mon'`, `'Mon-Sun'` -> weekday numbers (Monday = 0)."""
-    days: set[int] = set()
-    for part in text.split(","):
-        if not part.strip():
-            raise ValueError(f"days must look like Mon-Fri or Mon,Wed,Fri, got {text!r}")
-        first, dash, last = part.partition("-")
-        start = _weekday(first)
-        stop = _weekday(last) if dash else start
-        days.update((start + i) % 7 for i in range((stop - start) % 7 + 1))
-    return frozenset(days)
-
-
-@dataclass(frozen=True)
-class Days:
-    """DRIP_DAYS: the weekdays (Monday = 0) a note may leave, and the text it was written as."""
-
-    numbers: frozenset[int]
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def days(raw: str) -> Days:
-    try:
-        return Days(parse_days(raw), raw)
-    except ValueError:
-        raise Invalid(f"must name days like Mon-Fri or Mon,Wed,Fri, got {raw!r}") from None
-
-
-def holidays(raw: str) -> tuple[str, ...]:
-    """DRIP_HOLIDAYS: country (or country-region) codes such as US, GB, US-CA."""
-    codes = tuple(code.upper() for code in words(raw))
-    wrong = [code for code in codes if not _REGION.match(code)]
-    if wrong:
-        raise Invalid(
-            f"must be country codes such as US, GB or US-CA, comma-separated, got {wrong[0]!r}"
-        )
-    return codes
-
-
-# ---- rates ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Limit:
-    """One limit of MAIL_RATE: `count` emails per `seconds`."""
-
-    count: int
-    seconds: int
-
-    @property
-    def text(self) -> str:
-        unit = next((u for u, s in _UNITS.items() if s == self.seconds), None)
-        return f"{self.count}/{unit}" if unit else f"{self.count}/{self.seconds} seconds"
-
-
-def _items(raw: str) -> list[RateLimitItem]:
-    """Flask-Limiter's own grammar (`limits.parse_many`), each count at least 1."""
-    try:
-        items = parse_many(raw)
-    except ValueError:
-        items = []
-    if not items or any(item.amount < 1 for item in items):
-        raise ValueError(raw)
-    return items
-
-
-def parse_rate(raw: str) -> tuple[Limit, ...]:
-    """MAIL_RATE `14/second;2000/day` as limits, none longer than a day; empty means none.
-
-    Raises ValueError on anything else."""
-    if not (raw or "").strip():
-        return ()
-    limits = tuple(Limit(item.amount, item.get_expiry()) for item in _items(raw))
-    if any(limit.seconds > DAY for limit in limits):
-        raise ValueError(raw)
-    return limits
-
-
-def mail_rate(raw: str) -> tuple[Limit, ...]:
-    try:
-        return parse_rate(raw)
-    except ValueError:
-        raise Invalid(
-            f"must look like 14/second;2000/day (second, minute, hour or day), got {raw!r}"
-        ) from None
-
-
-@dataclass(frozen=True)
-class Rate:
-    """A Flask-Limiter rate (SIGNUP_RATE_LIMIT…) checked at start, kept as it was written."""
-
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def rate(raw: str) -> Rate:
-    try:
-        _items(raw)
-    except ValueError:
-        raise Invalid(f"must look like 5/minute;50/day, got {raw!r}") from None
-    return Rate(raw)
 
 
 # ---- addresses and places -------------------------------------------------------------------

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import parsers as p
+from . import rates as r
+from . import when as c
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Mail:
     smtp_ca_file: str = setting("SMTP_CA_FILE", "", p.text, "a PEM file of a private CA to trust for the relay's certificate, besides the system's")  # fmt: skip
     smtp_timeout: int = setting("SMTP_TIMEOUT", "20", p.whole(1), "seconds before a silent relay counts as a temporary failure")  # fmt: skip
     smtp_connections: int = setting("SMTP_CONNECTIONS", "4", p.whole(1, 64), "SMTP connections one worker keeps busy (1 to 64)")  # fmt: skip
-    rate: tuple = setting("MAIL_RATE", "", p.mail_rate, "one send rate for every worker on every host, kept in Redis, e.g. `14/second;50000/day` (Flask-Limiter's grammar, up to a day; a day is a UTC day)", shown="none", unset=())  # fmt: skip
+    rate: tuple = setting("MAIL_RATE", "", r.mail_rate, "one send rate for every worker on every host, kept in Redis, e.g. `14/second;50000/day` (Flask-Limiter's grammar, up to a day; a day is a UTC day)", shown="none", unset=())  # fmt: skip
     send_batch_size: int = setting("SEND_BATCH_SIZE", "100", p.whole(1), "deliveries per send job (one SMTP connection each)")  # fmt: skip
     send_lease_seconds: int = setting("SEND_LEASE_SECONDS", "600", p.whole(1), "how long a queued or sending delivery is held before the dispatcher takes it back")  # fmt: skip
     max_send_attempts: int = setting("MAX_SEND_ATTEMPTS", "8", p.whole(1), "temporary failures before a delivery is marked failed")  # fmt: skip
@@ -103,10 +105,10 @@ class Coach:
     coach_name: str = setting("COACH_NAME", "Your career coach", p.text, "who signs every email and the worksheet, and the From name when `MAIL_FROM` has none")  # fmt: skip
     list_name: str = setting("LIST_NAME", "Staying connected", p.text, "the list's name: the header of every email and the `List-Id` label")  # fmt: skip
     reply_to: str = setting("REPLY_TO", "", p.reply_to, "the `Reply-To` of every email (an address, with or without a name)", shown="`MAIL_FROM`'s address")  # fmt: skip
-    drip_window: p.Window = setting("DRIP_WINDOW", "09:00-17:00", p.window, "the local hours in which notes may go out", config=str)  # fmt: skip
-    drip_days: p.Days = setting("DRIP_DAYS", "Mon-Fri", p.days, "the days of the week, in the reader's zone, on which notes may go out: `Mon-Fri`, `Mon,Wed,Fri`, `Mon-Sun`", config=str)  # fmt: skip
+    drip_window: c.Window = setting("DRIP_WINDOW", "09:00-17:00", c.window, "the local hours in which notes may go out", config=str)  # fmt: skip
+    drip_days: c.Days = setting("DRIP_DAYS", "Mon-Fri", c.days, "the days of the week, in the reader's zone, on which notes may go out: `Mon-Fri`, `Mon,Wed,Fri`, `Mon-Sun`", config=str)  # fmt: skip
     drip_min_gap_days: int = setting("DRIP_MIN_GAP_DAYS", "7", p.whole(0), "the fewest days between two notes to one person")  # fmt: skip
-    drip_holidays: tuple = setting("DRIP_HOLIDAYS", "", p.holidays, "public holidays (country codes such as `US`, `GB`, `US-CA`) on which no note goes out", shown="none", unset=(), config=list)  # fmt: skip
+    drip_holidays: tuple = setting("DRIP_HOLIDAYS", "", c.holidays, "public holidays (country codes such as `US`, `GB`, `US-CA`) on which no note goes out", shown="none", unset=(), config=list)  # fmt: skip
     timezone: str = setting("COACH_TIMEZONE", "", p.zone, "the coach's own zone, for the dashboard's times", shown="`DEFAULT_TIMEZONE`")  # fmt: skip
 
 
@@ -126,7 +128,7 @@ class Signup:
     """Who may sign up, from where, and how fast."""
 
     embed_origins: tuple = setting("EMBED_ALLOWED_ORIGINS", "", p.origins, "comma-separated origins (`https://blog.example.com`) allowed to embed the form and post to the API", shown="empty = same origin only", unset=(), config=list)  # fmt: skip
-    rate_limit: p.Rate = setting("SIGNUP_RATE_LIMIT", "5/minute;50/day", p.rate, "signup posts per client (Flask-Limiter syntax), a client being an IPv4 address or the /64 of an IPv6 one. The hosted form and the API share it. Counted: every post taken, and every post refused as a bot's (the challenge, the honeypot, the origin, the form's token). Not counted: a post refused for a field the reader must fix, a \"Did you mean\" round, and calls with an API key", config=str)  # fmt: skip
+    rate_limit: r.Rate = setting("SIGNUP_RATE_LIMIT", "5/minute;50/day", r.rate, "signup posts per client (Flask-Limiter syntax), a client being an IPv4 address or the /64 of an IPv6 one. The hosted form and the API share it. Counted: every post taken, and every post refused as a bot's (the challenge, the honeypot, the origin, the form's token). Not counted: a post refused for a field the reader must fix, a \"Did you mean\" round, and calls with an API key", config=str)  # fmt: skip
     min_seconds: int = setting("SIGNUP_MIN_SECONDS", "2", p.whole(0), "time trap for the hosted form without JavaScript: sent sooner than this after it was shown, it is shown again asking for one more press (`0` = off)")  # fmt: skip
     challenge: str = setting("SIGNUP_CHALLENGE", "pow", p.one_of("pow", "off"), "`pow`: every anonymous API signup carries a proof of work Tend issued (ALTCHA format); `off`: none")  # fmt: skip
     api_keys: tuple = setting("SIGNUP_API_KEYS", "", p.words, "comma-separated keys (16 characters or more) for servers calling the API with `Authorization: Bearer <key>`", shown="none", unset=(), secret=True, config=list)  # fmt: skip
@@ -158,8 +160,8 @@ class Operator:
     """The dashboard, metrics and their guards."""
 
     admin_password: str = setting("ADMIN_PASSWORD", "", p.text, "guards `/admin`; outside debug at least 12 characters", shown="unset = dashboard off", secret=True, least=12, strip=False)  # fmt: skip
-    login_rate_limit: p.Rate = setting("ADMIN_LOGIN_RATE_LIMIT", "5/minute", p.rate, "login attempts per client (an IPv4 address, or an IPv6 /64)", config=str)  # fmt: skip
-    login_global_rate_limit: p.Rate = setting("ADMIN_LOGIN_GLOBAL_RATE_LIMIT", "20/minute", p.rate, "login attempts from all clients together", config=str)  # fmt: skip
+    login_rate_limit: r.Rate = setting("ADMIN_LOGIN_RATE_LIMIT", "5/minute", r.rate, "login attempts per client (an IPv4 address, or an IPv6 /64)", config=str)  # fmt: skip
+    login_global_rate_limit: r.Rate = setting("ADMIN_LOGIN_GLOBAL_RATE_LIMIT", "20/minute", r.rate, "login attempts from all clients together", config=str)  # fmt: skip
     session_hours: int = setting("ADMIN_SESSION_HOURS", "12", p.whole(1), "how long a dashboard login lasts")  # fmt: skip
     metrics_token: str = setting("METRICS_TOKEN", "", p.text, "Bearer token for `/metrics` (16 characters or more)", shown="unset", secret=True)  # fmt: skip
 

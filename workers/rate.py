@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from redis import Redis
 
-# MAIL_RATE is read with the settings (settings.parsers, with Flask-Limiter's grammar).
-from settings.parsers import DAY, Limit, parse_rate  # noqa: E402, F401
+# MAIL_RATE is read with the settings (settings.rates, with Flask-Limiter's grammar).
+from settings.rates import DAY, Limit, parse_rate  # noqa: E402, F401
 
 # Emails are spaced 3 % wider than a limit asks: between the slot and the relay's clock an
 # email meets a thread switch or a busy core, and the relay must never count one too many.
