@@ -23,7 +23,7 @@ from typing import Any
 from . import checks, table
 from .checks import Problem
 from .parsers import Invalid, is_loopback
-from .table import BY_NAME, DEFAULTS, GROUPS, PLACES, Coach, rows
+from .table import BY_NAME, DEFAULTS, GROUPS, Coach, rows
 
 __all__ = [
     "BY_NAME",
@@ -69,11 +69,6 @@ class Settings:
     worksheet: table.Worksheet
     webhooks: table.Webhooks
     operator: table.Operator
-
-    def value(self, name: str) -> Any:
-        """The parsed value of the environment variable `name`."""
-        group, field = PLACES[name]
-        return getattr(getattr(self, group), field)
 
 
 def environment(root: Path = ROOT) -> dict[str, str]:

@@ -198,4 +198,3 @@ def rows() -> list[tuple[str, str, Setting]]:
 
 BY_NAME: dict[str, Setting] = {s.name: s for _, _, s in rows()}
 DEFAULTS: dict[str, str] = {name: s.default for name, s in BY_NAME.items()}
-PLACES: dict[str, tuple[str, str]] = {s.name: (group, field) for group, field, s in rows()}
