@@ -113,7 +113,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     db.init_app(app)
     Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     limits.init_app(app)
-    app.extensions["tend.sequence"] = flows or sequence.load(None)
+    app.extensions["tend.sequence"] = flows if flows is not None else sequence.load(None)
     # A job must die before its lease ends, or the dispatcher could hand its rows to another.
     job_timeout = max(30, app.config["SEND_LEASE_SECONDS"] * 9 // 10)
     app.extensions["tend.conveyor"] = RQConveyor(
