@@ -34,7 +34,10 @@ def _state() -> dict:
         redis = Redis.from_url(
             current_app.config["REDIS_URL"], socket_connect_timeout=0.3, socket_timeout=0.3
         )
-        state = {"redis": redis, "down_until": 0.0, "owed": False}
+        # The clock the retry waits on: `tend.monotonic` when the app was given one (a test
+        # that moves time on instead of sleeping), else the process's monotonic clock.
+        clock = current_app.extensions.get("tend.monotonic", time.monotonic)
+        state = {"redis": redis, "down_until": 0.0, "owed": False, "clock": clock}
         current_app.extensions["tend.spent"] = state
     return state
 
@@ -53,7 +56,7 @@ def _redis_key(key: str) -> str:
 def take(key: str, expires_at: datetime, *, now: datetime) -> bool:
     """True for the first caller with `key` (until `expires_at`), False for any later one."""
     state = _state()
-    if time.monotonic() >= state["down_until"]:
+    if state["clock"]() >= state["down_until"]:
         try:
             if state["owed"]:
                 _copy_to_redis(state["redis"], now)
@@ -62,7 +65,7 @@ def take(key: str, expires_at: datetime, *, now: datetime) -> bool:
                 state["redis"].set(_redis_key(key), 1, nx=True, exat=int(expires_at.timestamp()))
             )
         except RedisError:
-            state["down_until"] = time.monotonic() + _RETRY_SECONDS
+            state["down_until"] = state["clock"]() + _RETRY_SECONDS
             current_app.logger.warning("single-use check in the database: Redis unavailable")
     state["owed"] = True
     return _take_in_database(key, expires_at, now)
@@ -72,11 +75,11 @@ def give_back(key: str) -> None:
     """Make `key` takeable again: what it let through was not recorded after all (the
     sender will retry, and the retry must not be taken for a replay). Best effort."""
     state = _state()
-    if time.monotonic() >= state["down_until"]:
+    if state["clock"]() >= state["down_until"]:
         try:
             state["redis"].delete(_redis_key(key))
         except RedisError:
-            state["down_until"] = time.monotonic() + _RETRY_SECONDS
+            state["down_until"] = state["clock"]() + _RETRY_SECONDS
     try:
         db.session.execute(delete(SpentToken).where(SpentToken.key == key))
         db.session.commit()

@@ -61,12 +61,19 @@ def redis_url():
     return f"{REDIS_BASE}/{10 + worker_index() % 5}"
 
 
-@pytest.fixture
-def smtp():
+@pytest.fixture(scope="session")
+def smtp_server():
     sink = SMTPSink(port=free_port())
     sink.start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    """The session's SMTP server on loopback, as new: running, empty, no fault set."""
+    smtp_server.reset()
+    return smtp_server
 
 
 @pytest.fixture
@@ -105,25 +112,24 @@ def make_app(database_url, redis_url, smtp, worksheet_builds):
             db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def database_engine(database_url):
+    engine = sa.create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(autouse=True)
 def clean_state(request):
-    """Every test starts with empty tables. Redis needs no cleaning: each app names its own
-    queue and rate-limit keys, so tests (and test runs) sharing a Redis never meet."""
-    yield
+    """Every test starts with empty tables: every table of the schema, so a new one is
+    cleaned too. Redis needs no cleaning: each app names its own queue and rate-limit keys,
+    so tests (and test runs) sharing a Redis never meet."""
     if "database_url" not in request.fixturenames:
+        yield
         return
-    url = request.getfixturevalue("database_url")
-    engine = sa.create_engine(url)
-    tables = [
-        "deliveries",
-        "consents",
-        "suppressions",
-        "subscribers",
-        "settings",
-        "spent_tokens",
-        "mail_events",
-        "transfers",
-    ]
+    engine = request.getfixturevalue("database_engine")
+    yield
+    tables = [table.name for table in reversed(db.metadata.sorted_tables)]  # children first
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
@@ -145,7 +151,7 @@ def client(app):
 
 @pytest.fixture
 def reliability():
-    """Record a scenario's figures (in / sent / lost / duplicated) for RELIABILITY.md."""
+    """Record a scenario's figures (in / sent / lost / duplicated) for docs/reliability.md."""
     out = ROOT / "artifacts" / "reliability.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
 

@@ -6,11 +6,11 @@ import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from support import BANNER
 
 from models import Consent, Delivery, Subscriber, db, utcnow
 from signup.traps import form_token
 
-BANNER = "Something went wrong. Please check your entries and try again."
 AGAIN = "Almost there: please press the button once more."
 RATE_LIMITED = "Too many tries from your network. Please wait a minute and try again."
 

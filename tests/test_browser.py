@@ -25,16 +25,13 @@ from browser_support import (
 )
 from playwright.sync_api import Frame, Locator, Page, expect, sync_playwright
 from sqlalchemy import func, select
-from support import work
+from support import BANNER, EMAIL_MSG, NAME_MSG, work
 
 from campaigns.links import make_token
 from models import Subscriber, db
 
 pytestmark = pytest.mark.browser
 
-BANNER = "Something went wrong. Please check your entries and try again."
-NAME_MSG = "Please enter your name."
-EMAIL_MSG = "Please enter a valid email address."
 THANKS = "Check your inbox for the worksheet"
 WORKSHEET_GREETING = "Here is your worksheet, Ann"
 VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}

@@ -27,14 +27,12 @@ from browser_support import (
 )
 from playwright.sync_api import Frame, Locator, Page, expect, sync_playwright
 from sqlalchemy import select
-from support import wait_for, work
+from support import BANNER, NAME_MSG, wait_for, work
 
 from models import Consent, Subscriber, db
 
 pytestmark = pytest.mark.browser
 
-BANNER = "Something went wrong. Please check your entries and try again."
-NAME_MSG = "Please enter your name."
 THANKS = "Check your inbox for the worksheet"
 SEND = "Send me the worksheet"
 VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}

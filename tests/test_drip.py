@@ -211,6 +211,7 @@ def test_redis_flushall_before_a_tick_loses_nothing(make_app, smtp, redis_server
     assert drip_subjects(smtp) == ["A month in: who helped you get here?"]
 
 
+@pytest.mark.slow  # a scale scenario: 1,000 emails claimed by two ticks and sent over SMTP
 def test_two_dispatchers_in_parallel_send_each_delivery_once(app, smtp):
     due = datetime(2027, 2, 15, 12, 0, tzinfo=UTC)
     add_due_drip_rows(app, 1000, due)

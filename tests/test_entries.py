@@ -7,15 +7,11 @@ import re
 
 import pytest
 from sqlalchemy import select
-from support import hosted_fields
+from support import BANNER, EMAIL_MSG, NAME_MSG, hosted_fields
 
 from models import Subscriber, db
 from signup.typos import suggest
 from signup.validation import clean_email, clean_name
-
-NAME_MSG = "Please enter your name."
-EMAIL_MSG = "Please enter a valid email address."
-BANNER = "Something went wrong. Please check your entries and try again."
 
 REAL_NAMES = [
     "J. R. R. Tolkien",

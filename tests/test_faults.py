@@ -1,6 +1,6 @@
 """Faults, with real processes: killed workers, flushed or stopped Redis, SMTP and database down.
 
-Each scenario records its figures (in / sent / lost / duplicated) for RELIABILITY.md.
+Each scenario records its figures (in / sent / lost / duplicated) for docs/reliability.md.
 """
 
 from __future__ import annotations

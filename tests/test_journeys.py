@@ -81,6 +81,7 @@ CONFIRMED = datetime(2027, 2, 10, 10, 0, tzinfo=UTC)  # a Wednesday
 BO_STARTS = date(2027, 3, 3)  # three weeks on: a month later is Saturday 3 April
 
 
+@pytest.mark.slow  # 190 simulated days, a tick at a time
 def test_three_readers_confirmed_the_same_day(app, app_env, smtp):
     client = app.test_client()
     signup(client, "ann@example.com", "Ann Lee", timezone="UTC")

@@ -7,14 +7,10 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
-from support import csrf_from
+from support import BANNER, EMAIL_MSG, NAME_MSG, csrf_from
 
 from models import Consent, Delivery, Status, Subscriber, db
 from signup import messages
-
-BANNER = "Something went wrong. Please check your entries and try again."
-NAME_MSG = "Please enter your name."
-EMAIL_MSG = "Please enter a valid email address."
 
 
 def post_form(client, **fields):

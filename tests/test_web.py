@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-BANNER = "Something went wrong. Please check your entries and try again."
+from support import BANNER
 
 
 @pytest.mark.parametrize("path", ["/nope", "/signup/nope", "/api/nope", "/index.html"])
