@@ -23,7 +23,7 @@ from campaigns import sequence
 from campaigns.worksheet import cli as worksheet_cli
 from doctor import cli as doctor
 from models import db
-from signup import limits, privacy
+from signup import greeting, limits, privacy
 from signup import views as signup_views
 from web import errors, health, icon, metrics, request_log, security
 from workers import cli as worker_cli
@@ -121,6 +121,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     )
 
     app.register_blueprint(signup_views.bp)
+    app.register_blueprint(greeting.bp)  # the start-date page's computed words, "call me"
     health.init_app(app)
     icon.init_app(app)
     app.register_blueprint(privacy.bp)

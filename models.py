@@ -7,11 +7,12 @@ PostgreSQL behave the same.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -49,6 +50,16 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class ISODate(TypeDecorator):
+    """A date in Python and in the database; ISO text ("2027-03-01") is taken as one."""
+
+    impl = Date
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 class Base(DeclarativeBase):
@@ -111,7 +122,10 @@ class Subscriber(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # The start of the new job, midnight of started_job_on in their zone; None unless started.
     anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    started_job_on: Mapped[str | None] = mapped_column(String(10))
+    # The day the new job starts (0010: a Date; ISO text is taken too, as files give it).
+    started_job_on: Mapped[date | None] = mapped_column(ISODate)
+    # The name they asked to be greeted by ("What should I call you?"); None: from `name`.
+    called_name: Mapped[str | None] = mapped_column(String(100))
     job_status: Mapped[str] = mapped_column(
         String(16), default=JobStatus.UNKNOWN, server_default=JobStatus.UNKNOWN
     )

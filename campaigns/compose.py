@@ -7,11 +7,14 @@ is byte for byte what a subscriber gets.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from campaigns.mime import Outgoing, build_message
+from campaigns.plan import Rules
 from campaigns.render import Sender, links_for, render
 from campaigns.sequence import CHECKIN, WORKSHEET, WORKSHEET_KINDS, Sequence, Step, Worksheet
+from campaigns.sequence import load as load_sequence
+from campaigns.words import ReaderWords, current_locale, locale_of, reader_words
 from models import JobStatus, Status
 
 
@@ -29,21 +32,51 @@ class Recipient:
     # What they told us of their job: the words that are true for them depend on it (the
     # footer asks for a start date, or offers to change the one they gave).
     job_status: str = JobStatus.UNKNOWN
-    started_on: str | None = None  # ISO date, with job_status "started"
+    started_on: date | str | None = None  # with job_status "started" (a date, or ISO text)
+    called: str | None = None  # the name they asked to be greeted by, if they gave one
+    zone: str | None = None  # their IANA zone: whose "today" their plan is counted from
 
 
-def long_date(day: date) -> str:
-    """A day as a reader reads it in an email or on a page: "Monday 5 April 2027"."""
-    return f"{day:%A} {day.day} {day:%B %Y}"
+def long_date(day: date, locale: str | None = None) -> str:
+    """A day as a reader reads it in an email or on a page, in LOCALE (the running app's
+    when none is given): "Monday, April 5, 2027" (en-US) or "Monday 5 April 2027" (en-GB)."""
+    return (locale_of(locale) if locale else current_locale()).long_date(day)
 
 
-def _start_date(recipient: Recipient) -> str:
+def _start_date(recipient: Recipient) -> date | None:
     if recipient.job_status != JobStatus.STARTED or not recipient.started_on:
-        return ""
+        return None
+    if isinstance(recipient.started_on, date):
+        return recipient.started_on
     try:
-        return long_date(date.fromisoformat(recipient.started_on))
+        return date.fromisoformat(recipient.started_on)
     except ValueError:
-        return ""
+        return None
+
+
+def _sequence() -> Sequence:
+    from flask import current_app, has_app_context
+
+    if has_app_context() and "tend.sequence" in current_app.extensions:
+        return current_app.extensions["tend.sequence"]
+    return load_sequence()
+
+
+def words_for(
+    recipient: Recipient, sender: Sender, now: datetime, *, asking: bool, sequence: Sequence
+) -> ReaderWords:
+    """The reader's computed pieces: their start date's tense, the notes still to come."""
+    rules = sender.rules or Rules(window=(time(0), time(23, 59)), min_gap=timedelta(0))
+    return reader_words(
+        job_status=recipient.job_status,
+        asking=asking,
+        start=_start_date(recipient),
+        today=now.astimezone(rules.zone(recipient.zone)).date(),
+        steps=sequence.steps,
+        locale=locale_of(sender.locale),
+        days=rules.days,
+        holidays=rules.holidays,
+    )
 
 
 def email_for(sequence: Sequence, kind: str, step: str) -> Step | Worksheet | None:
@@ -61,6 +94,7 @@ def compose(
     now: datetime,
     *,
     subject_prefix: str = "",
+    sequence: Sequence | None = None,
 ) -> Outgoing:
     """The message `email` makes for `recipient`, dated `now`.
 
@@ -69,24 +103,26 @@ def compose(
     List-Unsubscribe. To anyone on the list (single opt-in, or a reader who asks again) it
     is list mail, like every other email: List-Unsubscribe with one-click, and an
     unsubscribe link in the footer. Each template is given what the reader told us of
-    their job. `subject_prefix` marks the Subject header only (a test send).
+    their job and computed from their plan (`campaigns.words`): the notes still to come
+    follow `sequence` (the app's). `subject_prefix` marks the Subject header only (a test
+    send).
     """
     pending = isinstance(email, Worksheet) and recipient.status != Status.ACTIVE
-    # What the reader said of their job is the whole state a template may depend on, so
-    # the render's skeleton cache keeps one skeleton per email kind and state.
-    extra = {"job_status": recipient.job_status}
-    if isinstance(email, Worksheet):
-        extra["confirm"] = pending
+    words = words_for(recipient, sender, now, asking=pending, sequence=sequence or _sequence())
+    # The reader's state shapes the email (one cached skeleton per email kind and shape);
+    # their own dates are printed into it.
+    extra = {**words.shape, "confirm": pending}
     rendered = render(
         email.template,
-        subject=email.subject,
-        preheader=email.preheader,
+        subject=email.confirm_subject if pending else email.subject,
+        preheader=email.confirm_preheader if pending else email.preheader,
         name=recipient.name,
         public_id=recipient.public_id,
         sender=sender,
         transactional=pending,
         extra=extra,
-        started_on=_start_date(recipient),
+        greeting=(recipient.called or "").strip() or None,
+        slots=words.slots,
     )
     if subject_prefix:
         rendered = replace(rendered, subject=subject_prefix + rendered.subject)

@@ -26,6 +26,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import settings
+from campaigns.closed_days import NO_HOLIDAYS, PublicHolidays
 from campaigns.sequence import CHECKIN, DRIP, NOTE_KINDS, Sequence
 from campaigns.timing import (
     EVERY_DAY,
@@ -62,16 +63,18 @@ class Rules:
     min_gap: timedelta  # the least time between two notes to one subscriber
     default_zone: str = "UTC"
     days: frozenset[int] = EVERY_DAY  # local weekdays (Monday = 0) on which a note may leave
+    holidays: PublicHolidays = NO_HOLIDAYS  # local days on which no note leaves
 
     @classmethod
     def of(cls, coach: settings.Coach, default_zone: str) -> Rules:
-        """`DRIP_WINDOW`, `DRIP_DAYS`, `DRIP_MIN_GAP_DAYS` (as parsed at start) and
-        `DEFAULT_TIMEZONE`."""
+        """`DRIP_WINDOW`, `DRIP_DAYS`, `DRIP_HOLIDAYS`, `DRIP_MIN_GAP_DAYS` (as parsed at
+        start) and `DEFAULT_TIMEZONE`."""
         return cls(
             window=(coach.drip_window.start, coach.drip_window.end),
             min_gap=timedelta(days=coach.drip_min_gap_days),
             default_zone=default_zone,
             days=coach.drip_days.numbers,
+            holidays=PublicHolidays(coach.drip_holidays),
         )
 
     @classmethod
@@ -102,6 +105,7 @@ class Rules:
             zone=zone,
             window=self.window,
             days=self.days,
+            holidays=self.holidays,
             last_drip_at=last_sent,
             min_gap=self.min_gap,
         )

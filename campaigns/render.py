@@ -7,6 +7,7 @@ gets, and with what, is decided by `campaigns.compose`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from email.utils import parseaddr
@@ -19,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 import settings
 from campaigns.dkim import DKIMKey
 from campaigns.links import PURPOSES, Links
+from campaigns.plan import Rules
 
 EMAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
 LIST_NAME = settings.DEFAULTS["LIST_NAME"]
@@ -46,6 +48,14 @@ class Sender:
     reply_to: str = ""  # where replies go; empty: MAIL_FROM's address
     return_path: str = ""  # MAIL_RETURN_PATH: the envelope sender, when apart from From
     dkim: DKIMKey | None = None  # signs every message when DKIM is configured
+    locale: str = "en-US"  # LOCALE: how dates and a few words are written
+    rules: Rules | None = None  # the sending rules: the days a reader's notes leave on
+
+    @property
+    def signature(self) -> str:
+        """The name each email is signed with: COACH_NAME when it is set, else the name
+        From shows (MAIL_FROM's own), so an unset COACH_NAME never signs as a stranger."""
+        return self.coach_name if self.coach_name != COACH_NAME else self.from_name
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Sender:
@@ -61,6 +71,8 @@ class Sender:
             reply_to=cfg["REPLY_TO"],
             return_path=cfg.get("MAIL_RETURN_PATH", ""),
             dkim=DKIMKey(cfg["DKIM_SELECTOR"], cfg["DKIM_DOMAIN"], key) if key else None,
+            locale=cfg["LOCALE"],
+            rules=Rules.from_config(cfg),
         )
 
     @classmethod
@@ -152,11 +164,35 @@ def _is_honorific(word: str) -> bool:
     return word.lower().removesuffix(".") in HONORIFICS
 
 
-def first_name(name: str) -> str:
-    """What the greeting calls someone: the name as given, less the honorifics before it.
+# Given names of two words, as people write them: the greeting keeps both ("María José",
+# "Mary Ann"). Compared without case or accents. A name not listed is cut to its first
+# word (a hyphenated one, "Jean-Luc", is one word): there is no telling "Mary Ann Smith"
+# from "Ann Lee Smith" without a list, and a reader whose name is cut can say what to call
+# them on the start-date page.
+COMPOUND_GIVEN_NAMES = frozenset(
+    {"ana maria", "ana sofia", "anna lena", "anna maria", "anne marie", "billy bob"}
+    | {"billy jo", "billy ray", "bobby jo", "gian carlo", "gian luca", "hans peter"}
+    | {"jean claude", "jean francois", "jean marc", "jean paul", "jean pierre", "jo ann"}
+    | {"jose antonio", "jose luis", "jose manuel", "jose maria", "juan carlos", "juan jose"}
+    | {"juan manuel", "juan pablo", "karl heinz", "luis miguel", "maria elena"}
+    | {"maria fernanda", "maria isabel", "maria jesus", "maria jose", "maria luisa"}
+    | {"maria teresa", "marie claire", "marie france", "marie louise", "mary ann"}
+    | {"mary anne", "mary beth", "mary ellen", "mary jane", "mary jo", "mary kate"}
+    | {"mary lou", "miguel angel", "pier paolo", "sarah jane", "anna maija"}
+)
 
-    "As given" is the first word as typed, its case, accents and hyphens kept: "Ann Lee"
-    is greeted "Ann", "Dr. Émile Zola-Ångström" "Émile", "Jean-Luc Picard" "Jean-Luc". A
+
+def _bare(word: str) -> str:
+    folded = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+def first_name(name: str) -> str:
+    """What the greeting calls someone: the given name as typed, less the honorifics before it.
+
+    "As typed" keeps case, accents and hyphens: "Ann Lee" is greeted "Ann", "Dr. Émile
+    Zola-Ångström" "Émile", "Jean-Luc Picard" "Jean-Luc". A given name of two words in
+    `COMPOUND_GIVEN_NAMES` is kept whole ("María José O'Connor-Núñez" is "María José"). A
     name that opens with a particle in lower case is used whole ("van der Berg"), and a
     name that is nothing but an honorific is used as it is.
     """
@@ -170,6 +206,8 @@ def first_name(name: str) -> str:
         return " ".join(words)
     if rest[0] in PARTICLES and len(rest) > 1:
         return " ".join(rest)
+    if len(rest) > 1 and f"{_bare(rest[0])} {_bare(rest[1])}" in COMPOUND_GIVEN_NAMES:
+        return f"{rest[0]} {rest[1]}"
     return rest[0]
 
 
@@ -183,57 +221,64 @@ def render(
     sender: Sender,
     transactional: bool,
     extra: dict | None = None,
-    started_on: str = "",
+    greeting: str | None = None,
+    slots: Mapping[str, str] | None = None,
 ) -> RenderedEmail:
     """Render the pair `templates/emails/<template>.{txt,html}` for one subscriber.
 
     Jinja and CSS inlining run once per email kind (template, step, settings, `extra`):
-    the result is kept with slots where the name, the start date (`started_on`, as the
-    reader reads it) and the links go, and each subscriber's email is that skeleton with
-    their values put in, the same text as a full render gives. A template that branches
-    on the reader's state gets it in `extra`, so each state has a skeleton of its own.
-    Values that a full render would escape or normalize, and templates whose output
-    depends on them in any other way (checked when the skeleton is made), always take a
-    full render.
+    the result is kept with slots where the name, the greeting (`greeting`: the name the
+    reader asked to be called, else `first_name(name)`), the reader's own strings
+    (`slots`: their start date and the days of their notes, as they read them) and the
+    links go, and each subscriber's email is that skeleton with their values put in, the
+    same text as a full render gives. What changes the form of an email for a reader's
+    state comes in `extra`, so each state has a skeleton of its own. Values that a full
+    render would escape or normalize, and templates whose output depends on them in any
+    other way (checked when the skeleton is made), always take a full render.
     """
     env = _environment()
     txt, html = env.get_template(f"{template}.txt"), env.get_template(f"{template}.html")
+    slots = dict(slots or {})
+    greeting = greeting or first_name(name)
     shared = (subject, preheader, transactional, tuple(sorted((extra or {}).items())), sender)
-    if _plain_value(name) and (not started_on or _plain_value(started_on)):
+    shared += (tuple(sorted(slots)),)
+    values = (name, greeting, *slots.values())
+    if _plain_value(name) and _plain_value(greeting) and all(map(_plain_or_empty, values)):
         try:
             skeleton = _skeleton(txt, html, shared)
         except TypeError:  # an unhashable extra value: no skeleton for it
             skeleton = None
         if skeleton is not None:
             try:
-                values = _slot_values(name, public_id, sender, started_on)
-                return _fill(skeleton, values, subject)
+                return _fill(
+                    skeleton, _slot_values(name, greeting, public_id, sender, slots), subject
+                )
             except _NotPlain:
                 pass
     links = links_for(sender, public_id)
-    return _render_full(txt, html, shared, name, links, started_on)
+    return _render_full(txt, html, shared, name, greeting, links, slots)
 
 
-def _context(shared: tuple, name: str, first: str, links, started_on: str) -> dict:
-    subject, preheader, transactional, extra, sender = shared
+def _context(shared: tuple, name: str, first: str, links, slots: Mapping[str, str]) -> dict:
+    subject, preheader, transactional, extra, sender, _ = shared
     return {
         "subject": subject,
         "preheader": preheader,
         "name": name,
         "first_name": first,
-        "started_on": started_on,
+        **slots,
         "links": links,
         "postal_address": sender.postal_address,
         "debug": sender.debug,
         "transactional": transactional,
         "list_name": sender.list_name,
-        "coach_name": sender.coach_name,
+        "coach_name": sender.signature,
         **dict(extra),
     }
 
 
-def _render_full(txt, html, shared: tuple, name: str, links, started_on: str) -> RenderedEmail:
-    context = _context(shared, name, first_name(name), links, started_on)
+def _render_full(txt, html, shared: tuple, name: str, first: str, links, slots) -> RenderedEmail:
+    context = _context(shared, name, first, links, slots)
     text = txt.render(context)
     body = _inliner.inline(html.render(context))
     return RenderedEmail(subject=shared[0], text=text.strip() + "\n", html=body)
@@ -263,6 +308,10 @@ def _plain_value(value: str) -> bool:
     return bool(value.strip()) and value.isprintable() and not (_UNSAFE & set(value))
 
 
+def _plain_or_empty(value: str) -> bool:
+    return not value or _plain_value(value)
+
+
 @dataclass(frozen=True)
 class _Skeleton:
     text: tuple[str, ...]  # literal, slot, literal, slot, ..., literal
@@ -281,9 +330,9 @@ def _join(parts: tuple[str, ...], values: dict[str, str]) -> str:
     return "".join(out)
 
 
-def _slot_values(name: str, public_id: str, sender: Sender, started_on: str) -> dict:
+def _slot_values(name: str, first: str, public_id: str, sender: Sender, slots) -> dict:
     links = links_for(sender, public_id)
-    values = {"name": name, "first_name": first_name(name), "started_on": started_on}
+    values = {"name": name, "first_name": first, **slots}
     for purpose in _LINK_PURPOSES:
         values[f"links.{purpose}"] = _LazyLink(links, purpose)
     return values
@@ -317,9 +366,9 @@ class _NotPlain(Exception):
 
 
 _SAMPLES = (
-    ("ann lee", "0123456789abcdef", "Monday 1 March 2027"),
-    ("Bob", "Zz-_09aBcDeF1234", "Tuesday 29 February 2028"),
-    ("x", "q", ""),
+    ("ann lee", "ann", "0123456789abcdef", "Monday, March 1, 2027"),
+    ("Bob", "Bobby Jo", "Zz-_09aBcDeF1234", "Tuesday 29 February 2028"),
+    ("x", "x", "q", ""),
 )
 
 
@@ -330,26 +379,32 @@ def _skeleton(txt, html, shared: tuple) -> _Skeleton | None:
     It is checked against full renders for sample subscribers: a template whose output
     depends on the name or a link other than by printing it gets no skeleton.
     """
-    sender = shared[-1]
+    sender, slot_keys = shared[-2], shared[-1]
     try:
         context = _context(
-            shared, _slot("name"), _slot("first_name"), _SlotLinks(), _slot("started_on")
+            shared,
+            _slot("name"),
+            _slot("first_name"),
+            _SlotLinks(),
+            {k: _slot(k) for k in slot_keys},
         )
         text = _split(txt.render(context))
         body = _split(_inliner.inline(html.render(context)))
     except Exception:
         return None
     used = {key for parts in (text, body) for key in parts[1::2]}
-    known = {"name", "first_name", "started_on"} | {f"links.{p}" for p in _LINK_PURPOSES}
+    known = {"name", "first_name", *slot_keys} | {f"links.{p}" for p in _LINK_PURPOSES}
     if not used <= known:
         return None
     skeleton = _Skeleton(text, body, tuple(p for p in _LINK_PURPOSES if f"links.{p}" in used))
-    for name, public_id, started_on in _SAMPLES:
+    for name, first, public_id, sample in _SAMPLES:
         links = links_for(sender, public_id)
+        slots = dict.fromkeys(slot_keys, sample)
         try:
-            fast = _fill(skeleton, _slot_values(name, public_id, sender, started_on), shared[0])
+            values = _slot_values(name, first, public_id, sender, slots)
+            fast = _fill(skeleton, values, shared[0])
         except _NotPlain:
             return None
-        if fast != _render_full(txt, html, shared, name, links, started_on):
+        if fast != _render_full(txt, html, shared, name, first, links, slots):
             return None
     return skeleton

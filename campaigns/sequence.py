@@ -50,6 +50,9 @@ class Worksheet:
     subject: str
     preheader: str
     template: str = "worksheet"
+    # The same template to an address that has not confirmed: a request to confirm.
+    confirm_subject: str = "Please confirm your email to get the worksheet"
+    confirm_preheader: str = "One click confirms it's you. If you didn't ask, ignore this."
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ def _steps(tables, name: str, seen: set[str]) -> list[Step]:
 def _worksheet(raw) -> Worksheet:
     if not isinstance(raw, dict) or "subject" not in raw:
         raise ValueError("[worksheet] lacks subject")
-    return Worksheet(subject=str(raw["subject"]), preheader=str(raw.get("preheader", "")))
+    asks = {k: str(raw[k]) for k in ("confirm_subject", "confirm_preheader") if k in raw}
+    return Worksheet(subject=str(raw["subject"]), preheader=str(raw.get("preheader", "")), **asks)
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -59,18 +60,24 @@ def next_opening(
     zone: ZoneInfo,
     window: tuple[time, time],
     days: frozenset[int] = EVERY_DAY,
+    holidays: Container[date] = (),
 ) -> datetime:
-    """The first instant at or after `at` inside the daily window, on one of `days`, in `zone`."""
+    """The first instant at or after `at` inside the daily window, on one of `days`, in `zone`,
+    on a local day that is not one of `holidays` (the reader's public holidays)."""
     if not days:
         raise ValueError("no send days")
     start, end = window
     local = at.astimezone(zone)
-    if local.weekday() in days and start <= local.time() < end:
+    if _open(local.date(), days, holidays) and start <= local.time() < end:
         return at
     day = local.date() if local.time() < start else local.date() + timedelta(days=1)
-    while day.weekday() not in days:
+    while not _open(day, days, holidays):
         day += timedelta(days=1)
     return _local(day, start, zone).astimezone(UTC)
+
+
+def _open(day: date, days: frozenset[int], holidays: Container[date]) -> bool:
+    return day.weekday() in days and day not in holidays
 
 
 def send_time(
@@ -82,17 +89,18 @@ def send_time(
     last_drip_at: datetime | None,
     min_gap: timedelta,
     days: frozenset[int] = EVERY_DAY,
+    holidays: Container[date] = (),
 ) -> datetime:
     """When a note (a drip step or a check-in) due at `due` may actually leave.
 
     Never before it is due, never sooner than `min_gap` after the previous note to the
-    same person, never before `now`, and always inside the window, on a send day, in their
-    own zone.
+    same person, never before `now`, and always inside the window, on a send day that is
+    not a public holiday, in their own zone.
     """
     earliest = max(due, now)
     if last_drip_at is not None:
         earliest = max(earliest, last_drip_at + min_gap)
-    return next_opening(earliest, zone, window, days)
+    return next_opening(earliest, zone, window, days, holidays)
 
 
 def backoff(attempts: int) -> timedelta:

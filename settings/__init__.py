@@ -106,6 +106,7 @@ def _resolve(values: dict[str, Any], debug: bool) -> list[Problem]:
     if not values["DKIM_DOMAIN"]:
         values["DKIM_DOMAIN"] = values["MAIL_FROM"].rpartition("@")[2].rstrip(">").strip().lower()
     values["COACH_TIMEZONE"] = values["COACH_TIMEZONE"] or values["DEFAULT_TIMEZONE"]
+    values["WORKSHEET_PAPER"] = values["WORKSHEET_PAPER"] or table.PAPER_OF_LOCALE[values["LOCALE"]]
     if values["SECRET_KEY"].strip().lower() in checks.PLACEHOLDER_SECRETS:
         if not debug:
             problems.append(

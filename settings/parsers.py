@@ -92,6 +92,17 @@ def one_of(*choices: str) -> Parser:
     return parse
 
 
+def exactly(*choices: str) -> Parser:
+    """One of `choices`, written as they are."""
+
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise Invalid(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    return parse
+
+
 def words(raw: str) -> tuple[str, ...]:
     """A comma-separated list; empty items are dropped."""
     return tuple(item.strip() for item in raw.split(",") if item.strip())

@@ -16,6 +16,9 @@ from . import parsers as p
 from . import rates as r
 from . import when as c
 
+# The locales the shipped copy has (campaigns.words holds their words), and each one's paper.
+PAPER_OF_LOCALE = {"en-US": "letter", "en-GB": "a4"}
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -108,7 +111,7 @@ class Coach:
     drip_window: c.Window = setting("DRIP_WINDOW", "09:00-17:00", c.window, "the local hours in which notes may go out", config=str)  # fmt: skip
     drip_days: c.Days = setting("DRIP_DAYS", "Mon-Fri", c.days, "the days of the week, in the reader's zone, on which notes may go out: `Mon-Fri`, `Mon,Wed,Fri`, `Mon-Sun`", config=str)  # fmt: skip
     drip_min_gap_days: int = setting("DRIP_MIN_GAP_DAYS", "7", p.whole(0), "the fewest days between two notes to one person")  # fmt: skip
-    drip_holidays: tuple = setting("DRIP_HOLIDAYS", "", c.holidays, "public holidays (country codes such as `US`, `GB`, `US-CA`) on which no note goes out", shown="none", unset=(), config=list)  # fmt: skip
+    drip_holidays: tuple = setting("DRIP_HOLIDAYS", "", c.holidays, "public holidays (country codes such as `US`, `GB`, `US-CA`) on which no note goes out", shown="none", unset=(), config=",".join)  # fmt: skip
     timezone: str = setting("COACH_TIMEZONE", "", p.zone, "the coach's own zone, for the dashboard's times", shown="`DEFAULT_TIMEZONE`")  # fmt: skip
 
 
@@ -116,6 +119,7 @@ class Coach:
 class Drip:
     """What the drip sends, and to whom."""
 
+    locale: str = setting("LOCALE", "en-US", p.exactly(*PAPER_OF_LOCALE), "the shipped copy's language and date style: `en-US` (US spelling, month-first dates, Letter paper) or `en-GB`")  # fmt: skip
     default_timezone: str = setting("DEFAULT_TIMEZONE", "UTC", p.zone, "the time zone of a reader whose browser sent none")  # fmt: skip
     sequence_path: str = setting("SEQUENCE_PATH", "", p.text, "your own sequence file, used instead of `campaigns/sequence.toml`", shown="the shipped one")  # fmt: skip
     double_opt_in: bool = setting("DOUBLE_OPT_IN", "1", p.flag, "`1`: confirm before anything but the confirmation goes out; `0`: on the list at once, and the first email (list mail, with one-click unsubscribe) links the worksheet directly")  # fmt: skip
@@ -139,7 +143,7 @@ class Signup:
 class Worksheet:
     """The PDF readers download."""
 
-    paper: str = setting("WORKSHEET_PAPER", "letter", p.one_of("letter", "a4"), "the worksheet's paper: `letter` or `a4`")  # fmt: skip
+    paper: str = setting("WORKSHEET_PAPER", "", p.one_of("letter", "a4"), "the worksheet's paper: `letter` or `a4`", shown="the locale's: `letter` for en-US, `a4` for en-GB")  # fmt: skip
     path: str = setting("WORKSHEET_PATH", "", p.existing_file, "a PDF of your own, served instead of the built worksheet (it must exist)", shown="the built one")  # fmt: skip
 
 

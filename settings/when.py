@@ -9,11 +9,10 @@ import re
 from dataclasses import dataclass
 from datetime import time
 
-from .parsers import Invalid, words
+from .parsers import Invalid
 
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
 
 @dataclass(frozen=True)
@@ -87,12 +86,26 @@ def days(raw: str) -> Days:
         raise Invalid(f"must name days like Mon-Fri or Mon,Wed,Fri, got {raw!r}") from None
 
 
-def holidays(raw: str) -> tuple[str, ...]:
-    """DRIP_HOLIDAYS: country (or country-region) codes such as US, GB, US-CA."""
-    codes = tuple(code.upper() for code in words(raw))
-    wrong = [code for code in codes if not _REGION.match(code)]
-    if wrong:
-        raise Invalid(
-            f"must be country codes such as US, GB or US-CA, comma-separated, got {wrong[0]!r}"
-        )
+def parse_codes(text: str) -> tuple[str, ...]:
+    """`'US, GB-SCT'` -> ('US', 'GB-SCT'); empty -> (); an unknown code raises ValueError."""
+    codes = tuple(c.strip().upper() for c in text.split(",") if c.strip())
+    if not codes:
+        return ()
+    import holidays as calendars  # loaded only when a calendar is named
+
+    supported = calendars.list_supported_countries()
+    for code in codes:
+        country, _, subdiv = code.partition("-")
+        if country not in supported:
+            raise ValueError(f"not a country the holidays package knows: {code!r}")
+        if subdiv and subdiv not in supported[country]:
+            raise ValueError(f"{country} has no subdivision {subdiv!r}: {code!r}")
     return codes
+
+
+def holidays(raw: str) -> tuple[str, ...]:
+    """DRIP_HOLIDAYS: country (or country-subdivision) codes such as US, GB, US-CA."""
+    try:
+        return parse_codes(raw)
+    except ValueError as err:
+        raise Invalid(f"must be country codes like US, GB or US-CA: {err}") from None

@@ -354,7 +354,7 @@ def answer(
     subscriber.job_status = job_status
     if started_on is not None:
         zone = zone_or_default(subscriber.timezone, current_app.config["DEFAULT_TIMEZONE"])
-        subscriber.started_job_on = started_on.isoformat()
+        subscriber.started_job_on = started_on
         subscriber.anchor_at = start_anchor(started_on, zone)
     else:
         subscriber.started_job_on = None

@@ -12,7 +12,8 @@ NAME_MAX: int = Subscriber.name.type.length
 # The column holds 320 characters (64 + 1 + 255), but SMTP carries an address of at most
 # 254 (RFC 5321, section 4.5.3.1.3): a longer one is refused as invalid.
 EMAIL_MAX = 254
-STARTED_ON_MAX: int = Subscriber.started_job_on.type.length
+STARTED_ON_MAX = len("YYYY-MM-DD")  # a start date as a file gives it: ISO text
+CALLED_MAX: int = Subscriber.called_name.type.length
 IP_MAX: int = Consent.ip.type.length
 USER_AGENT_MAX: int = Consent.user_agent.type.length
 PAGE_URL_MAX: int = Consent.page_url.type.length

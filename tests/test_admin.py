@@ -515,12 +515,12 @@ def test_every_email_of_the_sequence_has_a_preview(operator):
         "checkin-3",
     ]
     subjects = {
-        "worksheet-confirm": "Your worksheet: what you need from your next company",
+        "worksheet-confirm": "Please confirm your email to get the worksheet",
         "month-1": "A month in: who helped you get here?",
         "month-3": "Give before you need",
         "month-6": "Six months in: tell them how it&#39;s going",
         "checkin-1": "Have you started somewhere new?",
-        "checkin-2": "Still looking? Water the garden anyway",
+        "checkin-2": "A network is a garden: water it now",
         "checkin-3": "Six months on: how are you doing?",
     }
     for key in keys:
@@ -564,13 +564,16 @@ def test_previews_show_each_email_in_every_state_of_a_reader_it_can_reach(operat
         "checkin-2": ["unknown", "looking"],
         "checkin-3": ["unknown", "looking"],
     }
-    # Each state's footer: a start date to give, or the one given to change.
+    # Each state's footer: a start date to give, the one given to change, or (a request to
+    # confirm) neither.
     asks = "Started somewhere new? Tell me when"
     for key, readers in offered.items():
         for reader in readers:
             text = text_of(operator, f"/admin/emails/{key}?reader={reader}")
-            assert (asks in text) == (reader != "started"), (key, reader)
+            assert (asks in text) == (reader in ("unknown", "looking")), (key, reader)
             assert ("Wrong start date? Change it" in text) == (reader == "started"), (key, reader)
+            changing = "Changing jobs after all?" in text
+            assert changing == (reader == "not_changing"), (key, reader)
             body = operator.get(f"/admin/emails/{key}/body.html?reader={reader}")
             assert body.status_code == 200
     checkin = text_of(operator, "/admin/emails/checkin-1")

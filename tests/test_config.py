@@ -19,6 +19,7 @@ from dotenv import dotenv_values
 from support import ROOT, free_port
 
 import settings
+from settings.table import PAPER_OF_LOCALE
 
 
 def test_every_setting_starts_at_its_declared_default():
@@ -27,10 +28,17 @@ def test_every_setting_starts_at_its_declared_default():
     for name, declared in settings.BY_NAME.items():
         expected = declared.parse(declared.default) if declared.default else declared.unset
         expected = declared.config(expected) if declared.config else expected
-        if name not in ("DKIM_DOMAIN", "COACH_TIMEZONE", "FLASK_DEBUG", "SECRET_KEY"):
+        if name not in (
+            "DKIM_DOMAIN",
+            "COACH_TIMEZONE",
+            "FLASK_DEBUG",
+            "SECRET_KEY",
+            "WORKSHEET_PAPER",
+        ):
             assert cfg[name] == expected, name
     # The defaults that come from another setting.
     assert cfg["DKIM_DOMAIN"] == "localhost" and cfg["COACH_TIMEZONE"] == cfg["DEFAULT_TIMEZONE"]
+    assert cfg["WORKSHEET_PAPER"] == PAPER_OF_LOCALE[cfg["LOCALE"]]
     blank = settings.load({k: " " for k in settings.BY_NAME if k != "FLASK_DEBUG"}, debug=True)
     assert {k: blank[k] for k in settings.BY_NAME if k != "SECRET_KEY"} == {
         k: cfg[k] for k in settings.BY_NAME if k != "SECRET_KEY"
@@ -502,3 +510,9 @@ def test_env_is_read_by_python_dotenv_and_flask_skip_dotenv_stops_it(tmp_path):
             timeout=60,
         )
         assert json.loads(done.stdout) == expected, done.stderr
+
+
+def test_the_settings_locales_are_the_ones_the_copy_has():
+    from campaigns.words import LOCALES
+
+    assert {name: locale.paper for name, locale in LOCALES.items()} == PAPER_OF_LOCALE

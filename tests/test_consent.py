@@ -108,7 +108,8 @@ def test_a_leaver_signed_up_by_someone_else_stays_unsubscribed_until_their_own_c
     assert emails_to(smtp)[before:] == ["confirm"]
     assert "List-Unsubscribe" not in message
     assert (
-        "If you didn't ask for it, ignore this email" in message.get_body(("plain",)).get_content()
+        "If you didn't ask, ignore this email: nothing more will come."
+        in message.get_body(("plain",)).get_content()
     )
     # Her own click brings her back: active, on the drip again.
     assert confirm_via_link(app, smtp) == 303

@@ -74,7 +74,7 @@ def test_signup_sends_one_worksheet_email_that_inboxes_accept(app, client, smtp)
     assert "Hi Ann," in text and link_in(text, "confirm") in html
     assert '<html lang="en">' in html and 'role="presentation"' in html
     assert "<style" not in html and 'style="' in html  # CSS inlined
-    assert "One click and it" in html  # preheader
+    assert "One click confirms it" in html  # preheader
     assert "12 Garden Lane" in html and "12 Garden Lane" in text
 
 
@@ -84,13 +84,19 @@ def test_the_worksheet_email_takes_its_words_from_the_sequence_file(make_app, sm
         (ROOT / "campaigns" / "sequence.toml")
         .read_text(encoding="utf-8")
         .replace("Your worksheet: what you need from your next company", "Here is your worksheet")
-        .replace("One click and it's yours.", "Twenty quiet minutes and a pen.")
+        .replace('confirm_subject = "Please confirm your email to get the worksheet"', "")
+        .replace(
+            "One click confirms it's you. If you didn't ask, ignore this.",
+            "Twenty quiet minutes and a pen.",
+        )
     )
     app = make_app(SEQUENCE_PATH=str(own))
     signup(app.test_client())
     work(app)
     (received,) = smtp.received
-    assert received.message["Subject"] == "Here is your worksheet"
+    # Double opt-in: the request to confirm, its own subject kept as shipped, its preheader
+    # the file's.
+    assert received.message["Subject"] == "Please confirm your email to get the worksheet"
     assert "Twenty quiet minutes and a pen." in received.message.get_body(("html",)).get_content()
 
 

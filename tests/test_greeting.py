@@ -1,4 +1,10 @@
-"""The greeting: the name as the reader gave it, less the honorifics before it."""
+"""The greeting: the given name as the reader typed it, less the honorifics before it.
+
+The rule (campaigns.render.first_name): honorifics before the name are dropped; a name
+that opens with a lower-case particle is used whole; a two-word given name on the list of
+known ones is kept whole; otherwise the first word (a hyphenated name is one word). A
+reader whose name this cuts wrongly says what to call them on the start-date page.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +63,26 @@ from models import Status
         ("דוד כהן", "דוד"),
         ("Priya Venkataraman", "Priya"),
         ("Jean-Luc Picard", "Jean-Luc"),
-        ("María José García", "María"),
+        # Given names of two words, as people write them (COMPOUND_GIVEN_NAMES).
+        ("María José García", "María José"),
+        ("María José O'Connor-Núñez", "María José"),
+        ("Dr. Jean-Luc Picard", "Jean-Luc"),
+        ("Mary Ann Smith", "Mary Ann"),
+        ("Mary Ann", "Mary Ann"),
+        ("maria jose lopez", "maria jose"),
+        ("Juan Carlos Onetti", "Juan Carlos"),
+        ("José María Aznar", "José María"),
+        ("Miguel Ángel Asturias", "Miguel Ángel"),
+        ("Anne Marie Slaughter", "Anne Marie"),
+        ("Mrs. Sarah Jane Smith", "Sarah Jane"),
+        ("Jean Paul Sartre", "Jean Paul"),
+        ("Karl Heinz Rummenigge", "Karl Heinz"),
+        ("Pier Paolo Pasolini", "Pier Paolo"),
+        ("Billy Bob Thornton", "Billy Bob"),
+        # Not listed: the first word only, even where a person may use two.
+        ("Ann Lee Smith", "Ann"),
+        ("Mary Smith", "Mary"),
+        ("Anna Karenina", "Anna"),
         ("O'Brien Seán", "O'Brien"),
         # Particles: inside a name they follow the first word; a name that opens with one
         # in lower case is a family name given alone, used whole.

@@ -6,7 +6,7 @@ import csv
 import io
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -750,7 +750,7 @@ def test_imported_notes_are_what_follow_writes(app, tmp_path):
             for email in ("ann@example.com", "bo@example.com")
         }
         bo = find_by_address("bo@example.com")
-        assert (bo.job_status, bo.started_job_on) == ("started", "2026-01-31")
+        assert (bo.job_status, bo.started_job_on) == ("started", date(2026, 1, 31))
         probes = {
             "ann@example.com": Subscriber(
                 email="p@example.com",

@@ -148,7 +148,7 @@ def test_upgrade_holds_the_notes_of_readers_who_never_gave_a_date(old_database, 
         tick(app, day, pretend=True)
         work(app)
     assert [m["Subject"] for m in smtp.messages_to("ann@example.com")] == [
-        "Still looking? Water the garden anyway"
+        "A network is a garden: water it now"
     ]
     assert [m["Subject"] for m in smtp.messages_to("bo@example.com")] == [
         "A month in: who helped you get here?"

@@ -134,6 +134,7 @@ SAID_ON_THE_PAGE = {
     "profile.job_status": "whether you've started a new one",
     "profile.started_job_on": "the day it starts",
     "profile.drip_anchor_at": "the day it starts",
+    "profile.called_name": "the name you asked me to call you by",
     "profile.soft_bounces": "turned one away for a while",
     "consents.given_at": "when you signed up",
     "consents.source": "and how",

@@ -6,7 +6,7 @@ import ast
 import csv
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -313,7 +313,7 @@ def test_an_imported_consent_is_kept_to_its_columns(app, tmp_path):
     assert result.exit_code == 0, result.output
     with app.app_context():
         ann = find_by_address("ann@example.com")
-        assert ann.started_job_on == "2026-02-01"
+        assert ann.started_job_on == date(2026, 2, 1)
         assert ann.consents[0].user_agent == agent[:512]
 
 

@@ -119,7 +119,8 @@ def test_shipped_sequence_is_one_three_six_months():
 def test_the_worksheet_email_is_data_and_a_file_without_it_keeps_the_shipped_words():
     shipped = sequence.load().worksheet
     assert shipped.subject == "Your worksheet: what you need from your next company"
-    assert shipped.preheader == "One click and it's yours."
+    assert shipped.preheader.startswith("Twenty quiet minutes")
+    assert shipped.confirm_subject == "Please confirm your email to get the worksheet"
     step = '[[step]]\nkey="a"\noffset="1 month"\nsubject="s"\ntemplate="drip_month_1"\n'
     assert sequence.parse(step).worksheet == shipped
     own = sequence.parse('[worksheet]\nsubject="Here it is"\n' + step).worksheet

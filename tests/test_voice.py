@@ -36,8 +36,9 @@ def test_an_email_to_a_reader_of_the_hosted_page_does_not_say_they_were_on_the_b
     for part in ("plain", "html"):
         text = " ".join(message.get_body((part,)).get_content().split())
         assert "on my blog" not in text
-        # True of a reader of the form and of one imported from another list alike.
-        assert "You are getting this because you signed up to hear from me." in text
+        # A request to confirm: not yet on the list, and told nothing more comes unasked.
+        assert "If you didn't ask, ignore this email: nothing more will come." in text
+        assert "signed up to hear from me" not in text
         assert "asked me for the worksheet" not in text
 
 

@@ -60,6 +60,8 @@ def _message(row, sequence: Sequence, sender: Sender, now: datetime) -> Outgoing
         message_id=row.message_id,
         job_status=row.job_status,
         started_on=row.started_job_on,
+        called=row.called_name,
+        zone=row.timezone,
     )
     return compose(recipient, email, sender, now)
 
@@ -104,6 +106,8 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
             Subscriber.status.label("sub_status"),
             Subscriber.job_status,
             Subscriber.started_job_on,
+            Subscriber.called_name,
+            Subscriber.timezone,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(claimed))
