@@ -16,16 +16,27 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import logs
 import settings
+from admin import blueprint as admin_blueprint
 from admin import cli as admin_cli
-from admin import views as admin_views
+from admin import entry, login_link, views  # noqa: F401 (their routes are on admin_blueprint.bp)
 from bounces import views as bounce_views
 from campaigns import sequence
 from campaigns.worksheet import cli as worksheet_cli
 from doctor import cli as doctor
 from models import db
-from signup import greeting, limits, privacy
+from signup import effort, greeting, privacy
 from signup import views as signup_views
-from web import errors, health, icon, metrics, request_log, security
+from web import (
+    bodies,
+    errors,
+    health,
+    icon,
+    limits,
+    metrics,
+    redis_edge,
+    request_log,
+    security,
+)
 from workers import cli as worker_cli
 from workers.queue import RQConveyor
 
@@ -106,6 +117,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     request_log.init_app(app)  # first: even a request refused early has its id
     security.init_app(app)
     errors.init_app(app)
+    bodies.init_app(app)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -113,19 +125,18 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     db.init_app(app)
     Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     limits.init_app(app)
+    effort.init_app(app)
     app.extensions["tend.sequence"] = flows if flows is not None else sequence.load(None)
     # A job must die before its lease ends, or the dispatcher could hand its rows to another.
     job_timeout = max(30, app.config["SEND_LEASE_SECONDS"] * 9 // 10)
-    app.extensions["tend.conveyor"] = RQConveyor(
-        app.config["REDIS_URL"], app.config["RQ_QUEUE"], job_timeout=job_timeout
-    )
+    app.extensions["tend.conveyor"] = RQConveyor(redis_edge.of(app), job_timeout=job_timeout)
 
     app.register_blueprint(signup_views.bp)
     app.register_blueprint(greeting.bp)  # the start-date page's computed words, "call me"
     health.init_app(app)
     icon.init_app(app)
     app.register_blueprint(privacy.bp)
-    app.register_blueprint(admin_views.bp)
+    app.register_blueprint(admin_blueprint.bp)  # its routes: admin_entry, admin_views
     bounce_views.init_app(app)
     metrics.init_app(app)
     app.cli.add_command(worker_cli.worker_command)
@@ -133,6 +144,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.cli.add_command(worker_cli.sending_group)
     app.cli.add_command(worker_cli.dkim_group)
     app.cli.add_command(admin_cli.subscribers)
+    app.cli.add_command(login_link.admin_group)
     app.cli.add_command(worksheet_cli.worksheet)
     app.cli.add_command(doctor.doctor_command)
     return app

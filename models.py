@@ -301,7 +301,7 @@ class SpentToken(db.Model):
     """Challenge solutions, form tokens and webhook nonces already used, kept here while
     Redis is down.
 
-    Redis holds them otherwise (`signup.spent`); a row lives until its key expires. Keys
+    Redis holds them otherwise (`web.spent`); a row lives until its key expires. Keys
     are prefixed by purpose (`pow:`, `form:`, `mailgun:`, `sendgrid:`, `ses:`, `postmark:`).
     """
 

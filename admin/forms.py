@@ -7,7 +7,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, ValidationError
 
-from signup.validation import clean_email
+from subscribers.fields import clean_email
 
 
 class LoginForm(FlaskForm):

@@ -30,9 +30,8 @@ from campaigns.render import Sender
 from campaigns.sequence import Sequence
 from campaigns.timing import start_anchor, zone_or_default
 from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
-from signup.validation import clean_email, clean_name, clean_timezone
 from subscribers import rows
-from subscribers.fields import STARTED_ON_MAX
+from subscribers.fields import STARTED_ON_MAX, clean_email, clean_name, clean_timezone
 from subscribers.lifecycle import email_key, known_among
 from subscribers.suppression import Reason, suppress_many, suppressed_among
 

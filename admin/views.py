@@ -1,13 +1,10 @@
-"""`/admin`: the operator's dashboard, behind ADMIN_PASSWORD (unset: every admin URL is a 404)."""
+"""`/admin`: the operator's dashboard, behind ADMIN_PASSWORD (unset: every admin URL is a 404).
+
+The blueprint and its guard are `admin.blueprint`'s; the ways in, `admin.entry`'s."""
 
 from __future__ import annotations
 
-import hmac
-import re
-from collections.abc import Mapping
-
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
@@ -16,125 +13,24 @@ from flask import (
     render_template,
     request,
     send_file,
-    session,
     url_for,
 )
 
-from admin import charts, importer, previews, sessions, stats
-from admin.forms import ActionForm, ImportForm, LoginForm, TestSendForm
+from admin import charts, importer, previews, stats
+from admin.blueprint import bp
+from admin.forms import ActionForm, ImportForm, TestSendForm
 from campaigns import schedule, sending
 from campaigns.plan import Rules
 from models import Subscriber, Transfer, TransferState, db, utcnow
-from signup.limits import limiter
-from signup.privacy import data_of, data_response, forget
-from signup.validation import clean_email
+from subscribers.fields import clean_email
 from subscribers.lifecycle import find_by_address, find_by_public_id
+from subscribers.privacy import data_of, data_response, forget
 from subscribers.suppression import Reason
+from web.redis_edge import RedisDown
 from workers import transfers
-from workers.queue import ConveyorDown
 from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
 
-bp = Blueprint(
-    "admin",
-    __name__,
-    url_prefix="/admin",
-    static_folder="static",
-    static_url_path="/static",
-)
-
-OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 MAX_UPLOAD = 64 * 1024 * 1024
-
-
-def password_matches(given: str, cfg: Mapping) -> bool:
-    """Constant-time comparison with ADMIN_PASSWORD."""
-    return hmac.compare_digest(given.encode("utf-8"), cfg["ADMIN_PASSWORD"].encode("utf-8"))
-
-
-def login_limit() -> str:
-    return current_app.config["ADMIN_LOGIN_RATE_LIMIT"]
-
-
-def login_limit_all() -> str:
-    return current_app.config["ADMIN_LOGIN_GLOBAL_RATE_LIMIT"]
-
-
-def _every_client() -> str:
-    # One bucket for all addresses: many addresses guessing at once are still counted.
-    return "all-clients"
-
-
-@bp.before_request
-def guard():
-    if not current_app.config["ADMIN_PASSWORD"]:
-        abort(404)
-    if request.endpoint in OPEN_ENDPOINTS:
-        return None
-    if not sessions.is_open(session.get("admin"), current_app.config, utcnow()):
-        session.pop("admin", None)
-        return redirect(
-            url_for("admin.login", next=request.full_path if request.method == "GET" else None)
-        )
-    return None
-
-
-@bp.after_request
-def private(response: Response) -> Response:
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
-@bp.errorhandler(429)
-def too_many_logins(_err):
-    return render_template(
-        "admin/login.html",
-        form=LoginForm(formdata=None),
-        error="Too many attempts. Wait a minute and try again.",
-    ), 429
-
-
-# A path inside the dashboard, in printable ASCII: no CR/LF (a header), no tab or space
-# (browsers drop them: "/\t/evil" is "//evil"), no scheme, no "//" and no backslash.
-_LOCAL_ADMIN_PATH = re.compile(r"/admin(?:[/?#][!-\[\]-~]*)?")
-
-
-def _safe_next(target: str | None) -> str:
-    """`next` when it is a local dashboard path, else the dashboard: never an open redirect."""
-    if target and _LOCAL_ADMIN_PATH.fullmatch(target):
-        return target
-    return url_for("admin.dashboard")
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, methods=["POST"])
-@limiter.limit(login_limit_all, methods=["POST"], key_func=_every_client)
-def login():
-    form = LoginForm()
-    error = None
-    if request.method == "POST":
-        if form.validate_on_submit() and password_matches(form.password.data, current_app.config):
-            session.clear()
-            session["admin"] = sessions.start(current_app.config, utcnow())
-            current_app.logger.info("admin login", extra={"ip": request.remote_addr})
-            return redirect(_safe_next(request.args.get("next")), code=303)
-        current_app.logger.warning("admin login refused", extra={"ip": request.remote_addr})
-        error = (
-            "That form expired. Please try again."
-            if "csrf_token" in form.errors
-            else "That password is not right."
-        )
-    status = 401 if error else 200
-    return render_template("admin/login.html", form=form, error=error), status
-
-
-@bp.post("/logout")
-def logout():
-    if ActionForm().validate_on_submit():
-        sessions.end(session.get("admin"), current_app.config, utcnow())
-        session.clear()
-        current_app.logger.info("admin logout", extra={"ip": request.remote_addr})
-    return redirect(url_for("admin.login"), code=303)
 
 
 IFRAME_PAGE = (
@@ -345,7 +241,7 @@ def import_list():
             return _import_page(form, error=str(err), invalid=err.invalid, status=400)
         except UnicodeDecodeError:
             return _import_page(form, error="The file is not UTF-8 text.", status=400)
-        except ConveyorDown:
+        except RedisDown:
             return _import_page(form, error=QUEUE_DOWN + " Nothing was imported.", status=503)
         return redirect(url_for("admin.transfer", transfer_id=transfer.id), code=303)
     if request.method == "POST":
@@ -368,7 +264,7 @@ def export_start():
         return _import_page(ImportForm(), error="That form expired. Please try again.", status=400)
     try:
         transfer = transfers.start_export(utcnow())
-    except ConveyorDown:
+    except RedisDown:
         return _import_page(ImportForm(), error=QUEUE_DOWN, status=503)
     return redirect(url_for("admin.transfer", transfer_id=transfer.id), code=303)
 

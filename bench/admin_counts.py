@@ -117,12 +117,16 @@ def seed(n: int) -> None:
         conn.execute(sa.text("VACUUM ANALYZE"))
 
 
+METRICS_TOKEN = "bench-metrics-token-0123456789abcdef"
+
+
 def _env() -> dict[str, str]:
     return {
         "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
         "DATABASE_URL": _url(),
         "REDIS_URL": "redis://127.0.0.1:6379/9",
         "ADMIN_PASSWORD": "bench-operator-password",
+        "METRICS_TOKEN": METRICS_TOKEN,
         "PUBLIC_BASE_URL": "https://tend.bench.example",
         "MAIL_FROM": "Career Notes <coach@tend.bench.example>",
         "POSTAL_ADDRESS": "12 Garden Lane, Springfield, IL 62701",
@@ -174,7 +178,8 @@ def run() -> int:
             session["admin"] = sessions.start(app.config, now)
     del results
     timed("GET /admin (whole page)", lambda: client.get("/admin/"), repeat=3, target=False)
-    timed("GET /metrics", lambda: client.get("/metrics"), repeat=3, target=False)
+    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    timed("GET /metrics", lambda: client.get("/metrics", headers=scraper), repeat=3, target=False)
     with app.app_context():
         from models import db
 

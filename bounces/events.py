@@ -20,7 +20,7 @@ from sqlalchemy import update
 
 from campaigns import sending
 from models import Subscriber, db
-from signup.validation import clean_email
+from subscribers.fields import clean_email
 from subscribers.lifecycle import StopReason, email_key, find_by_address, stop
 from subscribers.suppression import Reason, suppress
 
@@ -44,7 +44,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Once:
-    """What makes a call unique (a `signup.spent` key) and how long it must be remembered.
+    """What makes a call unique (a `web.spent` key) and how long it must be remembered.
 
     `refusal` is the reason a repeat is refused with (`409`); None when a repeat is the
     provider's own retry of something already recorded, answered `200` and ignored.

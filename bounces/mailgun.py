@@ -18,7 +18,7 @@ from bounces.events import (
     remembered_until,
     unix_time,
 )
-from signup import spent
+from web import spent
 
 # Mailgun's token is 50 characters; anything much longer is not Mailgun's.
 _FIELD_MAX = 256

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from bounces.events import Call, Event, Kind, Once, Refused, json_body
-from signup import spent
+from web import spent
 
 HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 # "Blocked" is an ISP refusing the sender for now, not a dead address.

@@ -23,7 +23,7 @@ from bounces.events import (
     remembered_until,
     unix_time,
 )
-from signup import spent
+from web import spent
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"

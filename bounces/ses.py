@@ -39,7 +39,7 @@ from bounces.events import (
     json_body,
     remembered_until,
 )
-from signup import spent
+from web import spent
 
 CertificateFetcher = Callable[[str], bytes]
 

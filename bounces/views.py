@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bounces.events import Refused, apply
 from models import db, utcnow
-from signup import spent
+from web import spent
 
 bp = Blueprint("webhooks", __name__)
 

@@ -11,7 +11,7 @@ from wtforms import EmailField, HiddenField, StringField
 from wtforms.validators import ValidationError
 
 from signup import messages
-from signup.validation import clean_email, clean_name
+from subscribers.fields import clean_email, clean_name
 
 
 def _strip(value):

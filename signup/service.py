@@ -25,6 +25,8 @@ from campaigns.render import Sender
 from campaigns.sequence import RECONFIRM, WORKSHEET, Sequence
 from campaigns.timing import start_anchor, zone_or_default
 from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
+from signup import effort, mailbox
+from signup.mailbox import Asking
 from subscribers import rows
 from subscribers.lifecycle import (
     CONFIRMABLE,
@@ -93,7 +95,17 @@ def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
 
 
 def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
-    """Store a signup and queue its worksheet email; the same outcome is reported for all.
+    """Store a signup and queue its worksheet email; the same outcome is reported for all,
+    and counted alike (`tend_signups_total`), known address or new. See `_subscribe`."""
+    # A request to confirm takes one of its mailbox's share (`signup.mailbox`); when the
+    # share is spent, an address that would be asked is left as it is, with the same answer.
+    with mailbox.share(entry.email_key) as ask:
+        _subscribe(entry, context, now=now, ask=ask)
+    effort.tally(context.source, context.ip)
+
+
+def _subscribe(entry: Entry, context: Context, *, now: datetime, ask: Asking) -> None:
+    """Store a signup and queue its worksheet email.
 
     New address: subscriber, consent and worksheet delivery in one transaction. An address
     already pending or active gets the worksheet email again, at most once per
@@ -102,16 +114,21 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
     reader who left stays unsubscribed, with nothing rescheduled, until their own click,
     and is asked at most once per 30 days. A bounced or complained address gets nothing.
     """
-    if current_app.config["DOUBLE_OPT_IN"] and db.engine.dialect.name in _ONE_STEP_DIALECTS:
+    if (
+        ask.may
+        and current_app.config["DOUBLE_OPT_IN"]
+        and db.engine.dialect.name in _ONE_STEP_DIALECTS
+    ):
         batch = _insert_pending(entry, context, now=now)
         if batch is not None:
+            ask.asked = True
             enqueue_after_commit([batch])
             return
     batches: list[Batch] = []
     existing = find_by_address(entry.email)
     if existing is None:
         try:
-            batches = _create(entry, context, now=now)
+            batches = _create(entry, context, now=now, ask=ask)
             db.session.commit()
         except IntegrityError:
             # A parallel signup of the same address won the unique index; continue as theirs.
@@ -120,7 +137,7 @@ def subscribe(entry: Entry, context: Context, *, now: datetime) -> None:
             if existing is None:
                 raise
     if existing is not None:
-        batches = _again(existing, entry, context, now=now)
+        batches = _again(existing, entry, context, now=now, ask=ask)
         db.session.commit()
     enqueue_after_commit(batches)
 
@@ -242,11 +259,13 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
     return job_id, [delivery_id]
 
 
-def _create(entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
+def _create(entry: Entry, context: Context, *, now: datetime, ask: Asking) -> list[Batch]:
     if refuses_signup(entry.email_key):
         return []  # a complaint or a bounce: nothing is stored or sent
     # Forgotten, or unsubscribed in a list we imported: back only by confirming.
     double_opt_in = current_app.config["DOUBLE_OPT_IN"] or is_suppressed(entry.email_key)
+    if double_opt_in and not ask.may:
+        return []
     subscriber = Subscriber(
         **rows.subscriber_row(
             email=entry.email,
@@ -262,14 +281,18 @@ def _create(entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
     if not double_opt_in:
         _activate(subscriber, now, context.ip)
     delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.current().domain)
+    ask.asked = double_opt_in
     return _hand_over([delivery], now)
 
 
-def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datetime) -> list[Batch]:
+def _again(
+    subscriber: Subscriber, entry: Entry, context: Context, *, now: datetime, ask: Asking
+) -> list[Batch]:
     if subscriber.status == Status.BOUNCED:
         return []
-    if asks_to_confirm(subscriber) and refuses_signup(subscriber.email_key):
-        return []  # a complaint: never mailed again by a signup
+    asking = asks_to_confirm(subscriber)
+    if asking and (not ask.may or refuses_signup(subscriber.email_key)):
+        return []  # a complaint (never mailed again by a signup), or the mailbox's share is spent
     resend = timedelta(minutes=current_app.config["RESEND_MINUTES"])
     if not take_signup_email(subscriber, now=now, resend=resend):
         return []
@@ -283,6 +306,7 @@ def _again(subscriber: Subscriber, entry: Entry, context: Context, *, now: datet
     delivery = schedule.add_worksheet(
         subscriber, now=now, domain=Sender.current().domain, kind=kind
     )
+    ask.asked = asking
     return _hand_over([delivery], now)
 
 

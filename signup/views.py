@@ -31,7 +31,7 @@ from campaigns.links import make_token, read_token
 from campaigns.plan import Outcome, Rules
 from campaigns.worksheet import build as worksheet_build
 from models import JobStatus, Status, Subscriber, db, utcnow
-from signup import challenge, messages, service, spent
+from signup import challenge, messages, service
 from signup.door import (
     bearer_key,
     key_accepted,
@@ -40,13 +40,21 @@ from signup.door import (
     post_from_allowed_page,
 )
 from signup.forms import SignupForm
-from signup.limits import counted, limiter, not_counted, retry_after, signup_limit
 from signup.traps import form_token, honeypot_filled, read_form_token
 from signup.typos import suggest
-from signup.validation import clean_email, clean_name, clean_page_url, clean_timezone
-from subscribers.fields import EMAIL_MAX, IP_MAX, NAME_MAX
+from subscribers.fields import (
+    EMAIL_MAX,
+    IP_MAX,
+    NAME_MAX,
+    clean_email,
+    clean_name,
+    clean_page_url,
+    clean_timezone,
+)
 from subscribers.lifecycle import email_key, find_by_public_id
+from web import spent
 from web.errors import error_page
+from web.limits import counted, limiter, not_counted, retry_after, signup_limit
 from web.metrics import count_rejection
 from web.security import frameable
 

@@ -288,7 +288,7 @@ def test_ipv6_clients_are_counted_by_their_64(make_app):
 
 
 def test_network_of_table():
-    from signup.limits import network_of
+    from web.limits import network_of
 
     assert network_of("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert network_of("2001:DB8:1:2::") == "2001:db8:1:2::/64"

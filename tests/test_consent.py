@@ -18,8 +18,8 @@ from support import ADMIN_PASSWORD, admin_client, login, signup, tick, work
 from bounces.events import Event, Kind, apply
 from models import Consent, Delivery, DeliveryStatus, Status, Subscriber, Suppression, db
 from signup import service
-from signup.privacy import forget
 from subscribers.lifecycle import find_by_address
+from subscribers.privacy import forget
 
 T = datetime(2027, 3, 1, 10, 0, tzinfo=UTC)
 ANN = "ann@example.com"

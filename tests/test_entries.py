@@ -11,7 +11,7 @@ from support import BANNER, EMAIL_MSG, NAME_MSG, hosted_fields
 
 from models import Subscriber, db
 from signup.typos import suggest
-from signup.validation import clean_email, clean_name
+from subscribers.fields import clean_email, clean_name
 
 REAL_NAMES = [
     "J. R. R. Tolkien",

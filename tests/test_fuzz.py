@@ -28,9 +28,10 @@ from support import (
 )
 from werkzeug.urls import iri_to_uri
 
-from admin import previews
+from admin import login_link, previews
+from campaigns.links import make_token
 from models import Subscriber, Suppression, db, utcnow
-from signup.validation import _zones, clean_email, clean_name
+from subscribers.fields import _zones, clean_email, clean_name
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +53,15 @@ nasty_text = st.one_of(
         ["", " ", "a@b.co", "Ann\r\nBcc: x@y.z", "ann@exämple.com", "x" * 100_000, "\x00" * 50]
     ),
 )
+# Digits `str.isdigit` takes and `int` may not: circled, superscript, Arabic-Indic, bold.
+odd_digits = st.text(alphabet="①²³١٢٣۴𝟗０9", min_size=1, max_size=12)
+# Unicode format characters (category Cf) among what a name or a link could hold.
+format_text = st.lists(
+    st.sampled_from(
+        ["\u00ad", "\u200b", "\u200c", "\u200d", "\u202e", "\u2066", "\ufeff", "a", ".", "com", " "]
+    ),
+    max_size=12,
+).map("".join)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | nasty_text,
     lambda children: (
@@ -196,6 +206,7 @@ payload_parts = st.fixed_dictionaries(
         "challenge": st.text(alphabet="0123456789abcdef", min_size=60, max_size=66) | json_values,
         "number": st.integers(min_value=-(2**70), max_value=2**70) | json_values,
         "salt": st.sampled_from(["abc?expires=99999999999&", "abc?expires=x&", "?", ""])
+        | st.builds(lambda d: f"x?expires={d}", odd_digits)
         | nasty_text,
         "signature": st.text(alphabet="0123456789abcdef", min_size=64, max_size=64) | json_values,
     },
@@ -549,3 +560,91 @@ def test_transfer_pages_survive_any_id(admin_fuzz, transfer_id, tail):
     response = client.get(f"/admin/transfers/{quote(transfer_id, safe='')}{tail}")
     assert_sane(response)
     assert response.status_code in (404, 308), response.status_code
+
+
+# ---- every route: bodies no form sends, odd digits, format characters --------------------
+
+NOT_OBJECTS = [b"1e999999", b'"x"', b"[" * 5000, b'"\\ud800"', b"null", b"[]", b'{"a": {"b": 1}}']
+FIELDS = ["name", "email", "password", "csrf_token", "altcha", "email_checked", "answer", "page"]
+field_values = st.one_of(
+    format_text, odd_digits, nasty_text, st.builds(lambda d: f"x?expires={d}", odd_digits)
+)
+bodies = st.one_of(
+    st.sampled_from(NOT_OBJECTS).map(lambda raw: ("json", raw)),
+    json_values.filter(lambda v: not isinstance(v, dict)).map(
+        lambda v: ("json", json.dumps(v).encode())
+    ),
+    st.dictionaries(st.sampled_from(FIELDS), field_values, max_size=5).map(
+        lambda d: ("json", json.dumps(d).encode())
+    ),
+    st.dictionaries(st.sampled_from(FIELDS), field_values, max_size=5).map(lambda d: ("form", d)),
+)
+
+
+@pytest.fixture
+def every_route(make_app):
+    """A logged-in operator, a subscriber to name in token URLs, and every route."""
+    from support import ADMIN_PASSWORD, admin_client, login
+
+    app = make_app(
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        SIGNUP_CHALLENGE="pow",
+        ADMIN_LOGIN_RATE_LIMIT="100000/minute",
+        ADMIN_LOGIN_GLOBAL_RATE_LIMIT="100000/minute",
+        METRICS_TOKEN="fuzz-metrics-token-0123456789ab",
+    )
+    client = admin_client(app)
+    login(client)
+    from support import solution_from
+
+    body = {"name": "Ann", "email": "ann@example.com", "altcha": solution_from(client)}
+    assert client.post("/api/subscribe", json=body).status_code == 202
+    with app.app_context():
+        public_id = db.session.scalar(select(Subscriber.public_id))
+        db.session.remove()
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint))
+    return app, client, public_id, rules
+
+
+def _path(app, rule, public_id: str, junk: str) -> str:
+    values = {}
+    for argument in rule.arguments:
+        if argument == "token" and rule.endpoint == "admin.login_by_link":
+            with app.app_context():
+                values[argument] = login_link.make(app.config, utcnow())
+        elif argument == "token":
+            purpose = rule.rule.strip("/").split("/")[0]
+            values[argument] = make_token(app.config["SECRET_KEY"], purpose, public_id)
+        elif argument == "public_id":
+            values[argument] = public_id
+        elif argument == "provider":
+            values[argument] = "mailgun"
+        elif argument == "key":
+            values[argument] = "month-1"
+        else:
+            values[argument] = junk or "x"
+    path = rule.rule
+    for argument, value in values.items():
+        path = path.replace(f"<{argument}>", value)
+    return path
+
+
+@FUZZ
+@given(choice=st.integers(min_value=0), body=bodies, junk=format_text)
+def test_every_route_survives_any_body_odd_digits_and_format_characters(
+    every_route, choice, body, junk
+):
+    """A POST route gets the body; a GET route gets the fields as its query string."""
+    app, client, public_id, rules = every_route
+    rule = rules[choice % len(rules)]
+    path = _path(app, rule, public_id, junk)
+    kind, payload = body
+    if "POST" not in rule.methods:
+        query = payload if kind == "form" else {"q": payload.decode("utf-8", "replace")}
+        response = client.get(path, query_string=query)
+    elif kind == "json":
+        response = client.post(path, data=payload, content_type="application/json")
+    else:
+        response = client.post(path, data=payload)
+    assert_sane(response)
+    assert_rows_valid(app)

@@ -16,8 +16,17 @@ from support import BACKEND, PG_SERVER, csrf_from, free_port, tick, work
 import logs
 from models import Delivery, DeliveryStatus, Status, Subscriber, db, utcnow
 
+METRICS_TOKEN = "scrape-token-of-the-tests-2f9c41"
+
+
+@pytest.fixture
+def make_app(make_app):
+    """Every app here has a metrics token: outside debug, /metrics is a 404 without one."""
+    return lambda **env: make_app(**({"METRICS_TOKEN": METRICS_TOKEN} | env))
+
 
 def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"} | headers
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"

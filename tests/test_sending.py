@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import dkim
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 from support import (
     ADMIN_PASSWORD,
@@ -31,6 +30,7 @@ from support import (
 import settings
 from campaigns import sending
 from models import DeliveryStatus, Status, db, utcnow
+from web.redis_edge import Edge
 from workers.jobs import send_batch
 from workers.rate import Limit, MailRate, parse_rate
 
@@ -61,8 +61,10 @@ def test_sending_status_pause_and_resume_from_the_command_line(app, smtp):
 
 
 def test_healthz_metrics_and_the_dashboard_show_a_pause(make_app, smtp):
-    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD)
+    token = "scrape-token-of-the-tests-2f9c41"
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, METRICS_TOKEN=token)
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     assert client.get("/healthz").get_json()["sending"] == "ok"
     with app.app_context():
         sending.pause("550 5.7.1 relay says no", kind=sending.PauseKind.RELAY)
@@ -333,13 +335,13 @@ def test_a_bad_mail_rate_stops_the_service_naming_it(text):
 
 
 def test_one_rate_is_shared_by_every_worker(redis_url):
-    prefix = f"tend:test-rate-{datetime.now(UTC).timestamp()}"
+    namespace = f"test-rate-{datetime.now(UTC).timestamp()}"
     limits = parse_rate("50/second")
     slots: list[float] = []
     lock = threading.Lock()
 
-    def worker():  # its own client, as another process or host would have
-        rate = MailRate(redis.Redis.from_url(redis_url), prefix, limits)
+    def worker():  # its own edge and client, as another process or host would have
+        rate = MailRate.on(Edge(redis_url, namespace), limits)
         for _ in range(20):
             slot = rate.take(DUE)
             with lock:

@@ -51,7 +51,7 @@ SQLITE_READONLY = 8  # the primary result code; extended codes keep it in the lo
 PG_READ_ONLY_SQL_TRANSACTION = "25006"
 
 
-def _read_only(err: DBAPIError) -> bool:
+def read_only(err: DBAPIError) -> bool:
     """Whether the driver said the database refuses writes (not that it is down)."""
     orig = err.orig
     if getattr(orig, "sqlstate", None) == PG_READ_ONLY_SQL_TRANSACTION:
@@ -72,7 +72,7 @@ def database_writes() -> str:
         )
         return "ok"
     except DBAPIError as err:
-        return "read-only" if _read_only(err) else f"down: {type(err).__name__}"
+        return "read-only" if read_only(err) else f"down: {type(err).__name__}"
     except Exception as err:
         return f"down: {type(err).__name__}"
     finally:

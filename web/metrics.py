@@ -1,9 +1,11 @@
-"""`/metrics` in Prometheus text format, read from the database and Redis at scrape time.
+"""`/metrics` in Prometheus text format, read from the database and Redis at scrape time,
+for the holder of METRICS_TOKEN (outside debug, no token set means no `/metrics`).
 
 Web, worker and clock are separate processes (and the web has several), so in-process
 counters would each see a part. Sent and failed emails, signups, queue depth and lag
-come from the database and Redis when Prometheus asks; signup rejections are counted in a
-Redis hash shared by every web process, by signup itself through `count_rejection`.
+come from the database and Redis when Prometheus asks; accepted signups and rejections are
+counted in Redis hashes shared by every web process, by signup itself (`count_signup`,
+`count_rejection`).
 """
 
 from __future__ import annotations
@@ -16,43 +18,53 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
+from redis.client import Pipeline
 from sqlalchemy import func, select
 
 from campaigns import sending, tallies
-from models import Consent, DeliveryStatus, Subscriber, db, utcnow
+from models import DeliveryStatus, Subscriber, db, utcnow
+from web import redis_edge
 from web.health import overdue_seconds
+from web.redis_edge import RedisDown
 
 bp = Blueprint("metrics", __name__)
 
 
 def rejections_key() -> str:
     """The Redis hash of rejection counts, namespaced like the queue (deployments may share Redis)."""
-    return f"tend:{current_app.config['RQ_QUEUE']}:metrics:rejections"
+    return redis_edge.current().key("metrics", "rejections")
 
 
-def _redis() -> Redis:
-    client = current_app.extensions.get("tend.metrics_redis")
-    if client is None:
-        # Short timeouts: a dead Redis must not slow a rejected signup or a scrape.
-        client = Redis.from_url(
-            current_app.config["REDIS_URL"], socket_connect_timeout=0.3, socket_timeout=0.3
-        )
-        current_app.extensions["tend.metrics_redis"] = client
-    return client
+def signups_key() -> str:
+    """The Redis hash of accepted signup submissions, by source."""
+    return redis_edge.current().key("metrics", "signups")
+
+
+def count_signup(pipe: Pipeline, source: str) -> None:
+    """Count one accepted submission (`tend_signups_total`) on `pipe`, a pipeline of the
+    Redis edge the caller runs: a known address counts as a new one, so the figure tells
+    nobody whether an address was already on the list."""
+    pipe.hincrby(signups_key(), source, 1)
 
 
 def count_rejection(*reasons: str) -> None:
     """Count one refused signup under each of its reasons (`tend_signup_rejections_total`).
 
-    A Redis that does not answer loses the count, never the answer to the reader.
+    A Redis that does not answer (or cools down: `web.redis_edge`) loses the count, never
+    the answer to the reader.
     """
-    try:
-        pipe = _redis().pipeline(transaction=False)
+    key = rejections_key()
+
+    def count(redis: Redis) -> None:
+        pipe = redis.pipeline(transaction=False)
         for reason in reasons:
-            pipe.hincrby(rejections_key(), reason, 1)
+            pipe.hincrby(key, reason, 1)
         pipe.execute()
-    except Exception:
-        current_app.logger.debug("rejection not counted: Redis unavailable", exc_info=True)
+
+    try:
+        redis_edge.current().call(count)
+    except RedisDown:
+        current_app.logger.debug("rejection not counted: Redis unavailable")
 
 
 class TendCollector(Collector):
@@ -71,9 +83,6 @@ class TendCollector(Collector):
         try:
             subscribers = db.session.execute(
                 select(Subscriber.status, func.count()).group_by(Subscriber.status)
-            ).all()
-            signups = db.session.execute(
-                select(Consent.source, func.count()).group_by(Consent.source)
             ).all()
             now = utcnow()
             emails = tallies.outcomes(now)
@@ -94,13 +103,6 @@ class TendCollector(Collector):
         for status, count in subscribers:
             gauge.add_metric([status], count)
         yield gauge
-
-        counter = CounterMetricFamily(
-            "tend_signups", "Signups stored (consent records), by source", labels=["source"]
-        )
-        for source, count in signups:
-            counter.add_metric([source], count)
-        yield counter
 
         sent = CounterMetricFamily("tend_emails_sent", "Emails sent, by step", labels=["step"])
         failed = CounterMetricFamily(
@@ -124,7 +126,15 @@ class TendCollector(Collector):
         up = GaugeMetricFamily("tend_redis_up", "1 when Redis answered this scrape")
         try:
             depth = self.app.extensions["tend.conveyor"].depth()
-            rejections = _redis().hgetall(rejections_key())
+            rejections, signups = redis_edge.current().call(
+                lambda redis: (
+                    redis.pipeline(transaction=False)
+                    .hgetall(rejections_key())
+                    .hgetall(signups_key())
+                    .execute()
+                ),
+                skip_while_down=False,
+            )
         except Exception:
             current_app.logger.warning("metrics: Redis unavailable", exc_info=True)
             up.add_metric([], 0)
@@ -133,6 +143,14 @@ class TendCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield GaugeMetricFamily("tend_queue_depth", "Send jobs waiting in Redis", value=depth)
+        accepted = CounterMetricFamily(
+            "tend_signups",
+            "Signup submissions accepted, by source (an address already on the list counts too)",
+            labels=["source"],
+        )
+        for source, count in sorted(signups.items()):
+            accepted.add_metric([source.decode()], int(count))
+        yield accepted
         counter = CounterMetricFamily(
             "tend_signup_rejections", "Signups refused, by reason", labels=["reason"]
         )
@@ -151,7 +169,11 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/metrics")
 def metrics():
+    """For the holder of METRICS_TOKEN (`Authorization: Bearer …`). Without a token set it
+    is a 404 outside debug: the figures move with each signup, so they are nobody else's."""
     token = current_app.config["METRICS_TOKEN"]
+    if not token and not current_app.debug:
+        abort(404)
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):

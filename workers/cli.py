@@ -31,7 +31,18 @@ def parse_now(value: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-class _BurstWorker(SimpleWorker):
+class _Worker(SimpleWorker):
+    """RQ's worker, noting a warm shutdown (SIGINT, SIGTERM) through RQ's public hook, so a
+    `work()` that returns can tell "asked to stop" from "Redis went away"."""
+
+    stop_asked = False
+
+    def handle_warm_shutdown_request(self) -> None:
+        self.stop_asked = True
+        super().handle_warm_shutdown_request()
+
+
+class _BurstWorker(_Worker):
     """A worker that drains the queue and leaves (`--burst`, the tests): it takes no RQ
     commands, so it opens no command channel. RQ's listener thread can wait up to a minute
     before it notices the channel closed, and the worker waits a second on it at exit."""
@@ -66,15 +77,15 @@ def run_worker(burst: bool = False) -> bool:
     and goes on with the same process when it answers again.
     """
     conveyor = current_app.extensions["tend.conveyor"]
-    # Its own client: RQ gives its connection a long timeout for the blocking pop, which
-    # the web's and the job's short-timeout client must not inherit.
+    # Its own client, the one outside the Redis edge: RQ gives it a long timeout for the
+    # blocking pop, which the edge's fast-fail client (the web's and the job's) must not have.
     redis = Redis.from_url(conveyor.redis_url, socket_connect_timeout=1, health_check_interval=30)
     once = _Once()
     logging.getLogger("rq.worker").addFilter(once)
     worked = False
     try:
         while True:
-            kind = _BurstWorker if burst else SimpleWorker
+            kind = _BurstWorker if burst else _Worker
             # Send jobs first: an import or export waits for them, never the other way.
             queues = [
                 Queue(name, connection=redis)
@@ -89,7 +100,7 @@ def run_worker(burst: bool = False) -> bool:
                 )
                 or worked
             )
-            if burst or worker._stop_requested or _redis_answers(redis):
+            if burst or worker.stop_asked or _redis_answers(redis):
                 return worked
             current_app.logger.warning("worker: Redis does not answer; waiting for it")
             while not _redis_answers(redis):

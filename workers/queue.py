@@ -2,87 +2,40 @@
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
 
 from redis import Redis
-from redis.exceptions import RedisError
 from rq import Queue
 
 from campaigns.conveyor import Batch
+from web.redis_edge import Edge
 
 SEND_JOB = "workers.jobs.send_batch"
-log = logging.getLogger("tend.conveyor")
-T = TypeVar("T")
-# A Redis that does not answer is skipped for this long before it is asked again, so a
-# hung Redis (SIGSTOP) costs one request one timeout, not every request.
-COOL_DOWN_SECONDS = 10.0
-
-
-def connect(url: str, *, timeout: float = 0.25) -> Redis:
-    """A Redis client that gives up quickly, so a signup never hangs on a dead Redis.
-
-    Every command the web, the clock and the send job give is answered in well under a
-    millisecond by a live Redis; `timeout` is how long a hung one may hold a request.
-    """
-    # No hidden round trips that a hung Redis would each let time out: no CLIENT SETINFO
-    # handshake on connect, no health-check PING before a command.
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=0.25,
-        socket_timeout=timeout,
-        health_check_interval=0,
-        driver_info=None,
-    )
-
-
-class ConveyorDown(RuntimeError):
-    """Redis did not answer (now, or a moment ago): the rows stay queued for the dispatcher."""
-
-    already_logged = True  # the conveyor logs a Redis going away once, and its return
 
 
 class RQConveyor:
-    def __init__(self, redis_url: str, queue_name: str, job_timeout: int = 600):
-        self.redis_url = redis_url
-        self.queue_name = queue_name
+    """Send jobs and transfer jobs on RQ, through the app's Redis edge (its timeouts and
+    cool-down: `web.redis_edge`). A Redis that does not answer raises `RedisDown`."""
+
+    def __init__(self, edge: Edge, job_timeout: int = 600):
+        self.edge = edge
+        self.redis_url = edge.url
+        self.queue_name = edge.namespace  # RQ_QUEUE names the queue and every key
         self.job_timeout = job_timeout
-        self._redis: Redis | None = None
 
     @property
     def redis(self) -> Redis:
-        if self._redis is None:
-            self._redis = connect(self.redis_url)
-        return self._redis
+        """The edge's fast-fail client (for RQ's own calls and the send job's scripts)."""
+        return self.edge.client
 
     @property
     def queue(self) -> Queue:
         return Queue(self.queue_name, connection=self.redis)
 
-    _down_until = 0.0
-    _down_since: float | None = None
-
-    def _guarded(self, call: Callable[[], T], *, skip_while_down: bool = True) -> T:
-        """Run `call` against Redis, or raise ConveyorDown at once while Redis is known down
-        (the signup path); the dispatcher's own checks always ask, and clear the cool-down."""
-        if skip_while_down and time.monotonic() < self._down_until:
-            raise ConveyorDown("Redis did not answer a moment ago")
-        try:
-            result = call()
-        except RedisError as err:
-            self._down_until = time.monotonic() + COOL_DOWN_SECONDS
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-                log.warning("Redis unavailable (%s): queued rows wait for the dispatcher", err)
-            raise ConveyorDown(str(err)) from err
-        self._down_until = 0.0
-        if self._down_since is not None:
-            log.warning("Redis is back after %.0f s", time.monotonic() - self._down_since)
-            self._down_since = None
-        return result
+    def _guarded(self, call, *, skip_while_down: bool = True):
+        """Run `call` on Redis, or raise `RedisDown` at once while it cools down (the
+        signup path); the dispatcher's own checks always ask, and end the cool-down."""
+        return self.edge.call(lambda _client: call(), skip_while_down=skip_while_down)
 
     def enqueue(self, batches: list[Batch], now: datetime | None = None) -> None:
         """One RQ send job per batch, named by its job id, put on the queue in one round trip."""

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from redis import Redis
 
 # MAIL_RATE is read with the settings (settings.rates, with Flask-Limiter's grammar).
-from settings.rates import DAY, Limit, parse_rate  # noqa: E402, F401
+from settings.rates import DAY, Limit, parse_rate  # noqa: F401
+from web.redis_edge import Edge
 
 # Emails are spaced 3 % wider than a limit asks: between the slot and the relay's clock an
 # email meets a thread switch or a busy core, and the relay must never count one too many.
@@ -69,6 +70,11 @@ return {1, 0, now}
 
 class MailRate:
     """Takes a slot for each email before it is sent; shared through Redis."""
+
+    @classmethod
+    def on(cls, edge: Edge, limits: tuple[Limit, ...], max_wait: float = 10) -> MailRate:
+        """The rate on the app's Redis edge: its fast-fail client, keys `tend:{RQ_QUEUE}:rate:…`."""
+        return cls(edge.client, edge.key(), limits, max_wait)
 
     def __init__(self, redis: Redis, prefix: str, limits: tuple[Limit, ...], max_wait: float = 10):
         self.redis = redis

@@ -13,33 +13,22 @@ a webhook nonce).
 from __future__ import annotations
 
 import hashlib
-import time
+from contextlib import suppress
 from datetime import datetime
 
 from flask import current_app
-from redis import Redis, RedisError
+from redis import Redis
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from models import SpentToken, db
-
-# After Redis failed, the database takes over for this long before Redis is tried again,
-# so a dead Redis costs one timeout every few seconds rather than one per signup.
-_RETRY_SECONDS = 5.0
+from web import redis_edge
+from web.redis_edge import RedisDown
 
 
-def _state() -> dict:
-    state = current_app.extensions.get("tend.spent")
-    if state is None:
-        redis = Redis.from_url(
-            current_app.config["REDIS_URL"], socket_connect_timeout=0.3, socket_timeout=0.3
-        )
-        # The clock the retry waits on: `tend.monotonic` when the app was given one (a test
-        # that moves time on instead of sleeping), else the process's monotonic clock.
-        clock = current_app.extensions.get("tend.monotonic", time.monotonic)
-        state = {"redis": redis, "down_until": 0.0, "owed": False, "clock": clock}
-        current_app.extensions["tend.spent"] = state
-    return state
+def _owed() -> dict:
+    """Whether this process wrote keys to the database that Redis has not seen yet."""
+    return current_app.extensions.setdefault("tend.spent", {"owed": False})
 
 
 def key_for(purpose: str, nonce: str | bytes) -> str:
@@ -49,37 +38,37 @@ def key_for(purpose: str, nonce: str | bytes) -> str:
     return f"{purpose}:{hashlib.sha256(data).hexdigest()}"
 
 
-def _redis_key(key: str) -> str:
-    return f"tend:{current_app.config['RQ_QUEUE']}:spent:{key}"
+def redis_key(key: str) -> str:
+    """Where Redis keeps `key` as taken (a script that takes keys itself uses this name)."""
+    return redis_edge.current().key("spent", key)
 
 
 def take(key: str, expires_at: datetime, *, now: datetime) -> bool:
-    """True for the first caller with `key` (until `expires_at`), False for any later one."""
-    state = _state()
-    if state["clock"]() >= state["down_until"]:
-        try:
-            if state["owed"]:
-                _copy_to_redis(state["redis"], now)
-                state["owed"] = False
-            return bool(
-                state["redis"].set(_redis_key(key), 1, nx=True, exat=int(expires_at.timestamp()))
-            )
-        except RedisError:
-            state["down_until"] = state["clock"]() + _RETRY_SECONDS
-            current_app.logger.warning("single-use check in the database: Redis unavailable")
-    state["owed"] = True
+    """True for the first caller with `key` (until `expires_at`), False for any later one.
+
+    While Redis cools down (`web.redis_edge`), the database answers."""
+    owed = _owed()
+
+    def in_redis(redis: Redis) -> bool:
+        if owed["owed"]:
+            _copy_to_redis(redis, now)
+            owed["owed"] = False
+        return bool(redis.set(redis_key(key), 1, nx=True, exat=int(expires_at.timestamp())))
+
+    try:
+        return redis_edge.current().call(in_redis)
+    except RedisDown:
+        current_app.logger.debug("single-use check in the database: Redis unavailable")
+    owed["owed"] = True
     return _take_in_database(key, expires_at, now)
 
 
 def give_back(key: str) -> None:
     """Make `key` takeable again: what it let through was not recorded after all (the
     sender will retry, and the retry must not be taken for a replay). Best effort."""
-    state = _state()
-    if state["clock"]() >= state["down_until"]:
-        try:
-            state["redis"].delete(_redis_key(key))
-        except RedisError:
-            state["down_until"] = state["clock"]() + _RETRY_SECONDS
+    # While Redis is down, the database row below is the one that counted.
+    with suppress(RedisDown):
+        redis_edge.current().call(lambda redis: redis.delete(redis_key(key)))
     try:
         db.session.execute(delete(SpentToken).where(SpentToken.key == key))
         db.session.commit()
@@ -111,5 +100,5 @@ def _copy_to_redis(redis: Redis, now: datetime) -> None:
         return
     pipe = redis.pipeline(transaction=False)
     for key, expires_at in rows:
-        pipe.set(_redis_key(key), 1, nx=True, exat=int(expires_at.timestamp()))
+        pipe.set(redis_key(key), 1, nx=True, exat=int(expires_at.timestamp()))
     pipe.execute()

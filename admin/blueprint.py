@@ -1,0 +1,40 @@
+"""The dashboard's blueprint: every `/admin` URL is behind ADMIN_PASSWORD (unset: a 404) and
+an open session, but the ways in (`admin.entry`), and none of its answers is cached."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
+
+from admin import sessions
+from models import utcnow
+
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+OPEN_ENDPOINTS = {"admin.login", "admin.login_by_link", "admin.static"}
+
+
+@bp.before_request
+def guard():
+    if not current_app.config["ADMIN_PASSWORD"]:
+        abort(404)
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if not sessions.is_open(session.get("admin"), current_app.config, utcnow()):
+        session.pop("admin", None)
+        return redirect(
+            url_for("admin.login", next=request.full_path if request.method == "GET" else None)
+        )
+    return None
+
+
+@bp.after_request
+def private(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
