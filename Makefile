@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-dev run test test-fast test-sqlite test-postgresql lint
+.PHONY: setup setup-dev local-env run test test-fast test-sqlite test-postgresql lint
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -21,15 +21,17 @@ setup: $(VENV)/.installed
 
 setup-dev: $(VENV)/.installed-dev
 
-# A per-machine secret, written once, so web, worker and clock sign the same links.
-.env:
-	@printf 'SECRET_KEY=%s\nFLASK_DEBUG=1\n' "$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
-	@echo "wrote .env with a fresh SECRET_KEY"
+# A per-machine secret and debug mode, added to .env when it lacks them, even when .env
+# was written first (say with a PORT); a value already there is never changed.
+local-env: setup
+	$(BIN)/python -m settings local-env
 
-run: setup .env
+# honcho does not read .env (`-e /dev/null`): its own parser drops the spaces of quoted
+# values. Every process reads .env itself with python-dotenv; honcho only gets the port.
+run: local-env
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app worksheet build
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -e /dev/null -p "$$($(BIN)/python -m settings get PORT)"
 
 test: setup-dev test-sqlite test-postgresql
 

@@ -6,12 +6,10 @@ Procfile has gunicorn call it (`gunicorn --preload 'app:create_app()'`).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from dotenv import load_dotenv
 from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -24,6 +22,7 @@ from admin import entry, login_link, views  # noqa: F401 (their routes are on ad
 from bounces import views as bounce_views
 from campaigns import sequence
 from campaigns.worksheet import cli as worksheet_cli
+from doctor import cli as doctor
 from models import db
 from signup import effort, greeting, privacy
 from signup import views as signup_views
@@ -57,29 +56,63 @@ def _database_url(url: str) -> str:
     return url
 
 
-def _process_settings() -> dict:
-    if os.environ.get("FLASK_SKIP_DOTENV", "") not in ("1", "true"):
-        load_dotenv(ROOT / ".env", override=False)
+def _doctoring(argv: list[str]) -> bool:
+    """Whether this process is `flask ... doctor`, which must start whatever the settings."""
+    words = iter(argv[1:])
+    for word in words:
+        if word in ("--app", "-A", "--env-file", "-e"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word == "doctor"
+    return False
+
+
+def _stop(problems: list[settings.Problem]) -> None:
+    """End this process on settings it cannot run with: one line per problem, no traceback."""
+    for problem in problems:
+        print(f"tend: {problem.message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _sequence(path: str) -> tuple[sequence.Sequence | None, list[settings.Problem]]:
     try:
-        return settings.load()
-    except settings.ConfigError as err:
-        # One line naming the variable, not a traceback.
-        print(f"tend: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        return sequence.load(path or None), []
+    except (OSError, ValueError) as err:
+        return None, [
+            settings.Problem(
+                "SEQUENCE_PATH",
+                f"SEQUENCE_PATH cannot be used ({path}): {err}; fix the file, or unset "
+                "SEQUENCE_PATH to send the shipped sequence",
+            )
+        ]
 
 
 def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
-    """Build the app from `env`; a bad setting raises `settings.ConfigError`.
+    """Build the app from `env`; settings it cannot run with raise `settings.ConfigError`,
+    which lists every problem.
 
     Without `env` it is this process starting (web, worker, clock, a command): the settings
-    come from the process environment plus `.env`, and a bad one ends the process with one
-    line naming the variable (exit status 2) rather than a traceback.
+    come from the process environment plus `.env` (python-dotenv, unless
+    FLASK_SKIP_DOTENV=1), and bad ones end the process with one line per problem (exit
+    status 2) rather than a traceback. `flask --app app doctor` starts anyway, on the
+    settings as far as they can be read, to list every problem itself.
     """
-    config = settings.load(env) if env is not None else _process_settings()
+    starting = env is None
+    doctoring = starting and _doctoring(sys.argv)
+    built, examined = settings.examine(settings.environment() if starting else env)
+    flows, unusable = _sequence(built.drip.sequence_path)
+    examined += unusable
+    problems = [p for p in examined if not p.warning]
+    if problems and not doctoring:
+        if starting:
+            _stop(problems)
+        raise settings.ConfigError(problems)
     app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder="templates")
-    app.config.update(config)
+    app.config.update(settings.flask_config(built))
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.extensions[settings.EXTENSION] = built
+    app.extensions["tend.problems"] = examined  # what `doctor` lists, warnings too
     logs.init_app(app)
     request_log.init_app(app)  # first: even a request refused early has its id
     security.init_app(app)
@@ -93,7 +126,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     limits.init_app(app)
     effort.init_app(app)
-    app.extensions["tend.sequence"] = sequence.load(app.config["SEQUENCE_PATH"] or None)
+    app.extensions["tend.sequence"] = flows if flows is not None else sequence.load(None)
     # A job must die before its lease ends, or the dispatcher could hand its rows to another.
     job_timeout = max(30, app.config["SEND_LEASE_SECONDS"] * 9 // 10)
     app.extensions["tend.conveyor"] = RQConveyor(redis_edge.of(app), job_timeout=job_timeout)
@@ -113,4 +146,5 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.cli.add_command(admin_cli.subscribers)
     app.cli.add_command(login_link.admin_group)
     app.cli.add_command(worksheet_cli.worksheet)
+    app.cli.add_command(doctor.doctor_command)
     return app

@@ -78,7 +78,7 @@ def configure(level: str = "INFO", stream: IO[str] | None = None) -> logging.Han
 
 def init_app(app: Flask, stream: IO[str] | None = None) -> None:
     """JSON logs for the process, `app.logger` included."""
-    configure(app.config.get("LOG_LEVEL", "INFO"), stream)
+    configure(app.config["LOG_LEVEL"], stream)
     # Flask's own handler would print a second, plain copy of app.logger records.
     app.logger.handlers.clear()
     app.logger.propagate = True

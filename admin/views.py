@@ -179,7 +179,7 @@ def subscribers():
 @bp.get("/subscribers/<public_id>")
 def subscriber(public_id: str):
     found = _subscriber_or_404(public_id)
-    rules = Rules.from_config(current_app.config)
+    rules = Rules.current()
     forecast = schedule.upcoming(
         found, current_app.extensions["tend.sequence"], now=utcnow(), rules=rules
     )

@@ -15,18 +15,8 @@ from functools import lru_cache
 
 import holidays as calendars
 
-
-def parse_codes(text: str) -> tuple[str, ...]:
-    """`'US, GB-SCT'` -> ('US', 'GB-SCT'); empty -> (); an unknown code raises ValueError."""
-    codes = tuple(c.strip().upper() for c in text.split(",") if c.strip())
-    supported = calendars.list_supported_countries()
-    for code in codes:
-        country, _, subdiv = code.partition("-")
-        if country not in supported:
-            raise ValueError(f"not a country the holidays package knows: {code!r}")
-        if subdiv and subdiv not in supported[country]:
-            raise ValueError(f"{country} has no subdivision {subdiv!r}: {code!r}")
-    return codes
+# DRIP_HOLIDAYS is read with the settings (settings.when); kept here for the planner.
+from settings.when import parse_codes  # noqa: F401
 
 
 @lru_cache(maxsize=32)

@@ -103,8 +103,28 @@ def new_key(bits: int = 2048) -> tuple[bytes, str]:
     return pem, base64.b64encode(public).decode("ascii")
 
 
+def public_half(pem: bytes) -> str:
+    """The p= value (base64 DER of the public key) of a PEM private key; ValueError if
+    the PEM is not an RSA private key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("not an RSA key")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(public).decode("ascii")
+
+
+def txt_value(public_b64: str) -> str:
+    """The TXT record's value as one string, as a DNS provider's web form wants it."""
+    return f"v=DKIM1; k=rsa; p={public_b64}"
+
+
 def txt_record(selector: str, domain: str, public_b64: str) -> str:
     """The DNS TXT record that publishes the key (split in 255-byte strings for DNS)."""
-    value = f"v=DKIM1; k=rsa; p={public_b64}"
+    value = txt_value(public_b64)
     chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
     return f"{selector}._domainkey.{domain}. IN TXT ( {chunks} )"

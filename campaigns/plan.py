@@ -25,13 +25,12 @@ from datetime import datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from campaigns.closed_days import NO_HOLIDAYS, PublicHolidays, parse_codes
+import settings
+from campaigns.closed_days import NO_HOLIDAYS, PublicHolidays
 from campaigns.sequence import CHECKIN, DRIP, NOTE_KINDS, Sequence
 from campaigns.timing import (
     EVERY_DAY,
     due_at,
-    parse_days,
-    parse_window,
     send_time,
     too_late,
     zone_or_default,
@@ -67,16 +66,31 @@ class Rules:
     holidays: PublicHolidays = NO_HOLIDAYS  # local days on which no note leaves
 
     @classmethod
-    def from_config(cls, cfg: Mapping) -> Rules:
-        """`DRIP_WINDOW`, `DRIP_DAYS`, `DRIP_HOLIDAYS`, `DRIP_MIN_GAP_DAYS` and
-        `DEFAULT_TIMEZONE`."""
+    def of(cls, coach: settings.Coach, default_zone: str) -> Rules:
+        """`DRIP_WINDOW`, `DRIP_DAYS`, `DRIP_HOLIDAYS`, `DRIP_MIN_GAP_DAYS` (as parsed at
+        start) and `DEFAULT_TIMEZONE`."""
         return cls(
-            window=parse_window(cfg["DRIP_WINDOW"]),
-            min_gap=timedelta(days=cfg["DRIP_MIN_GAP_DAYS"]),
-            default_zone=cfg["DEFAULT_TIMEZONE"],
-            days=parse_days(cfg["DRIP_DAYS"]),
-            holidays=PublicHolidays(parse_codes(cfg.get("DRIP_HOLIDAYS", ""))),
+            window=(coach.drip_window.start, coach.drip_window.end),
+            min_gap=timedelta(days=coach.drip_min_gap_days),
+            default_zone=default_zone,
+            days=coach.drip_days.numbers,
+            holidays=PublicHolidays(coach.drip_holidays),
         )
+
+    @classmethod
+    def current(cls) -> Rules:
+        """The running app's rules, read afresh (once per pass or page): the coach's
+        settings may change while it runs."""
+        return cls.of(settings.coach(), settings.settings_of().drip.default_timezone)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> Rules:
+        """The old name of `current()`, for callers that pass the running app's config."""
+        from flask import current_app
+
+        if cfg is not current_app.config:
+            raise TypeError("Rules.from_config reads the running app: use Rules.of(...)")
+        return cls.current()
 
     def zone(self, name: str | None) -> ZoneInfo:
         return zone_or_default(name, self.default_zone)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parseaddr
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -17,13 +17,14 @@ from pathlib import Path
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+import settings
 from campaigns.dkim import DKIMKey
 from campaigns.links import PURPOSES, Links
 from campaigns.plan import Rules
 
 EMAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
-LIST_NAME = "Staying connected"  # LIST_NAME's default
-COACH_NAME = "Your career coach"  # COACH_NAME's default
+LIST_NAME = settings.DEFAULTS["LIST_NAME"]
+COACH_NAME = settings.DEFAULTS["COACH_NAME"]
 
 
 @dataclass(frozen=True)
@@ -70,18 +71,28 @@ class Sender:
             reply_to=cfg["REPLY_TO"],
             return_path=cfg.get("MAIL_RETURN_PATH", ""),
             dkim=DKIMKey(cfg["DKIM_SELECTOR"], cfg["DKIM_DOMAIN"], key) if key else None,
-            locale=cfg.get("LOCALE", "en-US"),
+            locale=cfg["LOCALE"],
             rules=Rules.from_config(cfg),
         )
 
     @classmethod
     def current(cls) -> Sender:
-        """The running app's sender, read from its config once and kept with the app."""
+        """The running app's sender: kept with the app, with the coach's settings read
+        afresh on every render (they may change while it runs)."""
         from flask import current_app
 
         made = current_app.extensions.get("tend.sender")
         if made is None:
             made = current_app.extensions["tend.sender"] = cls.from_config(current_app.config)
+        who = settings.coach(current_app)
+        if (made.coach_name, made.list_name, made.reply_to) != (
+            who.coach_name,
+            who.list_name,
+            who.reply_to,
+        ):
+            made = current_app.extensions["tend.sender"] = replace(
+                made, coach_name=who.coach_name, list_name=who.list_name, reply_to=who.reply_to
+            )
         return made
 
     @cached_property

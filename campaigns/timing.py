@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
+# Read with the settings (their parsers live there); kept here for the planner's callers.
+from settings.when import parse_days, parse_window  # noqa: F401
+
 _OFFSET = re.compile(r"^\s*(\d+)\s*(month|week|day|hour|minute)s?\s*$", re.IGNORECASE)
-_WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 EVERY_DAY: frozenset[int] = frozenset(range(7))
 # A note more than this late when its date becomes known is skipped, never sent late.
 OVERDUE_LIMIT = timedelta(days=14)
@@ -36,39 +37,6 @@ def due_at(anchor: datetime, offset: relativedelta, zone: ZoneInfo | None = None
     if zone is None:
         return anchor + offset
     return (anchor.astimezone(zone) + offset).astimezone(UTC)
-
-
-def parse_window(text: str) -> tuple[time, time]:
-    """`'09:00-17:00'` -> (start, end) local times; start must come before end."""
-    match = _WINDOW.match(text)
-    if not match:
-        raise ValueError(f"window must look like 09:00-17:00, got {text!r}")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    start, end = time(h1, m1), time(h2 % 24, m2) if h2 < 24 else time(23, 59, 59)
-    if not start < end:
-        raise ValueError(f"window must open before it closes, got {text!r}")
-    return start, end
-
-
-def _weekday(name: str) -> int:
-    key = name.strip().lower()
-    for number, day in enumerate(_DAY_NAMES):
-        if key in (day, day[:3]):
-            return number
-    raise ValueError(f"not a day of the week: {name!r}")
-
-
-def parse_days(text: str) -> frozenset[int]:
-    """`'Mon-Fri'`, `'Mon,Wed,Fri'`, `'Fri-Mon'`, `'Mon-Sun'` -> weekday numbers (Monday = 0)."""
-    days: set[int] = set()
-    for part in text.split(","):
-        if not part.strip():
-            raise ValueError(f"days must look like Mon-Fri or Mon,Wed,Fri, got {text!r}")
-        first, dash, last = part.partition("-")
-        start = _weekday(first)
-        stop = _weekday(last) if dash else start
-        days.update((start + i) % 7 for i in range((stop - start) % 7 + 1))
-    return frozenset(days)
 
 
 def start_anchor(day: date, zone: ZoneInfo) -> datetime:

@@ -102,7 +102,7 @@ def test_three_readers_confirmed_the_same_day(app, app_env, smtp):
         from campaigns import schedule
         from campaigns.plan import Rules
 
-        rules = Rules.from_config(app.config)
+        rules = Rules.current()
         for email in ("ann@example.com", "bo@example.com"):
             found = find_by_address(email)
             zone = rules.zone(found.timezone)

@@ -160,13 +160,18 @@ def test_plan(due, facts, now, rules, expected):
 
 
 def test_rules_come_from_the_settings():
-    cfg = {
-        "DRIP_WINDOW": "08:30-18:00",
-        "DRIP_MIN_GAP_DAYS": 5,
-        "DEFAULT_TIMEZONE": "Asia/Tokyo",
-        "DRIP_DAYS": "Mon-Sat",
-    }
-    assert Rules.from_config(cfg) == Rules(
+    import settings
+
+    read = settings.read(
+        {
+            "FLASK_DEBUG": "1",
+            "DRIP_WINDOW": "08:30-18:00",
+            "DRIP_MIN_GAP_DAYS": "5",
+            "DEFAULT_TIMEZONE": "Asia/Tokyo",
+            "DRIP_DAYS": "Mon-Sat",
+        }
+    )
+    assert Rules.of(read.coach, read.drip.default_timezone) == Rules(
         window=(time(8, 30), time(18)),
         min_gap=timedelta(days=5),
         default_zone="Asia/Tokyo",

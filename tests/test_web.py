@@ -45,7 +45,7 @@ def test_a_wrong_method_gets_our_405_page(client):
 
 def test_a_body_too_large_outside_signup_gets_the_plain_413_page(make_app):
     client = make_app(
-        POSTMARK_WEBHOOK_USERNAME="postmark", POSTMARK_WEBHOOK_PASSWORD="s3cret-hook"
+        POSTMARK_WEBHOOK_USERNAME="postmark", POSTMARK_WEBHOOK_PASSWORD="s3cret-hook-for-tests"
     ).test_client()
     response = client.post(
         "/webhooks/postmark", data=b"x" * (5 * 1024 * 1024 + 1), content_type="application/json"

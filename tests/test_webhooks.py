@@ -215,7 +215,7 @@ def test_postmark_hard_bounce_with_basic_auth(hooks):
     response = hooks.test_client().post(
         "/webhooks/postmark",
         json=sample("postmark_bounce.json"),
-        headers=basic("postmark", "s3cret-hook"),
+        headers=basic("postmark", "s3cret-hook-for-tests"),
     )
     assert response.status_code == 200
     assert state(hooks, "john@example.com") == (Status.BOUNCED, 0, "bounce", [])
@@ -226,7 +226,7 @@ def test_postmark_spam_complaint(hooks):
     response = hooks.test_client().post(
         "/webhooks/postmark",
         json=sample("postmark_spam_complaint.json"),
-        headers=basic("postmark", "s3cret-hook"),
+        headers=basic("postmark", "s3cret-hook-for-tests"),
     )
     assert response.status_code == 200
     assert state(hooks, "john@example.com") == (Status.UNSUBSCRIBED, 0, "complaint", [])
@@ -260,7 +260,7 @@ def postmark_soft_bounce(n: int) -> dict:
 def test_soft_bounces_suppress_after_three_in_a_row_and_a_delivery_resets(hooks):
     add_subscriber(hooks, "john@example.com")
     client = hooks.test_client()
-    auth = basic("postmark", "s3cret-hook")
+    auth = basic("postmark", "s3cret-hook-for-tests")
     delivered = sample("postmark_delivery.json")
     soft = [postmark_soft_bounce(n) for n in range(5)]  # each bounce is a record of its own
     for body in (soft[0], soft[1], delivered, soft[2], soft[3]):

@@ -261,7 +261,7 @@ def dkim_keygen(path: str, selector: str | None, force: bool) -> None:
     """Write a new 2048-bit RSA key and print the DNS TXT record that publishes it."""
     from pathlib import Path
 
-    from campaigns.dkim import new_key, txt_record
+    from campaigns.dkim import new_key, txt_record, txt_value
 
     target = Path(path)
     if target.exists() and not force:
@@ -280,3 +280,8 @@ def dkim_keygen(path: str, selector: str | None, force: bool) -> None:
     click.echo(f"  DKIM_PRIVATE_KEY_PATH={target.resolve()}")
     click.echo("")
     click.echo(txt_record(selector, domain, public))
+    click.echo("")
+    click.echo("or, in a DNS provider's form (one TXT value, pasted whole):")
+    click.echo(f"  name:  {selector}._domainkey.{domain}")
+    click.echo("  type:  TXT")
+    click.echo(f"  value: {txt_value(public)}")

@@ -236,7 +236,7 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
     stale = _stale(now, lost, limit)
     due = _due(now, limit)
     facts = _subscriber_facts([row for row in due if row.kind in schedule.NOTE_KINDS])
-    plan = decide(due, facts, now=now, rules=Rules.from_config(cfg))
+    plan = decide(due, facts, now=now, rules=Rules.current())
 
     _defer(plan.defer)
     stale_ids = [row.id for row in stale]
@@ -261,7 +261,7 @@ def _probe(now: datetime, result: TickResult, pretend: bool) -> None:
     due, in a job of its own whose success resumes sending."""
     due = _due(now, 100)
     facts = _subscriber_facts([row for row in due if row.kind == schedule.DRIP])
-    plan = decide(due, facts, now=now, rules=Rules.from_config(current_app.config))
+    plan = decide(due, facts, now=now, rules=Rules.current())
     if not plan.send:  # nothing may leave now (the drip window, the gap): no probe yet
         db.session.commit()
         return

@@ -9,45 +9,19 @@ limits atomically; the spacing is measured on Redis's clock, which every host sh
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from redis import Redis
 
+# MAIL_RATE is read with the settings (settings.rates, with Flask-Limiter's grammar).
+from settings.rates import DAY, Limit, parse_rate  # noqa: F401
 from web.redis_edge import Edge
 
-_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$", re.I)
-DAY = 86400
 # Emails are spaced 3 % wider than a limit asks: between the slot and the relay's clock an
 # email meets a thread switch or a busy core, and the relay must never count one too many.
 HEADROOM = 1.03
-
-
-@dataclass(frozen=True)
-class Limit:
-    count: int
-    seconds: int
-
-    @property
-    def text(self) -> str:
-        unit = next(u for u, s in _UNITS.items() if s == self.seconds)
-        return f"{self.count}/{unit}"
-
-
-def parse_rate(text: str) -> tuple[Limit, ...]:
-    """`14/second;2000/day` as limits; empty means none. Raises ValueError on anything else."""
-    limits = []
-    for part in (text or "").split(";"):
-        if not part.strip():
-            continue
-        found = _LIMIT.match(part)
-        if not found or int(found[1]) < 1:
-            raise ValueError(part)
-        limits.append(Limit(int(found[1]), _UNITS[found[2].lower()]))
-    return tuple(limits)
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def open_transport(config: Mapping, instance_path: str) -> Transport:
                 password=config["SMTP_PASSWORD"],
                 security=config["SMTP_SECURITY"],
                 timeout=config["SMTP_TIMEOUT"],
-                ca_file=config.get("SMTP_CA_FILE", ""),
+                ca_file=config["SMTP_CA_FILE"],
             )
         )
     return OutboxTransport(config.get("OUTBOX_PATH") or f"{instance_path}/outbox")

@@ -8,7 +8,7 @@ from datetime import datetime
 SNS_TOPIC = "arn:aws:sns:us-west-2:123456789012:ses-bounces"
 SNS_CERT_URL = "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
-POSTMARK_USER, POSTMARK_PASSWORD = "postmark", "s3cret-hook"
+POSTMARK_USER, POSTMARK_PASSWORD = "postmark", "s3cret-hook-for-tests"
 
 
 def sns_certificate(key, common_name: str = "sns.amazonaws.com", dns_names=(), days: int = 30):
