@@ -131,6 +131,12 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     job_timeout = max(30, app.config["SEND_LEASE_SECONDS"] * 9 // 10)
     app.extensions["tend.conveyor"] = RQConveyor(redis_edge.of(app), job_timeout=job_timeout)
 
+    _wire(app)
+    return app
+
+
+def _wire(app: Flask) -> None:
+    """The blueprints, the public endpoints and the commands, on a configured app."""
     app.register_blueprint(signup_views.bp)
     app.register_blueprint(greeting.bp)  # the start-date page's computed words, "call me"
     health.init_app(app)
@@ -139,12 +145,14 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     app.register_blueprint(admin_blueprint.bp)  # its routes: admin_entry, admin_views
     bounce_views.init_app(app)
     metrics.init_app(app)
-    app.cli.add_command(worker_cli.worker_command)
-    app.cli.add_command(worker_cli.drip)
-    app.cli.add_command(worker_cli.sending_group)
-    app.cli.add_command(worker_cli.dkim_group)
-    app.cli.add_command(admin_cli.subscribers)
-    app.cli.add_command(login_link.admin_group)
-    app.cli.add_command(worksheet_cli.worksheet)
-    app.cli.add_command(doctor.doctor_command)
-    return app
+    for command in (
+        worker_cli.worker_command,
+        worker_cli.drip,
+        worker_cli.sending_group,
+        worker_cli.dkim_group,
+        admin_cli.subscribers,
+        login_link.admin_group,
+        worksheet_cli.worksheet,
+        doctor.doctor_command,
+    ):
+        app.cli.add_command(command)

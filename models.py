@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime
+from enum import StrEnum, nonmember
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
@@ -77,14 +78,16 @@ def new_public_id() -> str:
     return secrets.token_urlsafe(12)
 
 
-class Status:
+class Status(StrEnum):
+    """Where a subscriber stands on the list."""
+
     PENDING = "pending"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
 
 
-class JobStatus:
+class JobStatus(StrEnum):
     """What the reader told us of their job; the drip follows it (see campaigns/schedule.py)."""
 
     UNKNOWN = "unknown"  # never said
@@ -92,11 +95,13 @@ class JobStatus:
     NOT_CHANGING = "not_changing"  # "I'm not changing jobs"
     STARTED = "started"  # gave a start date (past, or up to six months ahead): started_job_on
 
-    ALL = (UNKNOWN, LOOKING, NOT_CHANGING, STARTED)
-    ASKED = (UNKNOWN, LOOKING)  # readers the check-ins still ask
+    ALL = nonmember((UNKNOWN, LOOKING, NOT_CHANGING, STARTED))
+    ASKED = nonmember((UNKNOWN, LOOKING))  # readers the check-ins still ask
 
 
-class DeliveryStatus:
+class DeliveryStatus(StrEnum):
+    """Where one email stands: from planned to sent (or not)."""
+
     SCHEDULED = "scheduled"  # waits for due_at
     QUEUED = "queued"  # handed to Redis under job_id; lease_until guards it
     SENDING = "sending"  # a worker holds it until lease_until
@@ -106,7 +111,7 @@ class DeliveryStatus:
     HELD = "held"  # an after-hire note waiting for a start date; never sent without one
     SKIPPED = "skipped"  # more than 14 days overdue when its date became known: not sent late
 
-    OPEN = (SCHEDULED, QUEUED, SENDING)
+    OPEN = nonmember((SCHEDULED, QUEUED, SENDING))
 
 
 class Subscriber(db.Model):

@@ -15,8 +15,8 @@ from datetime import date, timedelta
 
 from flask import Blueprint, current_app, redirect, request, url_for
 
+from campaigns.names import first_name
 from campaigns.plan import Rules
-from campaigns.render import first_name
 from campaigns.words import current_locale, send_days_words
 from models import Subscriber, db, utcnow
 from signup.traps import form_token, read_form_token

@@ -1,6 +1,6 @@
 """The greeting: the given name as the reader typed it, less the honorifics before it.
 
-The rule (campaigns.render.first_name): honorifics before the name are dropped; a name
+The rule (campaigns.names.first_name): honorifics before the name are dropped; a name
 that opens with a lower-case particle is used whole; a two-word given name on the list of
 known ones is kept whole; otherwise the first word (a hyphenated name is one word). A
 reader whose name this cuts wrongly says what to call them on the start-date page.
@@ -14,7 +14,8 @@ from email import message_from_bytes, policy
 import pytest
 
 from campaigns.compose import Recipient, compose
-from campaigns.render import Sender, first_name
+from campaigns.names import first_name
+from campaigns.render import Sender
 from campaigns.sequence import load
 from models import Status
 
