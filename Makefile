@@ -39,11 +39,15 @@ test: setup-dev test-sqlite test-postgresql
 test-fast: setup-dev
 	TEND_TEST_DB=sqlite $(BIN)/pytest -n auto -m "not slow and not browser" $(PYTEST_ARGS)
 
+# Each database: the quick tests in parallel, then the slow and browser ones one at a time
+# (they start servers, processes and Chromium of their own).
 test-sqlite:
-	TEND_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+	TEND_TEST_DB=sqlite $(BIN)/pytest -n auto -m "not slow and not browser" $(PYTEST_ARGS)
+	TEND_TEST_DB=sqlite $(BIN)/pytest -m "slow or browser" $(PYTEST_ARGS)
 
 test-postgresql:
-	TEND_TEST_DB=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+	TEND_TEST_DB=postgresql $(BIN)/pytest -n auto -m "not slow and not browser" $(PYTEST_ARGS)
+	TEND_TEST_DB=postgresql $(BIN)/pytest -m "slow or browser" $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff format --check .
