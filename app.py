@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -87,6 +87,16 @@ def _sequence(path: str) -> tuple[sequence.Sequence | None, list[settings.Proble
         ]
 
 
+class Tend(Flask):
+    """Flask, whose line for an unhandled exception names the route's pattern
+    (`/confirm/<token>`), never the path: a live token must not reach a log."""
+
+    def log_exception(self, exc_info) -> None:
+        rule = request.url_rule
+        where = rule.rule if rule is not None else logs.mask_tokens(request.path)
+        self.logger.error("Exception on %s [%s]", where, request.method, exc_info=exc_info)
+
+
 def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
     """Build the app from `env`; settings it cannot run with raise `settings.ConfigError`,
     which lists every problem.
@@ -107,7 +117,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
         if starting:
             _stop(problems)
         raise settings.ConfigError(problems)
-    app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder="templates")
+    app = Tend(__name__, instance_path=str(ROOT / "instance"), template_folder="templates")
     app.config.update(settings.flask_config(built))
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(app.config["SQLALCHEMY_DATABASE_URI"])

@@ -23,10 +23,13 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "logs.JSONFormatter"}},
+    # A token in a path (a signed link, a login link) never reaches the access log.
+    "filters": {"tokens": {"()": "logs.TokenMask"}},
     "handlers": {
         "json": {
             "class": "logging.StreamHandler",
             "formatter": "json",
+            "filters": ["tokens"],
             "stream": "ext://sys.stderr",
         }
     },

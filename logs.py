@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import IO
@@ -16,6 +17,51 @@ from typing import IO
 from flask import Flask, g, has_request_context
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+# A path segment that is a token: a signed link's (confirm, unsubscribe, started, the
+# worksheet, privacy), a one-time login link's, a transfer's id. Logged as `<token>`.
+_TOKEN_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_\-.=~]{20,}(?=[/?#\s]|$)")
+
+
+def mask_tokens(text: str) -> str:
+    """`text` (a path, a request line) with every token segment written `<token>`."""
+    return _TOKEN_SEGMENT.sub("<token>", text)
+
+
+class TokenMask(logging.Filter):
+    """Keeps tokens in paths out of a log: gunicorn's access lines carry the request line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict):
+            record.args = {
+                key: mask_tokens(value) if isinstance(value, str) else value
+                for key, value in record.args.items()
+            }
+        elif isinstance(record.args, tuple):
+            record.args = tuple(mask_tokens(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = mask_tokens(record.msg)
+        return True
+
+
+def duration(seconds: float) -> str:
+    """A duration as people read it: "0.4 s", "12 s", "3 min 20 s", "5 h 10 min",
+    "5 days 10 h"."""
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
 
 
 def current_request_id() -> str | None:

@@ -312,4 +312,4 @@ def test_the_clock_logs_one_line_per_tick_with_what_it_queued_and_the_lag(make_a
     )
     # An idle tick still says it ran.
     assert (second["queued"], second["lag_seconds"]) == (0, 0.0)
-    assert second["message"] == "tick: queued 0 in 0 batch(es), deferred 0, reclaimed 0, lag 0.0s"
+    assert second["message"] == "tick: queued 0 in 0 batch(es), deferred 0, reclaimed 0, lag 0.0 s"

@@ -181,8 +181,10 @@ def test_the_web_process_logs_json_lines_only(tmp_path):
         text=True,
         start_new_session=True,
     )
+    token = "ImFiY2RlZmdoaWprbG1ub3AiLCJjb25maXJtIl0.ZzYxNw.cRXeHd3yF0JtE9kXbYUq0k3Wq8Q"
     try:
         _wait(lambda: _up(f"http://127.0.0.1:{port}/signup"), 60, "gunicorn")
+        _up(f"http://127.0.0.1:{port}/unsubscribe/{token}")  # a link from an email
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         out, err = web.communicate(timeout=30)
@@ -195,3 +197,6 @@ def test_the_web_process_logs_json_lines_only(tmp_path):
         for entry in lines
     )
     assert any(f"Listening at: http://127.0.0.1:{port}" in e["message"] for e in lines)
+    # A token in a path never reaches a log: the access line masks it.
+    assert token not in out + err
+    assert any('"GET /unsubscribe/<token> HTTP/1.1"' in e["message"] for e in lines)

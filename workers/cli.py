@@ -70,6 +70,21 @@ class _Once(logging.Filter):
         return True
 
 
+class _Chatter(logging.Filter):
+    """RQ writes several INFO lines for every job it runs (the job taken, "Job OK", how long
+    its result is kept, registries cleaned); the send job writes one line per batch of its
+    own. RQ's are moved to DEBUG: shown only when LOG_LEVEL is DEBUG. Its lines about the
+    worker itself (started, listening, stopping) stay."""
+
+    KEPT = ("started", "Listening on", "shut", "Stopping", "stopping")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or any(k in record.getMessage() for k in self.KEPT):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def run_worker(burst: bool = False) -> bool:
     """Run an RQ worker on the app's queue in this process (no fork: one app, one pool).
 
@@ -80,8 +95,9 @@ def run_worker(burst: bool = False) -> bool:
     # Its own client, the one outside the Redis edge: RQ gives it a long timeout for the
     # blocking pop, which the edge's fast-fail client (the web's and the job's) must not have.
     redis = Redis.from_url(conveyor.redis_url, socket_connect_timeout=1, health_check_interval=30)
-    once = _Once()
+    once, chatter = _Once(), _Chatter()
     logging.getLogger("rq.worker").addFilter(once)
+    logging.getLogger("rq.worker").addFilter(chatter)
     worked = False
     try:
         while True:
@@ -108,6 +124,7 @@ def run_worker(burst: bool = False) -> bool:
             current_app.logger.warning("worker: Redis answers again; back to work")
     finally:
         logging.getLogger("rq.worker").removeFilter(once)
+        logging.getLogger("rq.worker").removeFilter(chatter)
 
 
 def _redis_answers(redis: Redis) -> bool:

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import Integer, String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+import logs
 from campaigns import gate, schedule
 from campaigns.conveyor import Batch, batches_of, current, enqueue_after_commit
 from campaigns.plan import Rules, SubscriberFacts, decide
@@ -46,7 +47,7 @@ class TickResult:
         and whether sending is paused."""
         return (
             f"queued {self.queued} in {len(self.batches)} batch(es), deferred {self.deferred}, "
-            f"reclaimed {self.reclaimed}, lag {self.lag_seconds:.1f}s"
+            f"reclaimed {self.reclaimed}, lag {logs.duration(self.lag_seconds)}"
             + ("" if self.handed_over else " (Redis unavailable: will retry next tick)")
             + (f"; sending paused: {self.paused}" if self.paused else "")
             + (" (a probe is queued)" if self.probe else "")
