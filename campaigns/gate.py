@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from models import Delivery, DeliveryStatus, MailEvent, Setting, db, utcnow
+from models import Delivery, DeliveryStatus, MailEvent, Setting, Status, Subscriber, db, utcnow
 
 log = logging.getLogger("tend.sending")
 STATE_KEY = "sending.state"
@@ -286,10 +286,20 @@ def check_reputation(now: datetime) -> str | None:
     start = now - guard.window
     if current.resumed_at and current.resumed_at > start:
         start = current.resumed_at
+    # Only emails to readers someone confirmed, as with the complaints and bounces counted
+    # against them: requests to confirm that strangers set off would dilute the rates.
     sent = db.session.scalar(
         select(func.count())
         .select_from(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENT, Delivery.sent_at > start)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.sent_at > start,
+            or_(
+                Subscriber.confirmed_at.is_not(None),
+                Subscriber.status.in_((Status.ACTIVE, Status.UNSUBSCRIBED)),
+            ),
+        )
     )
     events = dict(
         db.session.execute(

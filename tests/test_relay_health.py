@@ -235,3 +235,30 @@ def test_provider_reports_on_addresses_nobody_confirmed_never_feed_the_guard(mak
     assert not tick(app, datetime.now(UTC) + timedelta(minutes=1)).paused
     assert not sending_state(app).paused
     assert subscriber_statuses(app) == {Status.BOUNCED: 2, Status.UNSUBSCRIBED: 1}
+
+
+def test_requests_to_confirm_that_strangers_set_off_do_not_dilute_the_guard(make_app, smtp):
+    # 60 strangers' signups send 60 requests to confirm that nobody confirms; then one of 20
+    # confirmed readers' mailboxes is gone. 1 in 19 is over 5 %; 1 in 79 would not be.
+    app = make_app(
+        DRIP_WINDOW="00:00-23:59",
+        DRIP_DAYS="Mon-Sun",
+        REPUTATION_MIN_SENT="10",
+        REPUTATION_BOUNCE_PERCENT="5",
+        SEND_BATCH_SIZE="20",
+        SMTP_CONNECTIONS="1",
+        SIGNUP_RATE_LIMIT="1000/minute",
+    )
+    client = app.test_client()
+    for i in range(60):
+        signup(client, f"stranger{i}@example.net")
+    work(app)
+    assert subscriber_statuses(app)[Status.PENDING] == 60
+    due = datetime.now(UTC) + timedelta(minutes=5)  # within the guard's window of the 60
+    add_due_drip_rows(app, 20, due)  # active readers, r60 to r79
+    smtp.reject["r62@example.com"] = "550 5.1.1 No such user"
+    assert tick(app, due, pretend=True).queued == 20
+    work(app)
+    assert events(app) == {gate.EventKind.HARD_BOUNCE: 1}
+    paused = tick(app, due + timedelta(minutes=1), pretend=True).paused
+    assert "hard bounce rate 5.26 % (1 of 19 sent" in paused
