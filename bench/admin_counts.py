@@ -41,7 +41,7 @@ SEED = [
         CASE WHEN g % 7 <> 0 AND g % 3 = 0
              THEN date_trunc('day', now() at time zone 'utc' - (g % 400) * interval '1 day') END,
         CASE WHEN g % 7 <> 0 AND g % 3 = 0
-             THEN to_char(now() at time zone 'utc' - (g % 400) * interval '1 day', 'YYYY-MM-DD') END,
+             THEN CAST(now() at time zone 'utc' - (g % 400) * interval '1 day' AS date) END,
         CASE WHEN g % 7 <> 0 AND g % 3 = 0 THEN 'started' WHEN g % 4 = 0 THEN 'looking'
              WHEN g % 11 = 0 THEN 'not_changing' ELSE 'unknown' END,
         CASE WHEN g % 7 <> 0 THEN now() at time zone 'utc' - (g % 400) * interval '1 day' END,

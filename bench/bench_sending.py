@@ -96,7 +96,7 @@ def populate(engine, count: int, now) -> None:
                     created_at, updated_at)
                 SELECT substr(md5(:salt || g), 1, 16), 'reader' || g || '@example.com',
                     'reader' || g || '@example.com', 'Reader ' || g, 'active', 'UTC',
-                    'started', to_char(CAST(:anchor AS timestamp), 'YYYY-MM-DD'), :anchor, :anchor, 0, :anchor,
+                    'started', CAST(CAST(:anchor AS timestamp) AS date), :anchor, :anchor, 0, :anchor,
                     :anchor
                 FROM generate_series(1, :n) AS g
                 """

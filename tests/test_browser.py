@@ -33,7 +33,7 @@ from models import Subscriber, db
 pytestmark = pytest.mark.browser
 
 THANKS = "Check your inbox for the worksheet"
-WORKSHEET_GREETING = "Here is your worksheet, Ann"
+WORKSHEET_GREETING = "Hi Ann,"  # the first email (a request to confirm, by default) greets her
 VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}
 
 

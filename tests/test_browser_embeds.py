@@ -130,7 +130,7 @@ def signed_up(app, smtp, address: str) -> None:
     work(app)
     messages = smtp.messages_to(address)
     assert len(messages) == 1
-    assert "Here is your worksheet, Ann" in messages[0].get_body(("html",)).get_content()
+    assert "Hi Ann," in messages[0].get_body(("html",)).get_content()
 
 
 def recorded_page(app) -> str | None:
