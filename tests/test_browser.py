@@ -221,7 +221,7 @@ def test_embed_on_a_blog_of_another_origin_signs_up_in_place(tend, blog, smtp, o
     if device == "phone":
         shot = open_page(PHONE)
         shot.set_content(message.get_body(("html",)).get_content())
-        expect(shot.get_by_role("link", name="Get my worksheet")).to_be_visible()
+        expect(shot.get_by_role("link", name="Confirm and get the worksheet")).to_be_visible()
         assert_fits(shot)
         shot.screenshot(path=str(SCREENSHOTS / "email-worksheet-phone.png"), full_page=True)
 
