@@ -7,16 +7,14 @@ import json
 import os
 import re
 import secrets
-import shlex
 import subprocess
 import sys
 import textwrap
 from datetime import time
-from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
-from support import ROOT, free_port
+from support import ROOT, free_port, procfile_web_command
 
 import settings
 from settings.table import PAPER_OF_LOCALE
@@ -267,18 +265,7 @@ def test_start_up_with_nothing_set_lists_every_problem_at_once(tmp_path):
 
 
 def test_the_procfile_web_process_with_nothing_set_lists_every_problem_once(tmp_path):
-    line = next(
-        line.removeprefix("web:")
-        for line in (ROOT / "Procfile").read_text().splitlines()
-        if line.startswith("web:")
-    )
-    command = shlex.split(line)
-    assert command[:3] == ["gunicorn", "--config", "gunicorn.conf.py"]
-    command[:3] = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--config",
-        str(ROOT / command[2]),
-    ]
+    command = procfile_web_command()
     done = subprocess.run(
         command,
         cwd=tmp_path,

@@ -7,7 +7,6 @@ import http.cookiejar
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from support import ROOT, free_port
+from support import ROOT, free_port, procfile_web_command
 
 from settings.local import ready
 
@@ -151,11 +150,6 @@ def _journey(clone: Path, port: int) -> None:
 
 def test_the_web_process_logs_json_lines_only(tmp_path):
     """The Procfile's web line: gunicorn's own lines and its access log are JSON too."""
-    line = next(
-        line.removeprefix("web:").strip()
-        for line in (ROOT / "Procfile").read_text().splitlines()
-        if line.startswith("web:")
-    )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in TEND_VARIABLES} | {
         "FLASK_SKIP_DOTENV": "1",
@@ -165,13 +159,7 @@ def test_the_web_process_logs_json_lines_only(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
         "PYTHONPATH": str(ROOT),
     }
-    command = shlex.split(line)
-    assert command[:3] == ["gunicorn", "--config", "gunicorn.conf.py"]
-    command[:3] = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--config",
-        str(ROOT / command[2]),
-    ]
+    command = procfile_web_command()
     web = subprocess.Popen(
         command,
         cwd=tmp_path,

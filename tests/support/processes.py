@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,21 @@ def flask_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subproces
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def procfile_web_command() -> list[str]:
+    """The Procfile's `web` line as argv, run with this venv's gunicorn and the repo's
+    `gunicorn.conf.py` (so a test runs exactly what `make run` and the units run)."""
+    line = next(
+        line.removeprefix("web:")
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("web:")
+    )
+    command = shlex.split(line)
+    assert command[:3] == ["gunicorn", "--config", "gunicorn.conf.py"], command
+    return [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / command[2])] + (
+        command[3:]
     )
 
 
