@@ -94,7 +94,11 @@ def _rows(conn) -> dict:
         )
     ).all()
     return {
-        "subscribers": {e: (j, a is not None, so) for e, j, a, so in subscribers},
+        # The start date as ISO text: a Date since 0010 on PostgreSQL, text in SQLite.
+        "subscribers": {
+            e: (j, a is not None, str(so) if so is not None else None)
+            for e, j, a, so in subscribers
+        },
         "deliveries": {(e, step): (kind, status, job) for e, step, kind, status, job in deliveries},
     }
 
