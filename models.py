@@ -289,6 +289,46 @@ class Setting(db.Model):
     value: Mapped[str] = mapped_column(Text)
 
 
+class ContentVersion(db.Model):
+    """One published version of something the coach writes: an email (`email:<key>`), the
+    pages' texts (`pages`) or the worksheet (`worksheet`). The newest version of a key is
+    what readers get; the shipped default is version 1 (stored once the coach first
+    publishes over it). `data` is JSON; nothing here is ever updated or deleted."""
+
+    __tablename__ = "content_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_content_versions_key_version"),)
+
+
+class AuditEvent(db.Model):
+    """What the coach (or the admin API) did, for the Activity page and the reader's page:
+    who (`actor`: the dashboard session or the API), what (`action` and a sentence), when."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    summary: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")  # JSON
+
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_subscriber", "subscriber_id", "at"),
+    )
+
+
 class Suppression(db.Model):
     """Addresses that asked to be forgotten or bounced hard, kept only as a hash."""
 

@@ -21,6 +21,7 @@ OURS = {
     "models",
     "settings",
     "signup",
+    "studio",
     "subscribers",
     "transfers",
     "web",
