@@ -60,7 +60,9 @@ def _sequence() -> Sequence:
     from flask import current_app, has_app_context
 
     if has_app_context() and "tend.sequence" in current_app.extensions:
-        return current_app.extensions["tend.sequence"]
+        from campaigns.content.emails import sequence
+
+        return sequence()
     return load_sequence()
 
 

@@ -201,6 +201,9 @@ def _offset_problems(offset: str | None) -> list[Problem]:
 
 
 _MD = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+# Checking sees every link as one, even those the renderer would refuse to make a link
+# (javascript:, data:...), so the coach is told rather than shown the Markdown as text.
+_MD.validateLink = lambda url: True
 
 
 def _markdown_problems(body: str, kind: str) -> list[Problem]:
