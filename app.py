@@ -18,6 +18,7 @@ import logs
 import settings
 from admin import blueprint as admin_blueprint
 from admin import cli as admin_cli
+from admin import coach_settings as settings_page  # noqa: F401 (routes on admin_blueprint.bp)
 from admin import entry, login_link, views  # noqa: F401 (their routes are on admin_blueprint.bp)
 from bounces import views as bounce_views
 from campaigns import sequence
@@ -27,6 +28,7 @@ from models import db
 from signup import effort, greeting, privacy
 from signup import views as signup_views
 from studio import cli as content_cli
+from studio import coach as studio_coach
 from web import (
     bodies,
     errors,
@@ -134,6 +136,7 @@ def create_app(env: Mapping[str, str] | None = None, **overrides) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
+    studio_coach.init_app(app)  # settings.coach(): the dashboard's values over the environment's
     Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     limits.init_app(app)
     effort.init_app(app)

@@ -48,7 +48,8 @@ class RenderedEmail:
 
 @dataclass(frozen=True)
 class Sender:
-    """Who emails come from and what every footer needs; read once from the app config."""
+    """Who emails come from and what every footer needs: `from_config` is the environment's,
+    `current()` the running app's, with the coach's settings as they are now."""
 
     mail_from: str
     public_base_url: str
@@ -89,22 +90,24 @@ class Sender:
 
     @classmethod
     def current(cls) -> Sender:
-        """The running app's sender: kept with the app, with the coach's settings read
-        afresh on every render (they may change while it runs)."""
+        """The running app's sender: MAIL_FROM, the keys and the footer kept with the app,
+        and the coach's settings (`settings.coach()`: the names, Reply-To and the sending
+        rules) read afresh on every render, so what the dashboard sets applies at once."""
         from flask import current_app
 
         made = current_app.extensions.get("tend.sender")
         if made is None:
             made = current_app.extensions["tend.sender"] = cls.from_config(current_app.config)
         who = settings.coach(current_app)
-        if (made.coach_name, made.list_name, made.reply_to) != (
-            who.coach_name,
-            who.list_name,
-            who.reply_to,
-        ):
-            made = current_app.extensions["tend.sender"] = replace(
-                made, coach_name=who.coach_name, list_name=who.list_name, reply_to=who.reply_to
-            )
+        zone = settings.settings_of(current_app).drip.default_timezone
+        fresh = {
+            "coach_name": who.coach_name,
+            "list_name": who.list_name,
+            "reply_to": who.reply_to,
+            "rules": Rules.of(who, zone),
+        }
+        if any(getattr(made, name) != value for name, value in fresh.items()):
+            made = current_app.extensions["tend.sender"] = replace(made, **fresh)
         return made
 
     @cached_property

@@ -152,11 +152,18 @@ def dkim(built: Settings) -> tuple[list[Problem], str | None]:
 
 
 def worksheet(app: Flask, built: Settings) -> list[Problem]:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from campaigns.worksheet import build
+    from models import db
 
     if built.worksheet.path:
         return []
-    options = build.Options.from_config(app.config)
+    try:
+        options = build.Options.from_config(app.config)  # the coach's name is in the database
+    except SQLAlchemyError:
+        db.session.rollback()
+        return []  # the database probe says what is wrong with it
     path = build.built_path(options, build.build_folder(app.config, app.instance_path))
     if not Path(path).exists():
         return _problem(

@@ -5,7 +5,8 @@
 - `examine(env)` gives the settings it could read and every problem and warning, without
   raising: `flask --app app doctor` is built on it.
 - `load(env)` gives the Flask config (`app.config[NAME]`) from the typed settings.
-- `settings_of(app)` and `coach(app)` read them back where code runs.
+- `settings_of(app)` and `coach(app)` read them back where code runs; `coach(app)` with
+  the values the dashboard set over the environment's (`settings/overlay.py`).
 
 The table itself is `settings/table.py`; the reference page is written from it
 (`python -m settings reference > docs/configuration.md`). This package imports no feature.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import checks, table
+from . import checks, overlay, table
 from .checks import Problem
 from .parsers import Invalid, is_loopback
 from .table import BY_NAME, DEFAULTS, GROUPS, Coach, rows
@@ -209,6 +210,10 @@ def settings_of(app: Any = None) -> Settings:
 
 def coach(app: Any = None) -> Coach:
     """The coach's settings (names, reply address, sending window, days, gap, holidays,
-    zone). Read this on every tick and every render, never keep it: these are the settings
-    the dashboard will change at run time. Today they come from the environment."""
-    return settings_of(app).coach
+    zone): the dashboard's values over the environment's (`settings.overlay`). Read this on
+    every tick and every render, never keep it: the dashboard changes them at run time."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app._get_current_object()
+    return overlay.read(app, settings_of(app).coach)

@@ -43,6 +43,16 @@ def text(raw: str) -> str:
     return raw
 
 
+def line(raw: str) -> str:
+    """A name shown to readers (in every email, its headers, the worksheet): one line of
+    at most 100 characters, no control characters."""
+    if not raw.isprintable():
+        raise Invalid(f"must be one line of plain text, got {raw!r}")
+    if len(raw) > 100:
+        raise Invalid(f"must be at most 100 characters, got {len(raw)}")
+    return raw
+
+
 def upper(raw: str) -> str:
     return raw.upper()
 
@@ -118,7 +128,7 @@ def log_level(raw: str) -> str:
 def zone(raw: str) -> str:
     try:
         ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: `Europe`, a folder
         raise Invalid(
             f"is not an IANA time zone: {raw!r} (write one like Europe/Paris or America/Chicago)"
         ) from None
@@ -201,7 +211,7 @@ def mailbox(raw: str) -> str:
 
 
 def reply_to(raw: str) -> str:
-    if "@" not in parseaddr(raw)[1]:
+    if "@" not in parseaddr(raw)[1] or not raw.isprintable():
         raise Invalid(f"must be an email address, got {raw!r}")
     return raw
 

@@ -7,6 +7,8 @@ A test compares the page with this output, so the page cannot drift from the cod
 
 from __future__ import annotations
 
+import inspect
+
 from .checks import LEAST_VARIETY
 from .table import GROUPS, rows
 
@@ -37,6 +39,13 @@ these docs, or hold fewer than {LEAST_VARIETY} different characters. For a local
 `FLASK_DEBUG=1` (which `make run` writes to `.env`) lifts these. More on a wrong setting
 at start is in [running locally](running.md#when-a-setting-is-wrong), and on production in
 [production](deploy.md#production-notes).
+
+The coach's settings (the [coach](#coach) group, marked *dashboard-editable* below) can
+also be set on the dashboard's Settings page (`/admin/settings`) while Tend runs. A value
+saved there wins over the environment's until it is reset, and applies to the next email
+and the next tick in every process, with no restart. It is checked by the same parser
+that reads the environment. The environment's value is the default. More in
+[coach settings](coach-settings.md).
 """
 
 
@@ -52,12 +61,14 @@ def render() -> str:
     declared_rows = rows()
     for group, kind in GROUPS:
         lines.append(f"## {group}\n")
-        lines.append(f"{(kind.__doc__ or '').strip()}\n")
+        lines.append(f"{inspect.cleandoc(kind.__doc__ or '')}\n")
         lines.append("| variable | meaning | default |")
         lines.append("|---|---|---|")
         for g, _, declared in declared_rows:
             if g == group:
                 doc = declared.doc.replace("|", "\\|")
+                if declared.editable:
+                    doc += "; *dashboard-editable*"
                 lines.append(f"| `{declared.name}` | {doc} | {_default(declared)} |")
         lines.append("")
     return "\n".join(lines)

@@ -3,7 +3,9 @@
 Each field of a group names its environment variable, its default as it would be written
 in `.env`, the parser that reads it, and one line for the configuration reference
 (`docs/configuration.md`, written from this table by `python -m settings reference`).
-A blank value means the default. The groups are frozen: a value is parsed once, at start.
+A blank value means the default. The groups are frozen: a value is parsed once, at start;
+the coach's settings (`editable`) may also be set in the dashboard, parsed by the same parser
+(`settings.overlay`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Setting:
     least: int = 16  # the least length of a secret outside debug
     strip: bool = True  # passwords keep their spaces
     config: Callable[[Any], Any] | None = None  # how app.config holds it (default: as is)
+    editable: bool = False  # the dashboard may set it at run time (settings.coach overlays it)
 
 
 def setting(name: str, default: str, parse: p.Parser, doc: str, **more: Any) -> Any:
@@ -103,16 +106,17 @@ class Guard:
 
 @dataclass(frozen=True)
 class Coach:
-    """The coach's own settings; read through `settings.coach()` on every tick and render."""
+    """The coach's own settings. Each one is also on the dashboard's Settings page, where a
+    value saved wins over the one set here until it is reset ([coach settings](coach-settings.md))."""
 
-    coach_name: str = setting("COACH_NAME", "Your career coach", p.text, "who signs every email and the worksheet, and the From name when `MAIL_FROM` has none")  # fmt: skip
-    list_name: str = setting("LIST_NAME", "Staying connected", p.text, "the list's name: the header of every email and the `List-Id` label")  # fmt: skip
-    reply_to: str = setting("REPLY_TO", "", p.reply_to, "the `Reply-To` of every email (an address, with or without a name)", shown="`MAIL_FROM`'s address")  # fmt: skip
-    drip_window: c.Window = setting("DRIP_WINDOW", "09:00-17:00", c.window, "the local hours in which notes may go out", config=str)  # fmt: skip
-    drip_days: c.Days = setting("DRIP_DAYS", "Mon-Fri", c.days, "the days of the week, in the reader's zone, on which notes may go out: `Mon-Fri`, `Mon,Wed,Fri`, `Mon-Sun`", config=str)  # fmt: skip
-    drip_min_gap_days: int = setting("DRIP_MIN_GAP_DAYS", "7", p.whole(0), "the fewest days between two notes to one person")  # fmt: skip
-    drip_holidays: tuple = setting("DRIP_HOLIDAYS", "", c.holidays, "public holidays (country codes such as `US`, `GB`, `US-CA`) on which no note goes out", shown="none", unset=(), config=",".join)  # fmt: skip
-    timezone: str = setting("COACH_TIMEZONE", "", p.zone, "the coach's own zone, for the dashboard's times", shown="`DEFAULT_TIMEZONE`")  # fmt: skip
+    coach_name: str = setting("COACH_NAME", "Your career coach", p.line, "who signs every email and the worksheet, and the From name when `MAIL_FROM` has none", editable=True)  # fmt: skip
+    list_name: str = setting("LIST_NAME", "Staying connected", p.line, "the list's name: the header of every email and the `List-Id` label", editable=True)  # fmt: skip
+    reply_to: str = setting("REPLY_TO", "", p.reply_to, "the `Reply-To` of every email (an address, with or without a name)", shown="`MAIL_FROM`'s address", editable=True)  # fmt: skip
+    drip_window: c.Window = setting("DRIP_WINDOW", "09:00-17:00", c.window, "the local hours in which notes may go out", config=str, editable=True)  # fmt: skip
+    drip_days: c.Days = setting("DRIP_DAYS", "Mon-Fri", c.days, "the days of the week, in the reader's zone, on which notes may go out: `Mon-Fri`, `Mon,Wed,Fri`, `Mon-Sun`", config=str, editable=True)  # fmt: skip
+    drip_min_gap_days: int = setting("DRIP_MIN_GAP_DAYS", "7", p.whole(0, 365), "the fewest days between two notes to one person (0 to 365)", editable=True)  # fmt: skip
+    drip_holidays: tuple = setting("DRIP_HOLIDAYS", "", c.holidays, "public holidays (country codes such as `US`, `GB`, `US-CA`) on which no note goes out", shown="none", unset=(), config=",".join, editable=True)  # fmt: skip
+    timezone: str = setting("COACH_TIMEZONE", "", p.zone, "the coach's own zone, for the dashboard's times", shown="`DEFAULT_TIMEZONE`", editable=True)  # fmt: skip
 
 
 @dataclass(frozen=True)

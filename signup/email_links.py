@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 
+import settings
 from campaigns import schedule
 from campaigns.compose import long_date
 from campaigns.links import make_token, read_token
@@ -104,7 +105,7 @@ class PlannedNote:
 def _planned(subscriber: Subscriber, now) -> list[PlannedNote]:
     """The reader's notes as `campaigns.plan.forecast` sees them: the dispatcher's rules."""
     sequence = service.sequence()
-    rules = Rules.from_config(current_app.config)
+    rules = Rules.current()
     zone = rules.zone(subscriber.timezone)
     subjects = {(schedule.DRIP, s.key): s.subject for s in sequence.steps} | {
         (schedule.CHECKIN, s.key): s.subject for s in sequence.checkins
@@ -126,6 +127,7 @@ def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **ex
     earliest, latest = service.start_date_range(today)
     hint = request.args.get("answer")
     secret = current_app.config["SECRET_KEY"]
+    coach, default_zone = settings.coach(), current_app.config["DEFAULT_TIMEZONE"]
     context = {
         "token": token,
         "subscriber": subscriber,
@@ -143,9 +145,9 @@ def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **ex
         ),
         "notes": _planned(subscriber, now),
         "offsets": _offsets_phrase(service.sequence().steps),
-        "window": current_app.config["DRIP_WINDOW"].replace("-", " and "),
-        "days": current_app.config["DRIP_DAYS"],
-        "zone": Rules.from_config(current_app.config).zone(subscriber.timezone).key,
+        "window": str(coach.drip_window).replace("-", " and "),
+        "days": str(coach.drip_days),
+        "zone": Rules.of(coach, default_zone).zone(subscriber.timezone).key,
         "Outcome": Outcome,
         "JobStatus": JobStatus,
         "Status": Status,

@@ -12,6 +12,7 @@ planned note was moved past.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cache
 
 from flask import Blueprint, current_app, redirect, request, url_for
 
@@ -68,6 +69,9 @@ def _page_words() -> dict:
     """What the pages' templates may call: the greeting, the send days and hours in
     words, a planned day's holiday, and a fresh token for the "call me" form."""
     config = current_app.config
+    # The coach's sending rules, read when a page first asks, once per page: the
+    # dashboard may change them at any time.
+    _rules = cache(Rules.current)
     return {
         "greeting_for": greeting_for,
         "send_days_words": lambda: send_days_words(_rules().days),
@@ -78,13 +82,6 @@ def _page_words() -> dict:
         "call_me_token": lambda: form_token(config["SECRET_KEY"], utcnow(), CALL_ME_FORM),
         "called_max": CALLED_MAX,
     }
-
-
-def _rules() -> Rules:
-    made = current_app.extensions.get("tend.page_rules")
-    if made is None:
-        made = current_app.extensions["tend.page_rules"] = Rules.from_config(current_app.config)
-    return made
 
 
 @bp.post("/started/<token>/name")

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+import settings
 from campaigns.worksheet import content
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +43,9 @@ class Options:
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Options:
-        return cls(cfg["WORKSHEET_PAPER"], cfg["COACH_NAME"], cfg["PUBLIC_BASE_URL"])
+        """The running app's: the coach's name as it is now (`settings.coach()`, the
+        dashboard's or the environment's), so a new name gets its own build."""
+        return cls(cfg["WORKSHEET_PAPER"], settings.coach().coach_name, cfg["PUBLIC_BASE_URL"])
 
 
 @dataclass(frozen=True)
