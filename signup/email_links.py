@@ -20,6 +20,7 @@ from flask import (
 
 from campaigns import schedule
 from campaigns.compose import long_date
+from campaigns.content import pages as page_texts
 from campaigns.links import make_token, read_token
 from campaigns.plan import Outcome, Rules
 from campaigns.worksheet import build as worksheet_build
@@ -143,6 +144,7 @@ def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **ex
         ),
         "notes": _planned(subscriber, now),
         "offsets": _offsets_phrase(service.sequence().steps),
+        "texts": page_texts.current(),
         "window": current_app.config["DRIP_WINDOW"].replace("-", " and "),
         "days": current_app.config["DRIP_DAYS"],
         "zone": Rules.from_config(current_app.config).zone(subscriber.timezone).key,
