@@ -254,7 +254,11 @@ def import_data(
     if new == view():
         return {"version": version(), "changed": False, "warnings": []}
     if dry_run:
-        return {"version": version(), "changed": True, "warnings": warnings_for("form", new["form"])}
+        return {
+            "version": version(),
+            "changed": True,
+            "warnings": warnings_for("form", new["form"]),
+        }
     published = _store(
         new, actor=actor, now=now, action="pages.import", summary="Imported the pages' texts"
     )

@@ -148,7 +148,10 @@ def _labelled(c: _Checker, item: dict, path: str, said: str, kind: str, spec) ->
             c.fail(where, f"{_up(who)} must be an object with a label.")
             continue
         c.unknown(raw, ("key", "label"), where, who)
-        out = {"label": c.text(raw, "label", f"{where}.label", f"{who}: the label", limit, True)}
+        out = {
+            "key": "",
+            "label": c.text(raw, "label", f"{where}.label", f"{who}: the label", limit, True),
+        }
         if kind == "network":  # a column's key is only its own table's: person-<row>-<key>
             key = raw.get("key") or f"column-{n + 1}"
             if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
@@ -160,7 +163,8 @@ def _labelled(c: _Checker, item: dict, path: str, said: str, kind: str, spec) ->
         else:
             c.key(raw, where, who, out, name)
         made.append(out)
-    if kind == "network" and len({o["key"] for o in made}) < len(made):
+    keys = [o["key"] for o in made if isinstance(o["key"], str)]
+    if kind == "network" and len(set(keys)) < len(keys):
         c.fail(f"{path}.{name}", f"{_up(said)}: two {name} have the same key.")
     return made
 
@@ -177,6 +181,7 @@ def _item(c: _Checker, raw: object, path: str, said: str) -> dict | None:
     c.unknown(raw, allowed, path, said)
     out: dict[str, Any] = {"kind": kind}
     if kind == "question":
+        out["key"] = ""
         c.key(raw, path, said, out, "question")
     for name, what, limit, required in TEXTS[kind]:
         out[name] = c.text(raw, name, f"{path}.{name}", f"{said}: {what}", limit, required)

@@ -298,3 +298,29 @@ def test_the_dashboard_page_is_behind_login_and_csrf(admin_app, operator):
         assert pages.version() == 1
     nav = operator.get("/admin/").get_data(as_text=True)
     assert 'href="/admin/pages">Pages</a>' in nav and 'href="/admin/worksheet">Worksheet</a>' in nav
+
+
+def test_one_toml_file_holds_the_pages_and_the_worksheet_and_a_round_trip_changes_nothing(app):
+    from studio import content_file, worksheet
+
+    with app.app_context():
+        pages.publish("form", {"heading": 'A "quoted" heading\\ with é'}, actor=API, now=NOW)
+        text = content_file.export_text()
+        data = content_file.loads(text)
+        assert data == {"pages": pages.export_data(), "worksheet": worksheet.export_data()}
+        assert '[[worksheet.sections.items]]\nkind = "question"\nkey = "values"' in text
+        assert '  { key = "remote", label = "Remote" },' in text
+        for key, module in (("pages", pages), ("worksheet", worksheet)):
+            assert module.import_data(data[key], actor=API, now=NOW)["changed"] is False
+        data["worksheet"]["title"] = "Your Next Company"
+        data["pages"]["thanks"]["heading"] = "On its way"
+        # A command checks both before it publishes either.
+        for key, module in (("pages", pages), ("worksheet", worksheet)):
+            assert module.import_data(data[key], actor=API, now=NOW, dry_run=True)["changed"]
+        assert pages.version() == 2 and worksheet.view()["version"] == 1
+        assert content_file.loads(content_file.export_text()) != data
+        pages.import_data(data["pages"], actor=API, now=NOW)
+        worksheet.import_data(data["worksheet"], actor=API, now=NOW)
+        assert content_file.loads(content_file.export_text()) == data
+    with pytest.raises(ValueError, match="not TOML"):
+        content_file.loads("title = ")
