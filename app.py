@@ -19,7 +19,13 @@ import settings
 from admin import blueprint as admin_blueprint
 from admin import cli as admin_cli
 from admin import coach_settings as settings_page  # noqa: F401 (routes on admin_blueprint.bp)
-from admin import entry, login_link, views  # noqa: F401 (their routes are on admin_blueprint.bp)
+from admin import (  # noqa: F401 (their routes are on admin_blueprint.bp)
+    entry,
+    login_link,
+    pages_views,
+    views,
+    worksheet_views,
+)
 from bounces import views as bounce_views
 from campaigns import sequence
 from campaigns.worksheet import cli as worksheet_cli

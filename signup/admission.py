@@ -21,6 +21,7 @@ from functools import cached_property
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
+from campaigns.content import pages as page_texts
 from models import db
 from signup import challenge, gate, messages, refused_origins, service
 from signup.door import (
@@ -256,11 +257,19 @@ def store(s: Submission) -> Outcome:
         ip=s.ip,
         user_agent=s.user_agent,
         page_url=believed(s.value("page")) or believed(s.referer),
-        form_version=messages.FORM_VERSION,
+        form_version=form_version(),
         source=_SOURCES[s.channel] if s.origin is None else _BROWSER_SOURCES[s.channel],
     )
     service.subscribe(entry, context, now=s.now)
     return Outcome(Verdict.ACCEPTED, 202)
+
+
+def form_version() -> str:
+    """What the consent records of the sentence beside the form: the shipped sentence's
+    name while it is the shipped one, else the content version of the pages that holds the
+    coach's sentence (`pages-v3`), so every consent names the words its reader saw."""
+    texts = page_texts.current()
+    return messages.FORM_VERSION if texts.shipped_fine_print else f"pages-v{texts.version}"
 
 
 _SOURCES = {Channel.FORM: "form", Channel.API: "api", Channel.KEYED: "api"}

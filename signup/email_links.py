@@ -21,6 +21,7 @@ from flask import (
 import settings
 from campaigns import schedule
 from campaigns.compose import long_date
+from campaigns.content import pages as page_texts
 from campaigns.links import make_token, read_token
 from campaigns.plan import Outcome, Rules
 from campaigns.worksheet import build as worksheet_build
@@ -145,6 +146,7 @@ def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **ex
         ),
         "notes": _planned(subscriber, now),
         "offsets": _offsets_phrase(service.sequence().steps),
+        "texts": page_texts.current(),
         "window": str(coach.drip_window).replace("-", " and "),
         "days": str(coach.drip_days),
         "zone": Rules.of(coach, default_zone).zone(subscriber.timezone).key,

@@ -8,10 +8,7 @@ RATE_LIMITED = "Too many tries from your network. Please wait a minute and try a
 AGAIN = "Almost there: please press the button once more."
 SUGGEST = "Did you mean {address}?"
 
-# Bumped whenever the sentence beside the form changes; stored with every consent.
+# The name every consent records while the sentence beside the form is the shipped one
+# (campaigns/content/pages.toml, `form.fine_print`); the coach's own is named by its content
+# version (`signup.admission.form_version`). Bump it whenever the shipped sentence changes.
 FORM_VERSION = "worksheet-2026-12"
-CONSENT_TEXT = (
-    "I'll email you the worksheet, and now and then (three times at most) ask whether "
-    "you've started a new job. Once you tell me your start date, three short notes follow, "
-    "1, 3 and 6 months in. Unsubscribe any time."
-)

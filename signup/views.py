@@ -22,6 +22,7 @@ from flask import (
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from campaigns.content import pages as page_texts
 from models import db, utcnow
 from signup import (
     admission,
@@ -139,7 +140,7 @@ def _page(form: SignupForm, status: int = 200, *, banner=None, token=None, sugge
         "signup.html",
         form=form,
         banner=banner,
-        consent_text=messages.CONSENT_TEXT,
+        texts=page_texts.current(),
         field_max=FIELD_MAX,
         token=token or form_token(secret, now),
         altcha=altcha,
@@ -217,7 +218,11 @@ def home():
 @bp.get("/signup/thanks", endpoint="thanks")
 @frameable
 def thanks():
-    return render_template("thanks.html", frame_origins=current_app.config["EMBED_ALLOWED_ORIGINS"])
+    return render_template(
+        "thanks.html",
+        texts=page_texts.current(),
+        frame_origins=current_app.config["EMBED_ALLOWED_ORIGINS"],
+    )
 
 
 # ---- the API and the embed: JSON in, JSON out --------------------------------------------
@@ -340,7 +345,7 @@ def embed_js():
             "banner": messages.BANNER,
             "suggest": messages.SUGGEST.format(address="\0").split("\0"),
         },
-        consent_text=messages.CONSENT_TEXT,
+        texts=page_texts.current(),
         field_max=FIELD_MAX,
         challenge_on=admission.challenge_on(),
         solver=SOLVER.read_text(encoding="utf-8"),

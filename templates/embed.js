@@ -12,7 +12,8 @@
   var MSG = {{ messages | tojson }};
   var POW = {{ challenge_on | tojson }};
 {{ solver }}
-  var CONSENT = {{ consent_text | tojson }};
+  var CONSENT = {{ texts.form.fine_print | tojson }};
+  var WORDS = {{ {"button": texts.form.button, "heading": texts.thanks.heading, "text": texts.thanks.text} | tojson }};
   var MAX = {{ field_max | tojson }};
   // Lengths are px and em, never rem: the blog's root font size must not reach the form.
   // .tend resets every inherited property the blog's body would otherwise hand down.
@@ -72,7 +73,7 @@
     var trap = el("div", { "class": "trap", "aria-hidden": "true" });
     var website = el("input", { name: "website", type: "text", tabindex: "-1", autocomplete: "off" });
     trap.appendChild(website);
-    var button = el("button", { type: "submit" }, "Send me the worksheet");
+    var button = el("button", { type: "submit" }, WORDS.button);
     form.appendChild(banner);
     form.appendChild(name.wrap);
     form.appendChild(email.wrap);
@@ -80,8 +81,8 @@
     form.appendChild(button);
     form.appendChild(el("p", { "class": "fine" }, CONSENT));
     var done = el("div", { "class": "done", role: "status", tabindex: "-1", hidden: "" });
-    done.appendChild(el("h2", {}, "Check your inbox for the worksheet"));
-    done.appendChild(el("p", {}, "We've sent it to the address you gave. If it isn't there in a few minutes, look in your spam or promotions folder."));
+    done.appendChild(el("h2", {}, WORDS.heading));
+    if (WORDS.text) done.appendChild(el("p", {}, WORDS.text));
     while (container.firstChild) container.removeChild(container.firstChild);
     root.appendChild(form);
     root.appendChild(done);

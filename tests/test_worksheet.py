@@ -25,32 +25,11 @@ from campaigns.worksheet import build, content
 from models import Subscriber, db
 
 OPTIONS = build.Options("letter", "Zoë Ångström", "https://tend.example.com")
+WORDS = content.SHIPPED
 # Every field in reading order: the names the PDF's form gives them.
-FIELDS_IN_ORDER = [
-    "your-name",
-    "date",
-    *[
-        key
-        for section in content.SECTIONS
-        for key in (
-            *(q.key for q in section.questions),
-            *(b.key for b in section.blanks),
-            *(c.key for c in section.checks),
-            *(q.key for q in section.after),
-            *(
-                f"person-{row}-{key}"
-                for row in range(1, content.NETWORK_ROWS + 1)
-                for key, _ in (*content.NETWORK_TEXT_COLUMNS, *content.NETWORK_CHECK_COLUMNS)
-                if section.network
-            ),
-        )
-    ],
-]
-CHECKBOXES = {c.key for s in content.SECTIONS for c in s.checks} | {
-    f"person-{row}-{key}"
-    for row in range(1, content.NETWORK_ROWS + 1)
-    for key, _ in content.NETWORK_CHECK_COLUMNS
-}
+FIELDS_IN_ORDER = [name for name, _, _ in WORDS.fields()]
+CHECKBOXES = {name for name, kind, _ in WORDS.fields() if kind == "checkbox"}
+QUESTIONS = {q.key: q for q in WORDS.questions()}
 MM = 72 / 25.4
 
 
@@ -72,11 +51,12 @@ def _fields(path: Path) -> dict:
 def test_the_form_has_a_text_field_or_checkbox_for_every_answer(letter):
     fields = _fields(letter.path)
     assert list(fields) == FIELDS_IN_ORDER
+    assert FIELDS_IN_ORDER[:4] == ["your-name", "date", "values", "proud"]
+    assert len(FIELDS_IN_ORDER) == 66 and len(CHECKBOXES) == 25
     for name, field in fields.items():
         assert field["/FT"] == ("/Btn" if name in CHECKBOXES else "/Tx"), name
         assert field.get("/TU"), f"{name} has no name a screen reader can say"
-    questions = {q.key: q for s in content.SECTIONS for q in (*s.questions, *s.after)}
-    for key, question in questions.items():
+    for key, question in QUESTIONS.items():
         assert fields[key]["/TU"] == question.text
         assert fields[key]["/Ff"] & (1 << 12), f"{key} takes one line only"  # Multiline
     assert fields["pay-need"]["/TU"] == "I need: amount, currency, and per year, month or hour"
@@ -94,12 +74,11 @@ def test_every_answer_has_room_to_write(letter):
                 continue
             x1, y1, x2, y2 = (float(v) for v in widget["/Rect"])
             heights[widget["/T"]] = (abs(y2 - y1) / MM, abs(x2 - x1) / MM)
-    for section in content.SECTIONS:
-        for question in (*section.questions, *section.after):
-            height, width = heights[question.key]
-            # A good 5.5 mm a line, by hand or typed: four or five lines, across the page.
-            assert height >= question.lines * 5.5, (question.key, height)
-            assert width >= 170, (question.key, width)
+    for question in QUESTIONS.values():
+        height, width = heights[question.key]
+        # A good 5.5 mm a line, by hand or typed: four or five lines, across the page.
+        assert height >= question.lines * 5.5, (question.key, height)
+        assert width >= 170, (question.key, width)
     for key in ("pay-need", "pay-fair", "pay-walk-away"):
         assert heights[key][0] >= 6.5 and heights[key][1] >= 130, key
     assert heights["person-1-helped"][0] >= 8.5
@@ -122,12 +101,12 @@ def test_it_is_tagged_so_a_screen_reader_reads_it_in_order(letter):
     root = reader.trailer["/Root"]
     assert bool(root["/MarkInfo"]["/Marked"]) and str(root["/Lang"]) == "en"
     assert "/StructTreeRoot" in root
-    assert reader.metadata.title == content.TITLE
+    assert reader.metadata.title == WORDS.title
     tree = _struct_text(letter.path)
     # The headings, in order, as the tags give them.
     headings = re.findall(r'^\s+H[12] \(block\)\n\s+Span \(inline\)\n\s+"([^"]+)"', tree, re.M)
-    assert headings == [content.TITLE] + [
-        f"{n}. {s.heading}" for n, s in enumerate(content.SECTIONS, start=1)
+    assert headings == [WORDS.title] + [
+        f"{n}. {s.heading}" for n, s in enumerate(WORDS.sections, start=1)
     ]
     # Each form field sits in a Form tag, in the place it has on the page.
     by_object = {}
@@ -143,11 +122,10 @@ def test_it_is_tagged_so_a_screen_reader_reads_it_in_order(letter):
     ]
     assert tagged == FIELDS_IN_ORDER
     # And each question is read just before its box.
-    for section in content.SECTIONS:
-        for question in (*section.questions, *section.after):
-            said = tree.index(question.text.split("(")[0].strip()[:50])
-            box = tree.index(f"Object {_object_of(by_object, question.key)} 0")
-            assert said < box, question.key
+    for question in QUESTIONS.values():
+        said = tree.index(question.text.split("(")[0].strip()[:50])
+        box = tree.index(f"Object {_object_of(by_object, question.key)} 0")
+        assert said < box, question.key
     # The network table is a table with its column headers.
     assert "Table" in tree and '"How they helped"' in tree and "TH" in tree
 

@@ -61,21 +61,35 @@ class RQConveyor:
 
     @property
     def transfer_queue_name(self) -> str:
-        """Imports and exports wait here; a worker takes them after any send job."""
+        """Imports, exports and worksheet rebuilds wait here; a worker takes them after any
+        send job."""
         return f"{self.queue_name}-transfers"
 
     def enqueue_transfer(self, function: str, transfer_id: str, *, timeout: int) -> None:
         """One import or export job, named by its transfer id, with its own time limit."""
+        self.enqueue_slow(
+            function,
+            transfer_id,
+            job_id=transfer_id,
+            timeout=timeout,
+            description=f"{function.rsplit('_', 1)[-1]} {transfer_id}",
+        )
+
+    def enqueue_slow(
+        self, function: str, *args, job_id: str, timeout: int, description: str
+    ) -> None:
+        """One job that may take a while (an import, an export, a worksheet rebuild), on the
+        queue a worker takes after any send job, with its own time limit."""
 
         def put():
             Queue(self.transfer_queue_name, connection=self.redis).enqueue(
                 function,
-                transfer_id,
-                job_id=transfer_id,
+                *args,
+                job_id=job_id,
                 job_timeout=timeout,
                 result_ttl=86400,
                 failure_ttl=7 * 86400,
-                description=f"{function.rsplit('_', 1)[-1]} {transfer_id}",
+                description=description,
             )
 
         self._guarded(put)

@@ -5,9 +5,10 @@ list and table cell is a tag, in reading order, and every input is an AcroForm f
 (text boxes and checkboxes) inside a Form tag, its title the name a screen reader says.
 reportlab can make the fields but not the tags; fpdf2 can make neither.
 
-A build is named by a digest of everything that goes into it (the HTML with the coach's
-name, the site and the paper size, and WeasyPrint's version), so a change of settings
-gets a new file, and the file served is always the one the settings describe.
+A build is named by a digest of everything that goes into it (the HTML with the words the
+coach published, the coach's name, the site and the paper size, and WeasyPrint's version),
+so a change of words or settings gets a new file. Publishing new words queues a rebuild
+(`rebuild.py`); until it is done, readers get the build before it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 import settings
-from campaigns.worksheet import content
+from campaigns.worksheet import content, state
+from models import utcnow
 
+log = logging.getLogger("tend.worksheet")
 HERE = Path(__file__).resolve().parent
 PAPERS = ("letter", "a4")
 # The day the post that offers it was published: the PDF's dates, so a rebuild is the same.
@@ -35,17 +38,22 @@ CREATED = "2021-03-08T09:00:00Z"
 
 @dataclass(frozen=True)
 class Options:
-    """What one build depends on, read from the settings."""
+    """What one build depends on: the settings, and the words."""
 
     paper: str  # "letter" or "a4"
     coach_name: str
     site: str  # PUBLIC_BASE_URL, shown in the footer and linked
+    words: content.Worksheet = content.SHIPPED
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Options:
-        """The running app's: the coach's name as it is now (`settings.coach()`, the
-        dashboard's or the environment's), so a new name gets its own build."""
-        return cls(cfg["WORKSHEET_PAPER"], settings.coach().coach_name, cfg["PUBLIC_BASE_URL"])
+        """The settings' build of the words readers get now (the coach's published ones)."""
+        return cls(
+            cfg["WORKSHEET_PAPER"],
+            settings.coach().coach_name,
+            cfg["PUBLIC_BASE_URL"],
+            content.current().words,
+        )
 
 
 @dataclass(frozen=True)
@@ -71,17 +79,13 @@ def _site_label(site: str) -> str:
     return (parts.netloc + parts.path.rstrip("/")) or site
 
 
-def _units(section: content.Section) -> list[tuple[str, content.Section, object]]:
-    """What a section holds, in reading order: (kind, section, question or None)."""
-    units = [("question", section, q) for q in section.questions]
-    if section.blanks:
-        units.append(("blanks", section, None))
-    if section.checks:
-        units.append(("checks", section, None))
-    units += [("question", section, q) for q in section.after]
-    if section.network:
-        units.append(("network", section, None))
-    return units
+def _kind(item: content.Item) -> str:
+    return {
+        content.Question: "question",
+        content.Checkboxes: "checks",
+        content.Blanks: "blanks",
+        content.Network: "network",
+    }[type(item)]
 
 
 @lru_cache(maxsize=8)
@@ -89,17 +93,18 @@ def html(options: Options) -> str:
     """The worksheet as the HTML WeasyPrint lays out."""
     if options.paper not in PAPERS:
         raise ValueError(f"paper must be one of {PAPERS}, got {options.paper!r}")
-    heights = sorted({q.lines for s in content.SECTIONS for q in (*s.questions, *s.after)})
+    words = options.words
+    heights = sorted({q.lines for q in words.questions()})
     return _template().render(
-        title=content.TITLE,
-        subject=content.SUBJECT,
-        intro=content.INTRO,
-        garden=content.GARDEN,
-        closing=content.CLOSING,
-        sections=[(n, s, _units(s)) for n, s in enumerate(content.SECTIONS, start=1)],
-        text_columns=content.NETWORK_TEXT_COLUMNS,
-        check_columns=content.NETWORK_CHECK_COLUMNS,
-        rows=content.NETWORK_ROWS,
+        title=words.title,
+        subject=words.subject,
+        intro=words.intro,
+        garden=words.garden,
+        closing=words.closing,
+        sections=[
+            (n, s, [(_kind(i), i) for i in s.items]) for n, s in enumerate(words.sections, start=1)
+        ],
+        blank_title=content.BLANK_TITLE,
         heights=heights,
         paper=options.paper,
         coach_name=options.coach_name,
@@ -194,9 +199,32 @@ def build_folder(cfg: Mapping, instance_path: str) -> Path:
     return Path(cfg.get("WORKSHEET_BUILD_DIR") or Path(instance_path) / "worksheet")
 
 
+def _newest_build(folder: Path, paper: str) -> Path | None:
+    """The newest build on `paper` in `folder`, whatever its words or settings."""
+    builds = [(p.stat().st_mtime_ns, p) for p in Path(folder).glob(f"worksheet-{paper}-*.pdf")]
+    return max(builds)[1] if builds else None
+
+
 def served(cfg: Mapping, instance_path: str) -> Path:
-    """The PDF readers get: WORKSHEET_PATH when set, else the build for these settings,
-    made on the first request if `worksheet build` has not made it yet."""
+    """The PDF readers get: WORKSHEET_PATH when set, else the build of the words readers get
+    now for these settings. While its rebuild is on its way (the coach just published),
+    the build before it; if none is queued, it is built on this request; one that cannot be
+    built leaves the build before it served."""
     if cfg["WORKSHEET_PATH"]:
         return Path(cfg["WORKSHEET_PATH"])
-    return ensure(Options.from_config(cfg), build_folder(cfg, instance_path))
+    options = Options.from_config(cfg)
+    folder = build_folder(cfg, instance_path)
+    path = built_path(options, folder)
+    if path.exists():
+        return path
+    older = _newest_build(folder, options.paper)
+    held = state.read()
+    if older is not None and held is not None and held.waiting_for(digest(options), utcnow()):
+        return older
+    try:
+        return ensure(options, folder)
+    except Exception:
+        if older is None:
+            raise
+        log.exception("worksheet: building %s failed; serving %s", path.name, older.name)
+        return older

@@ -8,7 +8,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from campaigns.worksheet import build
+from campaigns.worksheet import build, content, rebuild
+from models import utcnow
 
 
 @click.group("worksheet")
@@ -24,7 +25,8 @@ def worksheet() -> None:
 )
 @with_appcontext
 def build_command(output: Path | None) -> None:
-    """Build the worksheet for COACH_NAME, PUBLIC_BASE_URL and WORKSHEET_PAPER."""
+    """Build the worksheet's current words (the coach's newest published version, else the
+    shipped ones) for COACH_NAME, PUBLIC_BASE_URL and WORKSHEET_PAPER."""
     cfg = current_app.config
     options = build.Options.from_config(cfg)
     if cfg["WORKSHEET_PATH"] and output is None:
@@ -34,11 +36,17 @@ def build_command(output: Path | None) -> None:
         if output is not None:
             made = build.write(options, output)
         else:
-            made = build.build(options, build.build_folder(cfg, current_app.instance_path))
+            made = rebuild.build_current(utcnow())
     except build.CannotBuild as err:
         raise click.ClickException(str(err)) from None
     size = made.path.stat().st_size // 1024
     click.echo(
         f"worksheet: wrote {made.path} ({options.paper}, {made.pages} pages, {size} KB) "
-        f"for {options.coach_name}, {options.site}"
+        f"for {options.coach_name}, {options.site}{_words()}"
     )
+
+
+def _words() -> str:
+    """Which words were built, when they are the coach's own."""
+    version = content.current().version
+    return f" (the words of version {version})" if version > 1 else ""

@@ -1,29 +1,40 @@
 """The words of the worksheet "What Do You Need in Your Next Company?", as data.
 
 The blog post "Why You Should Network When You Already Have a Job" ends by offering it.
-Each question gets a field to type in (or room to write on paper); `worksheet.html`
-lays them out and `build.py` makes the PDF. A field's `key` is its name in the PDF's
-form: stable, so a filled-in copy keeps its answers across rebuilds.
+The shipped words are `worksheet.toml` (version 1 of the content key `worksheet`); what the
+coach publishes is stored as versions (`campaigns.content.store`) and the newest wins.
+`current()` gives what readers get now, as frozen (hashable) objects `build.py` lays out.
+
+Each question gets a field to type in (or room to write on paper). A field's `key` is its
+name in the PDF's form: stable, so a filled-in copy keeps its answers across rebuilds.
+The data's shape (a JSON object, or the TOML file) is in `worksheet.toml`'s header;
+`studio.worksheet` checks what the coach publishes against it.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
+import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-TITLE = "What Do You Need in Your Next Company?"
-SUBJECT = "A worksheet to clarify what you need in the next company you work for"
-INTRO = (
-    "You want to be happy in your next job, so get clear on what you need before you say yes. "
-    "Take twenty quiet minutes, answer honestly (nobody grades this but you), and bring it "
-    "to every interview and offer talk. Type into the boxes on screen, or print it and write."
-)
-GARDEN = (
-    "Your network is like a garden: tend it while you don't need it, "
-    "and it will be there when you do."
-)
-CLOSING = (
-    "Six months into the new job, reach out to everyone on this list and tell them how the "
-    "new role is going. I'd love to hear from you then too."
+from sqlalchemy.exc import SQLAlchemyError
+
+from campaigns.content import store
+from models import db
+
+KEY = "worksheet"
+PATH = Path(__file__).resolve().with_name("worksheet.toml")
+KINDS = ("question", "checkboxes", "blanks", "network")
+DEFAULT_LINES = 5
+# Fields every build has, above the first section: not the coach's to rename.
+FIXED_FIELDS = ("your-name", "date")
+NETWORK_PREFIX = "person-"  # the keep-in-touch table's fields: person-<row>-<column key>
+BLANK_TITLE = (
+    "amount, currency, and per year, month or hour"  # a blank's spoken name, after its label
 )
 
 
@@ -33,23 +44,41 @@ class Question:
 
     key: str
     text: str
-    lines: int = 5
+    lines: int = DEFAULT_LINES
 
 
 @dataclass(frozen=True)
-class Blank:
-    """A labelled one-line answer, such as an amount of money."""
+class Box:
+    """A labelled field: a box to tick, a one-line answer, or a column of the table."""
 
     key: str
     label: str
 
 
 @dataclass(frozen=True)
-class Check:
-    """A box to tick, with what ticking it says."""
+class Checkboxes:
+    prompt: str
+    boxes: tuple[Box, ...]
 
-    key: str
-    label: str
+
+@dataclass(frozen=True)
+class Blanks:
+    """Labelled one-line answers, such as amounts of money."""
+
+    hint: str
+    blanks: tuple[Box, ...]
+
+
+@dataclass(frozen=True)
+class Network:
+    """The keep-in-touch table: a text field per column, a checkbox per tick, each row."""
+
+    columns: tuple[Box, ...]
+    ticks: tuple[Box, ...]
+    rows: int
+
+
+Item = Question | Checkboxes | Blanks | Network
 
 
 @dataclass(frozen=True)
@@ -57,152 +86,129 @@ class Section:
     """A numbered heading and what goes under it, in reading order."""
 
     heading: str
-    note: str = ""
-    questions: tuple[Question, ...] = ()
-    blanks: tuple[Blank, ...] = ()
-    blanks_hint: str = ""
-    checks: tuple[Check, ...] = ()
-    checks_prompt: str = ""
-    after: tuple[Question, ...] = ()  # questions that follow the blanks or the checks
-    network: bool = False  # the keep-in-touch table
+    note: str
+    items: tuple[Item, ...]
+
+    def questions(self) -> tuple[Question, ...]:
+        return tuple(i for i in self.items if isinstance(i, Question))
 
 
-SECTIONS: tuple[Section, ...] = (
-    Section(
-        "Your values",
-        questions=(
-            Question(
-                "values",
-                "Which three values won't you compromise on at work? "
-                "(Honesty, impact, learning, stability, kindness...)",
-            ),
-            Question(
-                "proud",
-                "Think of a time you were proud of where you worked. "
-                "What was that company doing right?",
-            ),
-        ),
-    ),
-    Section(
-        "The manager and team you work best with",
-        questions=(
-            Question(
-                "best-manager",
-                "Picture the best manager you've had. "
-                "What did they do that helped you do your best work?",
-            ),
-            Question(
-                "feedback",
-                "How much direction and feedback do you want, and how often? "
-                "What kind of team brings out your best?",
-            ),
-        ),
-    ),
-    Section(
-        "Growth",
-        questions=(
-            Question(
-                "two-years",
-                "What do you want to be doing in two or three years that you aren't doing today?",
-            ),
-            Question(
-                "skills",
-                "Which skills do you want to build next? What support would help "
-                "(training, a mentor, stretch projects)?",
-            ),
-            Question(
-                "invests",
-                "What will you ask in interviews to find out if a company really invests "
-                "in its people?",
-                lines=4,
-            ),
-        ),
-    ),
-    Section(
-        "Flexibility: schedule, location, remote",
-        checks_prompt="Where could you do your best work? Tick every one that would work.",
-        checks=(
-            Check("remote", "Remote"),
-            Check("hybrid", "Hybrid"),
-            Check("on-site", "On-site"),
-        ),
-        after=(
-            Question(
-                "commute",
-                "How far and how often will you commute, and what hours let you do your best work?",
-                lines=4,
-            ),
-            Question(
-                "commitments",
-                "What commitments outside work (family, health, school, caregiving) "
-                "does your next job need to make room for?",
-                lines=4,
-            ),
-        ),
-    ),
-    Section(
-        "Pay and benefits",
-        note="Know your numbers before anyone asks you for them.",
-        blanks_hint=(
-            "Write each one as an amount and its currency, and say whether it is per year, "
-            "per month or per hour."
-        ),
-        blanks=(
-            Blank("pay-need", "I need"),
-            Blank("pay-fair", "A fair offer"),
-            Blank("pay-walk-away", "I walk away below"),
-        ),
-        after=(
-            Question(
-                "benefits",
-                "Which benefits matter most to you? (Health coverage, a pension or "
-                "retirement plan, time off, parental leave...)",
-                lines=4,
-            ),
-        ),
-    ),
-    Section(
-        "Deal-breakers",
-        questions=(
-            Question(
-                "left-before",
-                "What made you leave, or want to leave, past jobs? "
-                "Which of those will you refuse to accept again?",
-            ),
-            Question("say-no", 'Finish the sentence: "I will say no to an offer if..."', lines=4),
-        ),
-    ),
-    Section(
-        "Before you say yes",
-        checks_prompt="Tick each one that is true of the offer in front of you.",
-        checks=(
-            Check("met-manager", "I have met the person I would report to."),
-            Check("met-team", "I have talked with someone who would be on my team."),
-            Check("first-months", "I know how my work will be judged in the first six months."),
-            Check("in-writing", "I have the offer in writing: pay, title and start date."),
-            Check("meets-numbers", "It meets the numbers I wrote under Pay and benefits."),
-            Check("no-deal-breaker", "It has none of my deal-breakers."),
-        ),
-    ),
-    Section(
-        "Who in your network to keep in touch with",
-        note=(
-            "The people who helped you in this search are the network that will help you in "
-            "the next one. Thank them now, give before you need anything, and reach out at "
-            "six months to tell them how the new role is going."
-        ),
-        network=True,
-    ),
-)
+@dataclass(frozen=True)
+class Worksheet:
+    title: str
+    subject: str  # the PDF's description
+    intro: str
+    garden: str
+    closing: str
+    sections: tuple[Section, ...]
 
-# The keep-in-touch table: (key, heading) of its text columns, then its two tick columns.
-NETWORK_TEXT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("name", "Name"),
-    ("helped", "How they helped"),
-    ("help-them", "How I can help them"),
-)
-NETWORK_CHECK_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("thanked", "Thanked"),
-    ("six-months", "Six-month check-in"),
-)
-NETWORK_ROWS = 8
+    def questions(self) -> tuple[Question, ...]:
+        return tuple(q for s in self.sections for q in s.questions())
+
+    def fields(self) -> list[tuple[str, str, str]]:
+        """Every form field in reading order: (name, "text" or "checkbox", spoken name)."""
+        found = [("your-name", "text", "Your name"), ("date", "text", "Today's date")]
+        for section in self.sections:
+            for item in section.items:
+                found += _fields_of(item)
+        return found
+
+
+def _fields_of(item: Item) -> list[tuple[str, str, str]]:
+    if isinstance(item, Question):
+        return [(item.key, "text", item.text)]
+    if isinstance(item, Checkboxes):
+        return [(b.key, "checkbox", b.label) for b in item.boxes]
+    if isinstance(item, Blanks):
+        return [(b.key, "text", f"{b.label}: {BLANK_TITLE}") for b in item.blanks]
+    return [
+        (f"{NETWORK_PREFIX}{row}-{b.key}", kind, f"Person {row}: {b.label.lower()}")
+        for row in range(1, item.rows + 1)
+        for boxes, kind in ((item.columns, "text"), (item.ticks, "checkbox"))
+        for b in boxes
+    ]
+
+
+def _boxes(rows: list[dict]) -> tuple[Box, ...]:
+    return tuple(Box(r["key"], r["label"]) for r in rows)
+
+
+def _item(data: dict[str, Any]) -> Item:
+    kind = data["kind"]
+    if kind == "question":
+        return Question(data["key"], data["text"], int(data.get("lines", DEFAULT_LINES)))
+    if kind == "checkboxes":
+        return Checkboxes(data.get("prompt", ""), _boxes(data["boxes"]))
+    if kind == "blanks":
+        return Blanks(data.get("hint", ""), _boxes(data["blanks"]))
+    return Network(_boxes(data["columns"]), _boxes(data.get("ticks", [])), int(data["rows"]))
+
+
+def from_data(data: dict[str, Any]) -> Worksheet:
+    """The worksheet a (checked) data object describes."""
+    return Worksheet(
+        title=data["title"],
+        subject=data.get("subject", ""),
+        intro=data.get("intro", ""),
+        garden=data.get("garden", ""),
+        closing=data.get("closing", ""),
+        sections=tuple(
+            Section(s["heading"], s.get("note", ""), tuple(_item(i) for i in s["items"]))
+            for s in data["sections"]
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, Any]:
+    with PATH.open("rb") as f:
+        return tomllib.load(f)
+
+
+def shipped_data() -> dict[str, Any]:
+    """The shipped words as data, a copy the caller may change."""
+    return copy.deepcopy(_shipped())
+
+
+SHIPPED = from_data(_shipped())
+
+
+@dataclass(frozen=True)
+class Current:
+    version: int  # the content version of `worksheet` (1: the shipped file)
+    data: dict[str, Any]
+    words: Worksheet
+
+
+_lock = threading.Lock()
+_kept: tuple[int, Current] | None = None
+
+
+def current() -> Current:
+    """What readers get now, read again only when the content store's stamp moves. A
+    database without the table yet (before `db upgrade`) or not answering gets the words
+    last read in this process, else the shipped ones."""
+    global _kept
+    kept = _kept
+    try:
+        stamp = store.stamp()
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        stored = store.current(KEY, None)
+    except SQLAlchemyError:
+        db.session.rollback()
+        return kept[1] if kept is not None else Current(1, shipped_data(), SHIPPED)
+    if stored is None:
+        made = Current(1, shipped_data(), SHIPPED)
+    else:
+        made = Current(stored.version, stored.data, from_data(stored.data))
+    with _lock:
+        _kept = (stamp, made)
+    return made
+
+
+def forget() -> None:
+    """Drop this process's copy (a publish here does; other processes see the stamp move)."""
+    global _kept
+    with _lock:
+        _kept = None

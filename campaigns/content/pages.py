@@ -1,0 +1,108 @@
+"""The words of the signup pages: the shipped ones (`pages.toml`) and the coach's.
+
+The coach's are stored under the content key `pages` as one object, `{page: {field:
+text}}`; the newest version wins, field by field over the shipped file (a field a later
+release adds shows its shipped words until the coach writes their own). Every page reads
+them through `current()`: the signup form is the busiest page there is, so the texts are
+kept per process and read again only when the content store's stamp moves, which every
+publish does, in whatever process it happens.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from campaigns.content import store
+from models import db
+
+KEY = "pages"
+PATH = Path(__file__).resolve().with_name("pages.toml")
+# The one placeholder a page text may hold: the start-date page's intro names the notes'
+# times as the sequence has them ("1 month, 3 months and 6 months").
+OFFSETS = "{offsets}"
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, dict[str, str]]:
+    with PATH.open("rb") as f:
+        return tomllib.load(f)
+
+
+def shipped() -> dict[str, dict[str, str]]:
+    """The shipped texts, a copy the caller may change."""
+    return copy.deepcopy(_shipped())
+
+
+def merged(stored: dict | None) -> dict[str, dict[str, str]]:
+    """The shipped texts with the stored ones over them, for the shipped fields only."""
+    texts = shipped()
+    for page, fields in (stored or {}).items():
+        if page in texts and isinstance(fields, dict):
+            for name, value in fields.items():
+                if name in texts[page] and isinstance(value, str):
+                    texts[page][name] = value
+    return texts
+
+
+@dataclass(frozen=True)
+class Texts:
+    """The pages' texts as readers get them now. In a template: `texts.form.heading`."""
+
+    version: int  # the content version of `pages` (1: the shipped file)
+    pages: dict[str, dict[str, str]]
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self.pages["form"]
+
+    @property
+    def thanks(self) -> dict[str, str]:
+        return self.pages["thanks"]
+
+    @property
+    def started(self) -> dict[str, str]:
+        return self.pages["started"]
+
+    @property
+    def shipped_fine_print(self) -> bool:
+        """Whether the form's fine print is the shipped sentence, word for word."""
+        return self.form["fine_print"] == _shipped()["form"]["fine_print"]
+
+
+_lock = threading.Lock()
+_kept: tuple[int, Texts] | None = None  # (the store's stamp, the texts read at it)
+
+
+def current() -> Texts:
+    """The texts readers get: one cheap query (the store's stamp) while nothing changed.
+
+    A database that does not answer still gets the page shown (with its banner): the texts
+    last read in this process, else the shipped ones."""
+    global _kept
+    kept = _kept
+    try:
+        stamp = store.stamp()
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        version = store.current(KEY, None)
+    except SQLAlchemyError:
+        db.session.rollback()
+        return kept[1] if kept is not None else Texts(1, shipped())
+    texts = Texts(version.version if version else 1, merged(version.data if version else None))
+    with _lock:
+        _kept = (stamp, texts)
+    return texts
+
+
+def forget() -> None:
+    """Drop this process's copy (a publish here does; other processes see the stamp move)."""
+    global _kept
+    with _lock:
+        _kept = None
