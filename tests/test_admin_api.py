@@ -249,9 +249,9 @@ def test_request_checks_name_each_field_and_its_problem():
     ],
 )
 def test_a_body_that_is_no_json_object_is_refused(api_app, raw, message):
-    with api_app.test_request_context("/api/admin/x", method="PUT", data=raw):
-        with pytest.raises(framework.Unreadable, match=message):
-            framework.read_body(required=True)
+    put = api_app.test_request_context("/api/admin/x", method="PUT", data=raw)
+    with put, pytest.raises(framework.Unreadable, match=message):
+        framework.read_body(required=True)
     with api_app.test_request_context("/api/admin/x", method="POST", data=b" "):
         assert framework.read_body(required=False) == {}
 
