@@ -35,6 +35,8 @@ KEYWORDS = {
     "minimum",
     "maximum",
     "format",
+    "oneOf",
+    "discriminator",
 }
 DESCRIBING = {"description", "title", "examples", "default"}
 TYPES = {
@@ -160,8 +162,23 @@ def _join(where: str, name: str | int) -> str:
     return f"{where}.{name}" if where else str(name)
 
 
+def _one_of(schema: Mapping, value: Any, where: str, components: Mapping, out: Errors) -> None:
+    """`oneOf` by its `discriminator` (the field whose `const` picks the alternative)."""
+    name = schema["discriminator"]["propertyName"]
+    shapes = {resolve(s, components)["properties"][name]["const"]: s for s in schema["oneOf"]}
+    chosen = value.get(name) if isinstance(value, dict) else None
+    picked = shapes.get(chosen) if isinstance(chosen, str) else None
+    if picked is None:
+        out.setdefault(_join(where, name), []).append("Must be one of: " + ", ".join(shapes) + ".")
+    else:
+        _walk(picked, value, where, components, out)
+
+
 def _walk(schema: Mapping, value: Any, where: str, components: Mapping, out: Errors) -> None:
     schema = resolve(schema, components)
+    if "oneOf" in schema:
+        _one_of(schema, value, where, components, out)
+        return
     problem = _scalar(schema, value)
     if problem:
         out.setdefault(where or "request", []).append(problem)
@@ -190,4 +207,7 @@ def keywords_of(schema: Any) -> set[str]:
                     found |= keywords_of(part)
             elif key in ("items", "additionalProperties"):
                 found |= keywords_of(value)
+            elif key == "oneOf":
+                for part in value:
+                    found |= keywords_of(part)
     return found

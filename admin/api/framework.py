@@ -180,10 +180,10 @@ def pick(found: Any, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(found, name) for name in names}
 
 
-def committed(result: Any) -> Any:
-    """After a change: commit what the service function left open (if anything)."""
+def commit() -> None:
+    """After a change: commit what the service function left open, if anything, before
+    the answer is read back."""
     db.session.commit()
-    return result
 
 
 # ---- the guard and the errors, for every path under PREFIX --------------------------------

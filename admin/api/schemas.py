@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from admin.previews import STATES
 from settings.table import Coach, rows
 
 INT32 = 2**31 - 1  # the largest version or limit a database column takes
@@ -40,11 +39,15 @@ LINE = {"type": "string", "maxLength": 1000}
 WHEN = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC"}
 COUNT = {"type": "integer", "minimum": 0}
 EMAIL_KINDS = ["worksheet", "confirm", "step", "checkin"]
+# The reader states, as the dashboard's previews name them (a test keeps the two equal).
+STATES = ["pending", "unknown", "looking", "not_changing", "started"]
 STATE = {
     "type": "string",
-    "enum": [state.key for state in STATES],
-    "description": "the reader's state, as the dashboard's previews name them",
+    "enum": STATES,
+    "description": "a reader's state, as the previews name it",
 }
+# What a reader told us of their job, as the start-date page names the answers.
+JOB_ANSWER = {"enum": ["started", "looking", "not_changing", None]}
 OFFSET = {
     "type": "string",
     "maxLength": 64,
@@ -56,6 +59,69 @@ COACH_SETTINGS = [declared.name.lower() for group, _, declared in rows() if grou
 assert len(COACH_SETTINGS) == len(Coach.__dataclass_fields__)
 
 EMAIL_CONTENT = {"subject": LINE, "preheader": LINE, "body": TEXT}
+DATE = {"type": ["string", "null"], "format": "date", "description": "ISO 8601 date, or null"}
+
+
+def _labelled(answer: bool) -> dict:
+    """A box, a blank or a column of the worksheet: its label, and its field's key."""
+    return shape({"key": TEXT, "label": TEXT}) if answer else shape({"label": TEXT}, {"key": TEXT})
+
+
+def _item(kind: str, answer: bool, texts: dict, keyed: dict | None = None) -> dict:
+    """One kind of worksheet item: in an answer every field is there; a request may leave
+    out all but `kind` and the texts Tend cannot make up (a missing key is made)."""
+    fields = {"kind": {"const": kind}, **texts, **(keyed or {})}
+    needed = {"kind", "text"}  # a question's text; the rest has defaults
+    return shape({n: fields[n] for n in fields if answer or n in needed}, fields)
+
+
+def worksheet_shapes(answer: bool) -> dict[str, dict]:
+    """The worksheet as `studio.worksheet` gives it (`answer`) or takes it back."""
+    suffix = "" if answer else "Edit"
+    labelled = ref("Labelled" + suffix)
+    items = [
+        _item(
+            "question",
+            answer,
+            {"text": TEXT},
+            {"key": TEXT, "lines": {"type": "integer", "minimum": 1}},
+        ),  # fmt: skip
+        _item(
+            "checkboxes", answer, {"prompt": TEXT}, {"boxes": {"type": "array", "items": labelled}}
+        ),  # fmt: skip
+        _item("blanks", answer, {"hint": TEXT}, {"blanks": {"type": "array", "items": labelled}}),
+        _item(
+            "network",
+            answer,
+            {},
+            {
+                "rows": {"type": "integer", "minimum": 1},
+                "columns": {"type": "array", "items": labelled},
+                "ticks": {"type": "array", "items": labelled},
+            },
+        ),
+    ]
+    item = {"oneOf": items, "discriminator": {"propertyName": "kind"}}
+    section = {"heading": TEXT, "note": TEXT, "items": {"type": "array", "items": item}}
+    top = {"title": TEXT, "subject": TEXT, "intro": TEXT, "garden": TEXT, "closing": TEXT}
+    read_only = {
+        "version": {"type": "integer", "minimum": 1, "description": "read only"},
+    }
+    sheet = top | {"sections": {"type": "array", "items": ref("Section" + suffix)}}
+    if answer:
+        whole = shape(sheet | read_only | {"build": ref("WorksheetBuild")})
+        return {
+            "Labelled": _labelled(True),
+            "Section": shape(section),
+            "Worksheet": whole,
+        }
+    edit = read_only | {"build": {"type": "object", "description": "read only; ignored"}}
+    return {
+        "LabelledEdit": _labelled(False),
+        "SectionEdit": shape({"heading": TEXT, "items": section["items"]}, section),
+        "WorksheetEdit": shape({"title": TEXT, "sections": sheet["sections"]}, sheet | edit),
+    }
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Errors": shape(
@@ -85,40 +151,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "NewCheckin": shape({"kind": {"const": "checkin"}, "offset": OFFSET, **EMAIL_CONTENT}),
     "PreviewRequest": shape({}, {"state": STATE, **EMAIL_CONTENT}),
     "Preview": shape({"subject": TEXT, "html": TEXT, "text": TEXT}),
-    "TestRequest": shape({"email": {"type": "string", "maxLength": 320}}, {"state": STATE}),
-    "TestSent": shape(
-        {"key": TEXT, "email": TEXT, "state": {"type": ["string", "null"]}},
+    "TestRequest": shape(
+        {"email": {"type": "string", "maxLength": 320}}, {"state": STATE, **EMAIL_CONTENT}
     ),
-    "ImpactRequest": shape({}, {"offset": OFFSET}),
+    "TestSent": shape({"key": TEXT, "email": TEXT, "state": {"type": ["string", "null"]}}),
+    "ImpactRequest": shape(
+        {}, {"offset": OFFSET, "remove": {"type": "boolean", "description": "a removal"}}
+    ),
     "Impact": shape(
         {
-            "planned": COUNT
-            | {"description": "planned deliveries of this email a publish reaches"},
-            "moved": COUNT | {"description": "planned deliveries the new offset moves"},
-            "dropped": COUNT | {"description": "planned deliveries the change drops"},
+            "reach": COUNT | {"description": "planned emails that will carry the new words"},
+            "moved": COUNT | {"description": "planned notes whose day a new offset changes"},
+            "dropped": COUNT | {"description": "planned notes a removal drops"},
         }
     ),
+    "Removed": shape({"key": TEXT, "dropped": COUNT}),
     "Version": shape(
         {
             "version": {"type": "integer", "minimum": 1},
             "published_at": WHEN | {"type": ["string", "null"]},
+            "published_by": {"type": "string", "examples": ["shipped", "api"]},
             "subject": TEXT,
         }
     ),
     "Revert": shape({"version": {"type": "integer", "minimum": 1, "maximum": INT32}}),
-    "Page": shape(
-        {
-            "key": TEXT,
-            "fields": {"type": "object", "additionalProperties": TEXT},
-        }
-    ),
+    "Page": shape({"key": TEXT, "fields": {"type": "object", "additionalProperties": TEXT}}),
     "PagePublish": shape(
-        {
-            "fields": {
-                "type": "object",
-                "additionalProperties": {"type": "string", "maxLength": 5000},
-            }
-        }
+        {"fields": {"type": "object", "additionalProperties": {"type": "string"}}}
     ),
     "PagePublished": shape(
         {
@@ -127,35 +186,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "warnings": {"type": "array", "items": TEXT},
         }
     ),
-    "Question": shape(
-        {"key": TEXT, "text": TEXT}, {"lines": {"type": "integer", "minimum": 1, "maximum": 40}}
-    ),  # fmt: skip
-    "Blank": shape({"key": TEXT, "label": TEXT}),
-    "Check": shape({"key": TEXT, "label": TEXT}),
-    "Section": shape(
-        {"heading": TEXT},
+    **worksheet_shapes(answer=True),
+    **worksheet_shapes(answer=False),
+    "WorksheetBuild": shape(
         {
-            "note": TEXT,
-            "questions": listing("Question"),
-            "blanks": listing("Blank"),
-            "blanks_hint": TEXT,
-            "checks": listing("Check"),
-            "checks_prompt": TEXT,
-            "after": listing("Question"),
-            "network": {"type": "boolean"},
-        },
-    ),
-    "WorksheetContent": shape(
-        {"title": TEXT, "sections": listing("Section")},
-        {"intro": TEXT, "garden": TEXT, "closing": TEXT},
-    ),
-    "Worksheet": shape(
-        {
-            "content": ref("WorksheetContent"),
-            "status": {"type": "string", "description": "the PDF's rebuild"},
+            "state": {"type": "string", "enum": ["building", "ready", "failed"]},
+            "version": {"type": "integer", "minimum": 1},
+            "built": {"type": "boolean", "description": "the PDF file is there"},
+            "error": {"type": ["string", "null"]},
+            "at": WHEN | {"type": ["string", "null"]},
+            "own_pdf": {"type": "boolean", "description": "WORKSHEET_PATH is served instead"},
         }
     ),
-    "WorksheetPublish": shape({"content": ref("WorksheetContent")}),
     "Planned": shape({"key": TEXT, "subject": TEXT, "due_at": WHEN}),
     "Sent": shape({"key": TEXT, "subject": TEXT, "sent_at": WHEN}),
     "Reader": shape(
@@ -164,8 +206,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "name": TEXT,
             "email": TEXT,
             "status": {"type": "string", "examples": ["pending", "active", "unsubscribed"]},
-            "job_answer": {"type": ["string", "null"]},
-            "started_on": {"type": ["string", "null"], "format": "date"},
+            "job_answer": JOB_ANSWER,
+            "started_on": DATE,
             "planned": listing("Planned"),
             "sent": listing("Sent"),
         }
@@ -183,8 +225,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "name": {"type": "string", "maxLength": 200},
             "email": {"type": "string", "maxLength": 320},
-            "started_on": {"type": ["string", "null"], "format": "date"},
-            "job_answer": {"type": ["string", "null"], "maxLength": 64},
+            "started_on": DATE,
+            "job_answer": JOB_ANSWER,
             "reconfirm": {"type": "boolean", "description": "false: a new address is taken as is"},
         },
     ),
@@ -198,7 +240,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "SettingsChange": shape(
         {},
-        {name: {"type": "string", "maxLength": 1000} for name in COACH_SETTINGS},
+        {
+            name: {"type": "string", "maxLength": 1000, "description": "empty: the environment's"}
+            for name in COACH_SETTINGS
+        },
         minProperties=1,
     ),
     "Event": shape(
