@@ -46,7 +46,9 @@ def get_email(key: str):
     tag=TAG,
 )
 def put_email(key: str, body: dict):
-    given = {name: body[name] for name in WORDS} | {"offset": body.get("offset")}
+    given = {name: body[name] for name in WORDS}
+    if body.get("offset") is not None:  # null, as GET shows the worksheet's: none
+        given["offset"] = body["offset"]
     shown = emails.publish(key, **given, actor=API, now=utcnow())
     commit()
     return answer(email(shown))

@@ -147,7 +147,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "version": {"type": "integer", "minimum": 1},
         }
     ),
-    "EmailPublish": shape(EMAIL_CONTENT, {"offset": OFFSET}),
+    "EmailPublish": shape(EMAIL_CONTENT, {"offset": OFFSET | {"type": ["string", "null"]}}),
     "NewCheckin": shape({"kind": {"const": "checkin"}, "offset": OFFSET, **EMAIL_CONTENT}),
     "PreviewRequest": shape({}, {"state": STATE, **EMAIL_CONTENT}),
     "Preview": shape({"subject": TEXT, "html": TEXT, "text": TEXT}),
