@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import logs
 import settings
+from admin import api as admin_api
 from admin import blueprint as admin_blueprint
 from admin import cli as admin_cli
 from admin import coach_settings as settings_page  # noqa: F401 (routes on admin_blueprint.bp)
@@ -163,6 +164,7 @@ def _wire(app: Flask) -> None:
     icon.init_app(app)
     app.register_blueprint(privacy.bp)
     app.register_blueprint(admin_blueprint.bp)  # its routes: admin_entry, admin_views
+    admin_api.init_app(app)  # /api/admin/: Bearer ADMIN_API_TOKEN, OpenAPI 3.1
     bounce_views.init_app(app)
     metrics.init_app(app)
     for command in (

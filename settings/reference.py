@@ -32,8 +32,8 @@ Redis, the relay and the DKIM key, and prints the DNS records to publish.
 Outside debug (`FLASK_DEBUG` unset), Tend also refuses what a real sender must not run
 with: a `SECRET_KEY` under 32 characters; `PUBLIC_BASE_URL` on `http://` with a host that
 is not loopback; `MAIL_FROM` on `localhost`; an empty `POSTAL_ADDRESS`; and secrets that
-are not secret. Those are `SECRET_KEY`, `ADMIN_PASSWORD` (12 characters or more),
-`SIGNUP_API_KEYS`, `METRICS_TOKEN`, `POSTMARK_WEBHOOK_PASSWORD` and
+are not secret. Those are `SECRET_KEY` and `ADMIN_API_TOKEN` (32 characters or more),
+`ADMIN_PASSWORD` (12 characters or more), `SIGNUP_API_KEYS`, `METRICS_TOKEN`, `POSTMARK_WEBHOOK_PASSWORD` and
 `MAILGUN_WEBHOOK_SIGNING_KEY` (16 characters or more): none may be a value shown in
 these docs, or hold fewer than {LEAST_VARIETY} different characters. For a local trial,
 `FLASK_DEBUG=1` (which `make run` writes to `.env`) lifts these. More on a wrong setting

@@ -171,6 +171,7 @@ class Operator:
     login_rate_limit: r.Rate = setting("ADMIN_LOGIN_RATE_LIMIT", "5/minute", r.rate, "login attempts per client (an IPv4 address, or an IPv6 /64)", config=str)  # fmt: skip
     login_global_rate_limit: r.Rate = setting("ADMIN_LOGIN_GLOBAL_RATE_LIMIT", "20/minute", r.rate, "wrong passwords (with a valid form token) from all clients together; never holds back the right password from a client that has not failed itself", config=str)  # fmt: skip
     session_hours: int = setting("ADMIN_SESSION_HOURS", "12", p.whole(1), "how long a dashboard login lasts")  # fmt: skip
+    api_token: str = setting("ADMIN_API_TOKEN", "", p.text, "Bearer token for [the admin API](admin-api.md) (`/api/admin/`); outside debug at least 32 characters", shown="unset = the admin API is off (every route a 404)", secret=True, least=32)  # fmt: skip
     metrics_token: str = setting("METRICS_TOKEN", "", p.text, "Bearer token for `/metrics` (16 characters or more)", shown="unset = `/metrics` is a 404 (open only with `FLASK_DEBUG`)", secret=True)  # fmt: skip
 
 
