@@ -21,6 +21,7 @@ from admin import blueprint as admin_blueprint
 from admin import cli as admin_cli
 from admin import coach_settings as settings_page  # noqa: F401 (routes on admin_blueprint.bp)
 from admin import (  # noqa: F401 (their routes are on admin_blueprint.bp)
+    editor,
     entry,
     login_link,
     pages_views,

@@ -5,7 +5,6 @@ The blueprint and its guard are `admin.blueprint`'s; the ways in, `admin.entry`'
 from __future__ import annotations
 
 from flask import (
-    Response,
     abort,
     current_app,
     flash,
@@ -18,19 +17,17 @@ from flask import (
 
 from admin import charts, stats
 from admin.blueprint import bp
-from admin.forms import ActionForm, ImportForm, TestSendForm
+from admin.forms import ActionForm, ImportForm
 from campaigns import gate, relay_health, schedule
 from campaigns.content import emails as content_emails
 from campaigns.plan import Rules
 from models import Subscriber, Transfer, TransferState, db, utcnow
-from studio import previews
 from subscribers.fields import clean_email
 from subscribers.lifecycle import find_by_address, find_by_public_id
 from subscribers.privacy import data_of, data_response, forget
 from subscribers.suppression import Reason
 from transfers import service as transfers
 from web.redis_edge import RedisDown
-from workers.transport import PermanentFailure, TemporaryFailure, Undeliverable
 
 MAX_UPLOAD = 64 * 1024 * 1024
 
@@ -89,68 +86,6 @@ def dashboard():
         pending_bounces=gate.pending_bounces(now),
         pending_bounce_alert=gate.PENDING_ALERT,
     )
-
-
-# ---- previews --------------------------------------------------------------------------
-
-
-def _preview_or_404(key: str) -> previews.Preview:
-    preview = previews.find(content_emails.sequence(), key)
-    if preview is None:
-        abort(404)
-    return preview
-
-
-@bp.get("/emails")
-def emails():
-    catalogue = previews.catalogue(content_emails.sequence())
-    return render_template("admin/emails.html", catalogue=catalogue, action=ActionForm())
-
-
-def _reader_state_or_404(preview: previews.Preview) -> previews.ReaderState:
-    # ?reader=<state>: the email as a reader in that state gets it (its footer, its words).
-    return preview.state(request.args.get("reader")) or abort(404)
-
-
-@bp.route("/emails/<key>", methods=["GET", "POST"])
-def email(key: str):
-    preview = _preview_or_404(key)
-    state = _reader_state_or_404(preview)
-    form = TestSendForm()
-    now = utcnow()
-    if request.method == "POST" and form.validate_on_submit():
-        address = clean_email(form.email.data)
-        try:
-            previews.send_test(preview, address, now=now, state=state)
-        except (TemporaryFailure, PermanentFailure, Undeliverable) as err:
-            flash(f"The test was not sent: {err}", "error")
-        else:
-            flash(f"Test sent to {address}.", "ok")
-            current_app.logger.info("test email sent", extra={"email_key": key})
-        return redirect(url_for("admin.email", key=key, reader=state.key), code=303)
-    return render_template(
-        "admin/email.html",
-        preview=preview,
-        state=state,
-        rendered=previews.sample(preview, now=now, state=state),
-        form=form,
-        sample_name=previews.SAMPLE_NAME,
-        sample_email=previews.SAMPLE_EMAIL,
-        action=ActionForm(),
-    ), 400 if form.errors else 200
-
-
-@bp.get("/emails/<key>/body.html")
-def email_html(key: str):
-    preview = _preview_or_404(key)
-    rendered = previews.sample(preview, now=utcnow(), state=_reader_state_or_404(preview))
-    response = Response(rendered.html, mimetype="text/html")
-    # Shown in a sandboxed frame on the preview page; it may load nothing itself.
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
-    )
-    return response
 
 
 # ---- subscribers -----------------------------------------------------------------------
