@@ -18,7 +18,7 @@ import logs
 import settings
 from admin import blueprint as admin_blueprint
 from admin import cli as admin_cli
-from admin import entry, login_link, views  # noqa: F401 (their routes are on admin_blueprint.bp)
+from admin import entry, login_link, readers, views  # noqa: F401 (their routes are on admin_blueprint.bp)
 from bounces import views as bounce_views
 from campaigns import sequence
 from campaigns.worksheet import cli as worksheet_cli
