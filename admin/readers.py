@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
 from admin import stats
@@ -22,6 +22,7 @@ from admin.forms import (
     StartForm,
 )
 from campaigns import schedule
+from campaigns.content import emails as content_emails
 from campaigns.plan import Rules
 from models import Status, Subscriber, db, utcnow
 from studio import activity, readers
@@ -66,9 +67,7 @@ def _reader_page(
 ):
     """The reader's page; after a refusal, what was typed and each message by its field."""
     rules = Rules.current()
-    forecast = schedule.upcoming(
-        found, current_app.extensions["tend.sequence"], now=utcnow(), rules=rules
-    )
+    forecast = schedule.upcoming(found, content_emails.sequence(), now=utcnow(), rules=rules)
     return render_template(
         "admin/subscriber.html",
         subscriber=found,

@@ -17,11 +17,13 @@ from flask import (
     url_for,
 )
 
-from admin import charts, previews, stats
+from admin import charts, stats
 from admin.blueprint import bp
 from admin.forms import ActionForm, ImportForm, TestSendForm
 from campaigns import gate, relay_health
+from campaigns.content import emails as content_emails
 from models import Transfer, TransferState, db, utcnow
+from studio import previews
 from subscribers.fields import clean_email
 from transfers import service as transfers
 from web.redis_edge import RedisDown
@@ -60,7 +62,7 @@ def dashboard():
     figures = stats.counts()
     said = stats.answers()
     per_day = stats.signups_per_day(now=now)
-    funnel = stats.funnel(current_app.extensions["tend.sequence"], figures, said, now=now)
+    funnel = stats.funnel(content_emails.sequence(), figures, said, now=now)
     return render_template(
         "admin/dashboard.html",
         now=now,
@@ -90,7 +92,7 @@ def dashboard():
 
 
 def _preview_or_404(key: str) -> previews.Preview:
-    preview = previews.find(current_app.extensions["tend.sequence"], key)
+    preview = previews.find(content_emails.sequence(), key)
     if preview is None:
         abort(404)
     return preview
@@ -98,7 +100,7 @@ def _preview_or_404(key: str) -> previews.Preview:
 
 @bp.get("/emails")
 def emails():
-    catalogue = previews.catalogue(current_app.extensions["tend.sequence"])
+    catalogue = previews.catalogue(content_emails.sequence())
     return render_template("admin/emails.html", catalogue=catalogue, action=ActionForm())
 
 

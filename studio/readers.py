@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from campaigns import schedule
 from campaigns.compose import email_for
+from campaigns.content import emails as content_emails
 from campaigns.conveyor import enqueue_after_commit
 from campaigns.render import Sender
 from campaigns.sequence import CHECKIN, DRIP, RECONFIRM, WORKSHEET, Sequence
@@ -80,7 +81,8 @@ def by_public_id(public_id: str) -> Subscriber:
 
 
 def _sequence() -> Sequence:
-    return current_app.extensions["tend.sequence"]
+    """The sequence as readers get it now: its file, with what the coach published."""
+    return content_emails.sequence()
 
 
 # The admin API's kinds of email, by the kind of a delivery that sends one.
