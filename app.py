@@ -25,6 +25,7 @@ from admin import (  # noqa: F401 (their routes are on admin_blueprint.bp)
     entry,
     login_link,
     pages_views,
+    readers,
     views,
     worksheet_views,
 )

@@ -189,6 +189,8 @@ class Consent(db.Model):
     confirmed_ip: Mapped[str | None] = mapped_column(String(45))
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_reason: Mapped[str | None] = mapped_column(String(16))
+    # How a reader the coach added by hand asked to join (source "operator", 0012).
+    note: Mapped[str | None] = mapped_column(String(500))
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="consents")
 

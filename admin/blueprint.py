@@ -3,10 +3,16 @@ an open session, but the ways in (`admin.entry`), and none of its answers is cac
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
+import hashlib
 
-from admin import sessions
+from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
+from markupsafe import Markup
+
+import settings
+from admin import sessions, times
+from campaigns.timing import zone_or_default
 from models import utcnow
+from studio.audit import Actor
 
 bp = Blueprint(
     "admin",
@@ -38,3 +44,18 @@ def private(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+def actor() -> Actor:
+    """Who acts in this request, for the audit log: the dashboard, and a short id of the
+    admin session (the first 8 hex digits of a hash of its id; never the id itself)."""
+    marker = session.get("admin")
+    session_id = marker.get("id") if isinstance(marker, dict) else None
+    short = hashlib.sha256(session_id.encode()).hexdigest()[:8] if session_id else ""
+    return Actor("dashboard", short)
+
+
+@bp.app_template_filter("coach_time")
+def coach_time(value: object) -> Markup:
+    """A stored UTC time as the dashboard shows it: in the coach's zone, to the minute."""
+    return times.coach_time(value, zone_or_default(settings.coach().timezone, "UTC"))

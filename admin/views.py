@@ -1,6 +1,7 @@
 """`/admin`: the operator's dashboard, behind ADMIN_PASSWORD (unset: every admin URL is a 404).
 
-The blueprint and its guard are `admin.blueprint`'s; the ways in, `admin.entry`'s."""
+The blueprint and its guard are `admin.blueprint`'s; the ways in, `admin.entry`'s; the
+readers' pages and the Activity page, `admin.readers`'."""
 
 from __future__ import annotations
 
@@ -18,14 +19,9 @@ from flask import (
 from admin import charts, stats
 from admin.blueprint import bp
 from admin.forms import ActionForm, ImportForm
-from campaigns import gate, relay_health, schedule
+from campaigns import gate, relay_health
 from campaigns.content import emails as content_emails
-from campaigns.plan import Rules
-from models import Subscriber, Transfer, TransferState, db, utcnow
-from subscribers.fields import clean_email
-from subscribers.lifecycle import find_by_address, find_by_public_id
-from subscribers.privacy import data_of, data_response, forget
-from subscribers.suppression import Reason
+from models import Transfer, TransferState, db, utcnow
 from transfers import service as transfers
 from web.redis_edge import RedisDown
 
@@ -86,62 +82,6 @@ def dashboard():
         pending_bounces=gate.pending_bounces(now),
         pending_bounce_alert=gate.PENDING_ALERT,
     )
-
-
-# ---- subscribers -----------------------------------------------------------------------
-
-
-def _subscriber_or_404(public_id: str) -> Subscriber:
-    return find_by_public_id(public_id) or abort(404)
-
-
-@bp.get("/subscribers")
-def subscribers():
-    query = (request.args.get("email") or "").strip()
-    found = None
-    if query:
-        address = clean_email(query)
-        if address:
-            found = find_by_address(address)
-        if found is not None:
-            return redirect(url_for("admin.subscriber", public_id=found.public_id))
-    return render_template(
-        "admin/subscribers.html",
-        query=query,
-        recent=stats.recent_signups(limit=50),
-        action=ActionForm(),
-    )
-
-
-@bp.get("/subscribers/<public_id>")
-def subscriber(public_id: str):
-    found = _subscriber_or_404(public_id)
-    rules = Rules.current()
-    forecast = schedule.upcoming(found, content_emails.sequence(), now=utcnow(), rules=rules)
-    return render_template(
-        "admin/subscriber.html",
-        subscriber=found,
-        data=data_of(found),
-        planned={(f.kind, f.key): f for f in forecast},
-        zone=rules.zone(found.timezone),
-        action=ActionForm(),
-    )
-
-
-@bp.get("/subscribers/<public_id>/data.json")
-def subscriber_data(public_id: str):
-    return data_response(_subscriber_or_404(public_id), now=utcnow())
-
-
-@bp.post("/subscribers/<public_id>/delete")
-def subscriber_delete(public_id: str):
-    found = _subscriber_or_404(public_id)
-    if not ActionForm().validate_on_submit():
-        flash("That form expired. Please try again.", "error")
-        return redirect(url_for("admin.subscriber", public_id=public_id), code=303)
-    forget(found, now=utcnow(), reason=Reason.OPERATOR)
-    flash("Deleted. The address stays suppressed until it signs up and confirms again.", "ok")
-    return redirect(url_for("admin.subscribers"), code=303)
 
 
 # ---- import and export -----------------------------------------------------------------

@@ -65,7 +65,8 @@ def sequence() -> Sequence:
     return content_emails.sequence()
 
 
-def _hand_over(deliveries: list[Delivery], now: datetime) -> list[Batch]:
+def hand_over(deliveries: list[Delivery], now: datetime) -> list[Batch]:
+    """Claim fresh deliveries; `enqueue_after_commit` their batches once committed."""
     cfg = current_app.config
     db.session.flush()
     return schedule.claim(
@@ -76,7 +77,8 @@ def _hand_over(deliveries: list[Delivery], now: datetime) -> list[Batch]:
     )
 
 
-def _activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
+def activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
+    """Active from `now`, consent confirmed, notes planned (in the caller's transaction)."""
     # Confirming is never the anchor: the after-hire notes wait for a start date, and
     # the check-ins (counted from now) ask for one.
     subscriber.status = Status.ACTIVE
@@ -280,10 +282,10 @@ def _create(entry: Entry, context: Context, *, now: datetime, ask: Asking) -> li
     subscriber.consents.append(Consent(**_consent_row(context, now)))
     db.session.flush()  # the unique index speaks here, before anything else is written
     if not double_opt_in:
-        _activate(subscriber, now, context.ip)
+        activate(subscriber, now, context.ip)
     delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.current().domain)
     ask.asked = double_opt_in
-    return _hand_over([delivery], now)
+    return hand_over([delivery], now)
 
 
 def _again(
@@ -308,7 +310,7 @@ def _again(
         subscriber, now=now, domain=Sender.current().domain, kind=kind
     )
     ask.asked = asking
-    return _hand_over([delivery], now)
+    return hand_over([delivery], now)
 
 
 def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
@@ -326,7 +328,7 @@ def confirm(subscriber: Subscriber, *, now: datetime, ip: str | None) -> None:
     ).rowcount
     if won == 1:
         db.session.refresh(subscriber)
-        _activate(subscriber, now, ip)
+        activate(subscriber, now, ip)
     db.session.commit()
 
 
@@ -364,15 +366,26 @@ def parse_start_date(raw: object, *, today: date) -> date | None:
 def answer(
     subscriber: Subscriber, job_status: str, *, now: datetime, started_on: date | None = None
 ) -> None:
+    """The reader's answer on the start-date page (`apply_answer`), in one transaction."""
+    if job_status == JobStatus.UNKNOWN:
+        raise ValueError(f"not an answer: {job_status!r}")
+    apply_answer(subscriber, job_status, now=now, started_on=started_on)
+    db.session.commit()
+
+
+def apply_answer(
+    subscriber: Subscriber, job_status: str, *, now: datetime, started_on: date | None = None
+) -> None:
     """Record what the reader told us of their job, and make their notes follow it.
 
     `started`, with `started_on`: the after-hire notes count from midnight of that day in
     the reader's zone, and the check-ins stop. `looking`: no after-hire note; the next
     check-in still comes (one due by now counts as answered). `not_changing`: nothing
-    more is asked or sent. The answer can be changed at any time; notes already sent stay
-    sent. A pending reader's answer waits for their confirmation. One transaction.
+    more is asked or sent. `unknown` (the coach clearing what they said): the check-ins
+    ask again. The answer can be changed at any time; notes already sent stay sent. A
+    pending reader's answer waits for their confirmation. In the caller's transaction.
     """
-    if job_status not in JobStatus.ALL or job_status == JobStatus.UNKNOWN:
+    if job_status not in JobStatus.ALL:
         raise ValueError(f"not an answer: {job_status!r}")
     if (job_status == JobStatus.STARTED) != (started_on is not None):
         raise ValueError("a start date goes with the answer 'started', and only with it")
@@ -390,7 +403,6 @@ def answer(
             sequence(),
             now=now,
             domain=Sender.current().domain,
-            answered=True,
+            answered=job_status != JobStatus.UNKNOWN,
             default_zone=current_app.config["DEFAULT_TIMEZONE"],
         )
-    db.session.commit()

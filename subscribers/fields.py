@@ -29,6 +29,7 @@ PAGE_URL_MAX: int = Consent.page_url.type.length
 PAGE_MAX: int = Consent.page.type.length
 FORM_VERSION_MAX: int = Consent.form_version.type.length
 REASON_MAX: int = Suppression.reason.type.length
+NOTE_MAX: int = Consent.note.type.length
 
 
 def fit(value: str | None, limit: int) -> str | None:
@@ -69,6 +70,18 @@ def clean_name(raw: object) -> str | None:
     if looks_like_a_link(name):
         return None
     return name
+
+
+def clean_note(raw: object) -> str | None:
+    """How a reader the coach added asked to join: one line of text, without format or
+    control characters, NFC-normalized; None when empty or over NOTE_MAX characters."""
+    if not isinstance(raw, str):
+        return None
+    text = unicodedata.normalize("NFC", without_format_characters(raw))
+    text = " ".join(
+        "".join(" " if unicodedata.category(ch) in _FORBIDDEN else ch for ch in text).split()
+    )
+    return text if text and len(text) <= NOTE_MAX else None
 
 
 def looks_like_a_link(text: str) -> bool:

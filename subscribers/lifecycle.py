@@ -18,7 +18,16 @@ from sqlalchemy import and_, delete, or_, select, update
 from campaigns import tallies
 from campaigns.schedule import CHECKIN, DRIP, WORKSHEET, cancel_open
 from campaigns.sequence import RECONFIRM
-from models import Consent, Delivery, DeliveryStatus, JobStatus, Status, Subscriber, db
+from models import (
+    AuditEvent,
+    Consent,
+    Delivery,
+    DeliveryStatus,
+    JobStatus,
+    Status,
+    Subscriber,
+    db,
+)
 
 
 def email_key(address: str) -> str:
@@ -94,6 +103,7 @@ class StopReason:
     UNSUBSCRIBE = "unsubscribe"  # the reader asked (the link, List-Unsubscribe, the provider)
     BOUNCE = "bounce"  # the mailbox refused, hard or too often soft
     COMPLAINT = "complaint"  # the reader marked an email as spam
+    OPERATOR = "operator"  # the coach took them off the list (the dashboard or the admin API)
 
 
 # What each reason makes of a subscriber, and from which statuses (None: from any). An
@@ -102,6 +112,7 @@ _STOPS: Mapping[str, tuple[str, tuple[str, ...] | None]] = {
     StopReason.UNSUBSCRIBE: (Status.UNSUBSCRIBED, STAYING),
     StopReason.BOUNCE: (Status.BOUNCED, None),
     StopReason.COMPLAINT: (Status.UNSUBSCRIBED, None),
+    StopReason.OPERATOR: (Status.UNSUBSCRIBED, STAYING),
 }
 
 
@@ -242,6 +253,7 @@ def delete_unconfirmed(now: datetime, *, older_than: timedelta, limit: int = 100
     # Their sent worksheet emails leave the dashboard's sent counts with them.
     tallies.forget_rows([(step, at) for sid, step, at in sent if sid in gone])
     # Explicit deletes: the same on PostgreSQL (where the keys cascade) and on SQLite.
+    detach_audit(gone)
     for model in (Delivery, Consent):
         db.session.execute(
             delete(model)
@@ -249,3 +261,15 @@ def delete_unconfirmed(now: datetime, *, older_than: timedelta, limit: int = 100
             .execution_options(synchronize_session=False)
         )
     return len(gone)
+
+
+def detach_audit(subscriber_ids: Iterable[int]) -> None:
+    """The coach's audit events about these subscribers, about to be deleted, stay in the
+    log but name nobody (PostgreSQL's key does the same; SQLite enforces no keys, and a
+    new subscriber could be given a deleted one's id)."""
+    db.session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.subscriber_id.in_(list(subscriber_ids)))
+        .values(subscriber_id=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 
 from campaigns import tallies
 from models import Consent, Delivery, DeliveryStatus, Subscriber, db
+from subscribers.lifecycle import detach_audit
 from subscribers.suppression import Reason, suppress
 
 
@@ -61,6 +62,7 @@ def data_of(subscriber: Subscriber) -> dict:
                 "confirmed_ip": c.confirmed_ip,
                 "left_at": _iso(c.left_at),
                 "left_reason": c.left_reason,
+                "note": c.note,
             }
             for c in consents
         ],
@@ -103,6 +105,7 @@ def forget(subscriber: Subscriber, *, now: datetime, reason: str = Reason.FORGOT
         ).all()
     )
     # Explicit deletes: the same on PostgreSQL and on SQLite without foreign key enforcement.
+    detach_audit([sid])
     db.session.execute(delete(Delivery).where(Delivery.subscriber_id == sid))
     db.session.execute(delete(Consent).where(Consent.subscriber_id == sid))
     db.session.execute(delete(Subscriber).where(Subscriber.id == sid))

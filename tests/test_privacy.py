@@ -146,6 +146,7 @@ SAID_ON_THE_PAGE = {
     "consents.confirmed_ip": "the IP address you confirmed from",
     "consents.left_at": "each time you left my list",
     "consents.left_reason": "and why",
+    "consents.note": "the note of how you asked",
     "profile.confirmation_emails": "how many emails asking you",
     "deliveries.email": "a record of each email",
     "deliveries.kind": "a record of each email",
