@@ -76,7 +76,7 @@ def _checked(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
     wrong = {
         name: [f"{name} must be text."]
         for name in EDITABLE
-        if name in fields and not isinstance(fields[name], str)
+        if fields.get(name) is not None and not isinstance(fields[name], str)
     }
     if wrong:
         raise Refused(wrong)

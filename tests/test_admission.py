@@ -35,7 +35,7 @@ def refused_rows(page: str) -> list[tuple[str, str, str]]:
         return []
     rows = re.findall(
         r'<th scope="row" class="origin"><code>(.*?)</code></th><td class="num">(\d+)</td>'
-        r'<td>[^<]+</td><td class="fix">(.*?)</td>',
+        r'<td>.*?</td><td class="fix">(.*?)</td>',
         section.group(1),
     )
     return [(html.unescape(o), n, html.unescape(f)) for o, n, f in rows]
