@@ -94,6 +94,7 @@ def test_type_preview_publish_and_revert(tend, tend_server, open_page):
     page.get_by_role("button", name="Publish…").click()
     expect(page.get_by_role("heading", name=f"Publish “{SHIPPED_SUBJECT}”?")).to_be_visible()
     expect(page.locator('[data-impact="reach"]')).to_contain_text("This reaches 0 planned emails")
+    shoot(page, "editor-confirm")
     page.get_by_role("button", name="Confirm and publish").click()
 
     expect(page).to_have_url(re.compile(r"/admin/emails/month-1\?reader=started$"))
