@@ -595,3 +595,28 @@ def test_the_dashboard_shows_times_in_the_coachs_zone(make_app, smtp):
     assert f">{shown}</time>" in page  # signed up, consent given, the email's due time
     assert not re.search(r">\d{4}-\d\d-\d\dT\d\d:\d\d", page)  # no raw ISO time shown
     assert "JST" in text_of(operator.get("/admin/").get_data(as_text=True))
+
+
+def test_emails_are_listed_by_the_subject_the_coach_published(admin_app, operator, smtp):
+    from studio import emails
+
+    an_active_reader(admin_app, smtp)
+    now = utcnow()
+    on_reader(admin_app, readers.change, actor=COACH, now=now, job_answer="looking")
+    with admin_app.test_request_context():
+        month = emails.get("checkin-1")
+        emails.publish(
+            "checkin-1",
+            subject="Any news on the job front?",
+            preheader=month["preheader"],
+            body=month["body"],
+            actor=COACH,
+            now=now,
+        )
+        shown = readers.view(readers.find(ANN), now)
+        db.session.remove()
+    assert ("checkin-1", "Any news on the job front?") in [
+        (e["key"], e["subject"]) for e in shown["planned"]
+    ]
+    page = operator.get(f"/admin/subscribers/{public_id(admin_app)}").get_data(as_text=True)
+    assert '<td class="subject" data-key="checkin-1">Any news on the job front?</td>' in page
