@@ -72,6 +72,8 @@ class Sender:
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Sender:
+        """The sender the running app's environment describes, the coach's settings as
+        the environment gives them (`current()` lays the dashboard's over them)."""
         key = cfg.get("DKIM_PRIVATE_KEY", b"")
         return cls(
             mail_from=cfg["MAIL_FROM"],
@@ -85,8 +87,22 @@ class Sender:
             return_path=cfg.get("MAIL_RETURN_PATH", ""),
             dkim=DKIMKey(cfg["DKIM_SELECTOR"], cfg["DKIM_DOMAIN"], key) if key else None,
             locale=cfg["LOCALE"],
-            rules=Rules.from_config(cfg),
+            rules=Rules.of(settings.settings_of().coach, cfg["DEFAULT_TIMEZONE"]),
         )
+
+    @classmethod
+    def configured(cls) -> Sender:
+        """The running app's sender as its environment describes it, made once and kept:
+        for what never changes while it runs (MAIL_FROM's address and domain, the keys),
+        with no query. What renders an email takes `current()`."""
+        from flask import current_app
+
+        made = current_app.extensions.get("tend.sender.configured")
+        if made is None:
+            made = current_app.extensions["tend.sender.configured"] = cls.from_config(
+                current_app.config
+            )
+        return made
 
     @classmethod
     def current(cls) -> Sender:
@@ -95,19 +111,17 @@ class Sender:
         rules) read afresh on every render, so what the dashboard sets applies at once."""
         from flask import current_app
 
-        made = current_app.extensions.get("tend.sender")
-        if made is None:
-            made = current_app.extensions["tend.sender"] = cls.from_config(current_app.config)
+        base = cls.configured()
         who = settings.coach(current_app)
-        zone = settings.settings_of(current_app).drip.default_timezone
         fresh = {
             "coach_name": who.coach_name,
             "list_name": who.list_name,
             "reply_to": who.reply_to,
-            "rules": Rules.of(who, zone),
+            "rules": Rules.of(who, base.rules.default_zone),
         }
+        made = current_app.extensions.get("tend.sender", base)
         if any(getattr(made, name) != value for name, value in fresh.items()):
-            made = current_app.extensions["tend.sender"] = replace(made, **fresh)
+            made = current_app.extensions["tend.sender"] = replace(base, **fresh)
         return made
 
     @cached_property

@@ -92,7 +92,7 @@ def activate(subscriber: Subscriber, now: datetime, ip: str | None) -> None:
         subscriber,
         sequence(),
         now=now,
-        domain=Sender.current().domain,
+        domain=Sender.configured().domain,
         default_zone=current_app.config["DEFAULT_TIMEZONE"],
     )
 
@@ -229,7 +229,7 @@ def _insert_pending(entry: Entry, context: Context, *, now: datetime) -> Batch |
     consent = _consent_row(context, now)
     delivery = schedule.worksheet_row(
         now=now,
-        domain=Sender.current().domain,
+        domain=Sender.configured().domain,
         status=DeliveryStatus.QUEUED,
         job_id=job_id,
         lease_until=now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"]),
@@ -283,7 +283,7 @@ def _create(entry: Entry, context: Context, *, now: datetime, ask: Asking) -> li
     db.session.flush()  # the unique index speaks here, before anything else is written
     if not double_opt_in:
         activate(subscriber, now, context.ip)
-    delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.current().domain)
+    delivery = schedule.add_worksheet(subscriber, now=now, domain=Sender.configured().domain)
     ask.asked = double_opt_in
     return hand_over([delivery], now)
 
@@ -307,7 +307,7 @@ def _again(
         subscriber.consents.append(Consent(**_consent_row(context, now)))
         kind = RECONFIRM
     delivery = schedule.add_worksheet(
-        subscriber, now=now, domain=Sender.current().domain, kind=kind
+        subscriber, now=now, domain=Sender.configured().domain, kind=kind
     )
     ask.asked = asking
     return hand_over([delivery], now)
@@ -402,7 +402,7 @@ def apply_answer(
             subscriber,
             sequence(),
             now=now,
-            domain=Sender.current().domain,
+            domain=Sender.configured().domain,
             answered=job_status != JobStatus.UNKNOWN,
             default_zone=current_app.config["DEFAULT_TIMEZONE"],
         )
