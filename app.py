@@ -27,6 +27,7 @@ from doctor import cli as doctor
 from models import db
 from signup import effort, greeting, privacy
 from signup import views as signup_views
+from studio import cli as content_cli
 from web import (
     bodies,
     errors,
@@ -165,6 +166,7 @@ def _wire(app: Flask) -> None:
         admin_cli.subscribers,
         login_link.admin_group,
         worksheet_cli.worksheet,
+        content_cli.content,
         doctor.doctor_command,
     ):
         app.cli.add_command(command)

@@ -16,12 +16,14 @@ from flask import (
     url_for,
 )
 
-from admin import charts, previews, stats
+from admin import charts, stats
 from admin.blueprint import bp
 from admin.forms import ActionForm, ImportForm, TestSendForm
 from campaigns import gate, relay_health, schedule
+from campaigns.content import emails as content_emails
 from campaigns.plan import Rules
 from models import Subscriber, Transfer, TransferState, db, utcnow
+from studio import previews
 from subscribers.fields import clean_email
 from subscribers.lifecycle import find_by_address, find_by_public_id
 from subscribers.privacy import data_of, data_response, forget
@@ -63,7 +65,7 @@ def dashboard():
     figures = stats.counts()
     said = stats.answers()
     per_day = stats.signups_per_day(now=now)
-    funnel = stats.funnel(current_app.extensions["tend.sequence"], figures, said, now=now)
+    funnel = stats.funnel(content_emails.sequence(), figures, said, now=now)
     return render_template(
         "admin/dashboard.html",
         now=now,
@@ -93,7 +95,7 @@ def dashboard():
 
 
 def _preview_or_404(key: str) -> previews.Preview:
-    preview = previews.find(current_app.extensions["tend.sequence"], key)
+    preview = previews.find(content_emails.sequence(), key)
     if preview is None:
         abort(404)
     return preview
@@ -101,7 +103,7 @@ def _preview_or_404(key: str) -> previews.Preview:
 
 @bp.get("/emails")
 def emails():
-    catalogue = previews.catalogue(current_app.extensions["tend.sequence"])
+    catalogue = previews.catalogue(content_emails.sequence())
     return render_template("admin/emails.html", catalogue=catalogue, action=ActionForm())
 
 
@@ -180,9 +182,7 @@ def subscribers():
 def subscriber(public_id: str):
     found = _subscriber_or_404(public_id)
     rules = Rules.current()
-    forecast = schedule.upcoming(
-        found, current_app.extensions["tend.sequence"], now=utcnow(), rules=rules
-    )
+    forecast = schedule.upcoming(found, content_emails.sequence(), now=utcnow(), rules=rules)
     return render_template(
         "admin/subscriber.html",
         subscriber=found,

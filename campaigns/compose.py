@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
+from campaigns.content import markdown
 from campaigns.mime import Outgoing, build_message, list_slug
+from campaigns.names import first_name
 from campaigns.plan import Rules
 from campaigns.render import Sender, links_for, render
 from campaigns.sequence import CHECKIN, WORKSHEET, WORKSHEET_KINDS, Sequence, Step, Worksheet
@@ -58,7 +60,9 @@ def _sequence() -> Sequence:
     from flask import current_app, has_app_context
 
     if has_app_context() and "tend.sequence" in current_app.extensions:
-        return current_app.extensions["tend.sequence"]
+        from campaigns.content.emails import sequence
+
+        return sequence()
     return load_sequence()
 
 
@@ -108,20 +112,26 @@ def compose(
     send).
     """
     pending = isinstance(email, Worksheet) and recipient.status != Status.ACTIVE
-    words = words_for(recipient, sender, now, asking=pending, sequence=sequence or _sequence())
+    sequence = sequence or _sequence()
+    words = words_for(recipient, sender, now, asking=pending, sequence=sequence)
     # The reader's state shapes the email (one cached skeleton per email kind and shape);
     # their own dates are printed into it.
     extra = {**words.shape, "confirm": pending}
+    kind = kind_of(email, sequence, pending=pending)
+    body = email.confirm_body if pending else email.body
+    compiled = markdown.compile_body(body, kind, bool(words.shape["looking"]))
+    greeting = (recipient.called or "").strip() or None
+    values = _line_values(recipient, sender, words, greeting)
     rendered = render(
-        email.template,
-        subject=email.confirm_subject if pending else email.subject,
-        preheader=email.confirm_preheader if pending else email.preheader,
+        compiled.name,
+        subject=_line(email.confirm_subject if pending else email.subject, values),
+        preheader=_line(email.confirm_preheader if pending else email.preheader, values),
         name=recipient.name,
         public_id=recipient.public_id,
         sender=sender,
         transactional=pending,
         extra=extra,
-        greeting=(recipient.called or "").strip() or None,
+        greeting=greeting,
         slots=words.slots,
     )
     if subject_prefix:
@@ -136,6 +146,30 @@ def compose(
         date=now,
         feedback_id=feedback_id(email, sender, transactional=pending),
     )
+
+
+def kind_of(email: Step | Worksheet, sequence: Sequence, *, pending: bool = False) -> str:
+    """Which kind of email this is (what Tend adds below its body depends on it)."""
+    if isinstance(email, Worksheet):
+        return markdown.CONFIRM if pending else markdown.WORKSHEET
+    is_checkin = any(c.key == email.key for c in sequence.checkins)
+    return markdown.CHECKIN if is_checkin else markdown.STEP
+
+
+def _line_values(recipient: Recipient, sender: Sender, words: ReaderWords, greeting) -> dict:
+    return {
+        "first_name": greeting or first_name(recipient.name),
+        "name": recipient.name,
+        "coach_name": sender.signature,
+        "list_name": sender.list_name,
+        "resume": words.shape["resume"],
+        "start_date": words.slots["started_on"],
+    }
+
+
+def _line(source: str, values: dict) -> str:
+    """A subject or preheader with its variables put in (most have none)."""
+    return markdown.render_line(source, values) if "{" in source else source
 
 
 def feedback_id(email: Step | Worksheet, sender: Sender, *, transactional: bool) -> str:

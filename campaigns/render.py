@@ -1,5 +1,9 @@
 """The one place an email is rendered: Jinja templates in pairs (.txt, .html), CSS inlined.
 
+An email's own words are the coach's Markdown, turned into such a pair by
+`campaigns.content.markdown` (templates named `coach/...`); the layout, the footer and
+what Tend adds by kind are the files in `templates/emails/`.
+
 The bytes that go on the wire are written by `campaigns.mime`; which template a reader
 gets, and with what, is decided by `campaigns.compose`.
 """
@@ -14,9 +18,17 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 import css_inline
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    FunctionLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 
 import settings
+from campaigns.content.markdown import generated_source
 from campaigns.dkim import DKIMKey
 from campaigns.links import PURPOSES, Links
 from campaigns.names import first_name
@@ -116,10 +128,16 @@ class Sender:
         return parseaddr(self.mail_from)[0].strip() or self.coach_name
 
 
+def _generated(name: str):
+    # A generated template's name is made from its content: it never goes stale.
+    source = generated_source(name)
+    return None if source is None else (source, None, lambda: True)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(EMAIL_TEMPLATES)),
+        loader=ChoiceLoader([FunctionLoader(_generated), FileSystemLoader(str(EMAIL_TEMPLATES))]),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,

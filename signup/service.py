@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from campaigns import schedule
+from campaigns.content import emails as content_emails
 from campaigns.conveyor import Batch, enqueue_after_commit
 from campaigns.render import Sender
 from campaigns.sequence import RECONFIRM, WORKSHEET, Sequence
@@ -61,7 +62,7 @@ class Context:
 
 
 def sequence() -> Sequence:
-    return current_app.extensions["tend.sequence"]
+    return content_emails.sequence()
 
 
 def _hand_over(deliveries: list[Delivery], now: datetime) -> list[Batch]:

@@ -505,8 +505,8 @@ def test_every_email_of_the_sequence_has_a_preview(operator):
     listing = operator.get("/admin/emails").get_data(as_text=True)
     keys = re.findall(r'href="/admin/emails/([\w-]+)"', listing)
     assert keys == [
-        "worksheet-confirm",
-        "worksheet-direct",
+        "confirm",
+        "worksheet",
         "month-1",
         "month-3",
         "month-6",
@@ -515,7 +515,7 @@ def test_every_email_of_the_sequence_has_a_preview(operator):
         "checkin-3",
     ]
     subjects = {
-        "worksheet-confirm": "Please confirm your email to get the worksheet",
+        "confirm": "Please confirm your email to get the worksheet",
         "month-1": "A month in: who helped you get here?",
         "month-3": "Give before you need",
         "month-6": "Six months in: tell them how it&#39;s going",
@@ -534,8 +534,8 @@ def test_every_email_of_the_sequence_has_a_preview(operator):
         assert body.status_code == 200 and body.mimetype == "text/html"
         assert "frame-ancestors 'self'" in body.headers["Content-Security-Policy"]
         assert 'style="' in body.get_data(as_text=True)  # inlined, as sent
-    confirm = operator.get("/admin/emails/worksheet-confirm").get_data(as_text=True)
-    direct = operator.get("/admin/emails/worksheet-direct").get_data(as_text=True)
+    confirm = operator.get("/admin/emails/confirm").get_data(as_text=True)
+    direct = operator.get("/admin/emails/worksheet").get_data(as_text=True)
     assert "https://tend.example/confirm/" in confirm and "/confirm/" not in direct
     assert "https://tend.example/worksheet/" in direct
     assert "Unsubscribe: https://tend.example/unsubscribe/" in operator.get(
@@ -555,8 +555,8 @@ def test_previews_show_each_email_in_every_state_of_a_reader_it_can_reach(operat
     for key, state in re.findall(r'href="/admin/emails/([\w-]+)\?reader=(\w+)"', listing):
         offered.setdefault(key, []).append(state)
     assert offered == {
-        "worksheet-confirm": ["pending"],
-        "worksheet-direct": ["unknown", "looking", "not_changing", "started"],
+        "confirm": ["pending"],
+        "worksheet": ["unknown", "looking", "not_changing", "started"],
         "month-1": ["started"],
         "month-3": ["started"],
         "month-6": ["started"],
@@ -596,7 +596,7 @@ def test_preview_is_what_a_subscriber_receives(make_app, smtp):
     received = smtp.received[0].message.get_body(("plain",)).get_content()
     client = admin_client(app)
     login(client)
-    html = client.get("/admin/emails/worksheet-confirm").get_data(as_text=True)
+    html = client.get("/admin/emails/confirm").get_data(as_text=True)
     preview = re.search(r'<pre class="email-text">(.*?)</pre>', html, re.S).group(1)
 
     def normalize(text: str) -> str:
@@ -623,22 +623,22 @@ def test_send_a_test_goes_through_the_transport_marked_test(operator, smtp):
 
 def test_send_a_test_reports_a_refusal_and_a_bad_address(operator, smtp):
     smtp.reject["nobody@blog.example"] = "550 5.1.1 no such user"
-    page = operator.get("/admin/emails/worksheet-direct").get_data(as_text=True)
+    page = operator.get("/admin/emails/worksheet").get_data(as_text=True)
     operator.post(
-        "/admin/emails/worksheet-direct",
+        "/admin/emails/worksheet",
         data={"csrf_token": csrf_from(page), "email": "nobody@blog.example"},
     )
     assert "The test was not sent: 550 5.1.1 no such user" in operator.get(
-        "/admin/emails/worksheet-direct"
+        "/admin/emails/worksheet"
     ).get_data(as_text=True)
     bad = operator.post(
-        "/admin/emails/worksheet-direct",
+        "/admin/emails/worksheet",
         data={"csrf_token": csrf_from(page), "email": "not an address"},
     )
     assert bad.status_code == 400 and "Please enter a valid email address." in bad.get_data(
         as_text=True
     )
-    forged = operator.post("/admin/emails/worksheet-direct", data={"email": "me@blog.example"})
+    forged = operator.post("/admin/emails/worksheet", data={"email": "me@blog.example"})
     assert forged.status_code == 400
     assert smtp.received == []
 

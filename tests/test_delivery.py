@@ -80,14 +80,14 @@ def test_signup_sends_one_worksheet_email_that_inboxes_accept(app, client, smtp)
 
 def test_the_worksheet_email_takes_its_words_from_the_sequence_file(make_app, smtp, tmp_path):
     own = tmp_path / "sequence.toml"
+    # A value in the sequence file wins over the Markdown file's front matter.
     own.write_text(
         (ROOT / "campaigns" / "sequence.toml")
         .read_text(encoding="utf-8")
-        .replace("Your worksheet: what you need from your next company", "Here is your worksheet")
-        .replace('confirm_subject = "Please confirm your email to get the worksheet"', "")
         .replace(
-            "One click confirms it's you. If you didn't ask, ignore this.",
-            "Twenty quiet minutes and a pen.",
+            "[worksheet]\n",
+            '[worksheet]\nsubject = "Here is your worksheet"\n'
+            'confirm_preheader = "Twenty quiet minutes and a pen."\n',
         )
     )
     app = make_app(SEQUENCE_PATH=str(own))

@@ -29,9 +29,10 @@ from support import (
 )
 from werkzeug.urls import iri_to_uri
 
-from admin import login_link, previews
+from admin import login_link
 from campaigns.links import make_token
 from models import Subscriber, Suppression, db, utcnow
+from studio import previews
 from subscribers.fields import _zones, clean_email, clean_name
 
 pytestmark = pytest.mark.slow

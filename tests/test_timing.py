@@ -121,20 +121,43 @@ def test_the_worksheet_email_is_data_and_a_file_without_it_keeps_the_shipped_wor
     assert shipped.subject == "Your worksheet: what you need from your next company"
     assert shipped.preheader.startswith("Twenty quiet minutes")
     assert shipped.confirm_subject == "Please confirm your email to get the worksheet"
+    assert shipped.body.startswith("Hi {{ first_name }},")
     step = '[[step]]\nkey="a"\noffset="1 month"\nsubject="s"\ntemplate="drip_month_1"\n'
     assert sequence.parse(step).worksheet == shipped
-    own = sequence.parse('[worksheet]\nsubject="Here it is"\n' + step).worksheet
-    assert (own.subject, own.preheader, own.template) == ("Here it is", "", "worksheet")
+    # A value in the sequence file wins over the Markdown file's front matter.
+    own = sequence.parse('[worksheet]\nsubject="Here it is"\npreheader=""\n' + step).worksheet
+    assert (own.subject, own.preheader, own.body) == ("Here it is", "", shipped.body)
+    first = sequence.parse(step).steps[0]
+    assert (first.subject, first.offset_text) == ("s", "1 month")
+    assert first.preheader == "Ten minutes of thanks now keeps doors open later."
 
 
-def test_a_bad_sequence_file_names_the_problem():
-    with pytest.raises(ValueError, match=r"\[worksheet\] lacks subject"):
-        sequence.parse('[worksheet]\npreheader="p"\n')
+def test_a_step_takes_its_words_from_a_markdown_file_beside_the_sequence_file(tmp_path):
+    (tmp_path / "hello.md").write_text(
+        '---\nsubject: "Hello {{ first_name }}"\noffset: 2 weeks\n---\nHi {{ first_name }}!\n'
+    )
+    (tmp_path / "seq.toml").write_text('[[step]]\nkey="hello"\ntemplate="hello"\n')
+    step = sequence.load(tmp_path / "seq.toml").steps[0]
+    assert (step.subject, step.offset_text, step.body) == (
+        "Hello {{ first_name }}",
+        "2 weeks",
+        "Hi {{ first_name }}!\n",
+    )
 
-    with pytest.raises(ValueError, match="step 1 lacks offset"):
-        sequence.parse('[[step]]\nkey="a"\nsubject="s"\ntemplate="drip_month_1"\n')
+
+def test_a_bad_sequence_file_names_the_problem(tmp_path):
+    with pytest.raises(ValueError, match=r"\[worksheet\]: templates/emails/nope.md is missing"):
+        sequence.parse('[worksheet]\ntemplate="nope"\n')
+    (tmp_path / "bare.md").write_text('---\nsubject: "s"\n---\nHi\n')
+    with pytest.raises(ValueError, match="step 'a' has no offset"):
+        sequence.parse('[[step]]\nkey="a"\ntemplate="bare"\n', tmp_path)
+    with pytest.raises(ValueError, match="step 1 lacks template"):
+        sequence.parse('[[step]]\nkey="a"\noffset="1 month"\n')
     with pytest.raises(ValueError, match="missing"):
         sequence.parse('[[step]]\nkey="a"\noffset="1 month"\nsubject="s"\ntemplate="nope"\n')
+    with pytest.raises(ValueError, match="front matter"):
+        (tmp_path / "plain.md").write_text("Hi\n")
+        sequence.parse('[[step]]\nkey="a"\ntemplate="plain"\n', tmp_path)
 
 
 # ---- send days, the 14-day limit, the start of the new job -------------------------------

@@ -27,6 +27,7 @@ from typing import IO
 from flask import current_app
 from sqlalchemy import func, select
 
+from campaigns.content import emails as content_emails
 from campaigns.render import Sender
 from models import Subscriber, db
 from subscribers.suppression import Reason, suppress_many, suppressed_among
@@ -177,7 +178,7 @@ class _Batches:
     def __init__(self, now: datetime, progress: Progress | None):
         self.now, self.progress = now, progress
         self.report = Report()
-        self.sequence = current_app.extensions["tend.sequence"]
+        self.sequence = content_emails.sequence()
         self.domain = Sender.current().domain
         self.before = db.session.scalar(select(func.max(Subscriber.id))) or 0
 

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
 from campaigns import gate, relay_health, schedule
+from campaigns.content import emails as content_emails
 from campaigns.render import Sender
 from models import db, utcnow
 from workers import dispatcher
@@ -165,7 +166,7 @@ def tick_command(now_text: str | None) -> None:
 def sync_command(now_text: str | None) -> None:
     """Reconcile the schedule with the sequence file (also done by every tick)."""
     counts = schedule.sync(
-        current_app.extensions["tend.sequence"],
+        content_emails.sequence(),
         now=parse_now(now_text),
         domain=Sender.current().domain,
         default_zone=current_app.config["DEFAULT_TIMEZONE"],
@@ -173,6 +174,11 @@ def sync_command(now_text: str | None) -> None:
     click.echo(
         f"sync: added {counts['added']}, moved {counts['moved']}, cancelled {counts['cancelled']}"
     )
+    for key, version in content_emails.overridden(current_app.extensions["tend.sequence"]):
+        click.echo(
+            f"sync: {key} is sent as the coach published it (version {version}); "
+            "the sequence file's words and offset for it are not used"
+        )
 
 
 @drip.command("clock")

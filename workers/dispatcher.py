@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 import logs
 from campaigns import gate, schedule
+from campaigns.content import emails as content_emails
 from campaigns.conveyor import Batch, batches_of, current, enqueue_after_commit
 from campaigns.plan import Rules, SubscriberFacts, decide
 from campaigns.render import Sender
@@ -218,7 +219,7 @@ def tick(now: datetime, *, limit: int | None = None, pretend: bool = False) -> T
         now, older_than=timedelta(days=cfg["UNCONFIRMED_DAYS"])
     )
     db.session.commit()
-    sequence = current_app.extensions["tend.sequence"]
+    sequence = content_emails.sequence()
     result.sync = schedule.sync(
         sequence,
         now=now,

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from campaigns import gate, relay_health
 from campaigns.compose import Recipient, compose, email_for
+from campaigns.content import emails as content_emails
 from campaigns.mime import Outgoing
 from campaigns.render import Sender
 from models import Delivery, DeliveryStatus, Subscriber, db, utcnow
@@ -47,7 +48,7 @@ def _send_batch(job_id: str, ids: list[int], fixed_now: datetime | None) -> dict
         return {outcome.value: 0 for outcome in RowOutcome if outcome != RowOutcome.HELD}
     rows = _rows(claimed)
     redis = _redis()
-    sequence, sender = current_app.extensions["tend.sequence"], Sender.current()
+    sequence, sender = content_emails.sequence(), Sender.current()
     batch = Lanes(
         rows,
         clock,

@@ -1,4 +1,4 @@
-"""Every email of the sequence as a sample subscriber would get it, and test sends.
+"""Every email as a sample reader in each state would get it, and test sends.
 
 Nothing here renders on its own: each preview is made by `campaigns.compose`, the send
 job's own composer, so what the operator sees is byte for byte what a subscriber gets.
@@ -14,6 +14,7 @@ from flask import current_app
 
 from campaigns.compose import Recipient, email_for
 from campaigns.compose import compose as compose_message
+from campaigns.content.emails import sequence as current_sequence
 from campaigns.mime import Outgoing
 from campaigns.render import RenderedEmail, Sender
 from campaigns.schedule import CHECKIN, DRIP, WORKSHEET, new_message_id
@@ -72,17 +73,18 @@ class Preview:
 
 
 def catalogue(sequence: Sequence) -> list[Preview]:
-    """The worksheet email in both variants, each after-hire step, then each check-in."""
+    """The request to confirm, the worksheet email, each after-hire step, each check-in;
+    keyed as the admin API keys them."""
     return [
         Preview(
-            "worksheet-confirm",
-            "Worksheet email (double opt-in: confirm link)",
+            "confirm",
+            f"Request to confirm: {sequence.worksheet.confirm_subject}",
             WORKSHEET,
             WORKSHEET,
             True,
         ),
         Preview(
-            "worksheet-direct", "Worksheet email (direct: download link)", WORKSHEET, WORKSHEET
+            "worksheet", f"Worksheet email: {sequence.worksheet.subject}", WORKSHEET, WORKSHEET
         ),
         *(
             Preview(s.key, f"{s.offset_text} after the start date: {s.subject}", DRIP, s.key)
@@ -110,10 +112,13 @@ def compose(
     now: datetime,
     subject_prefix: str = "",
     state: ReaderState | None = None,
+    sequence: Sequence | None = None,
 ) -> Outgoing | None:
     """The message the send job would build for this email and a subscriber in `state`
-    (the first state the email can reach when none is given)."""
-    email = email_for(current_app.extensions["tend.sequence"], preview.kind, preview.step)
+    (the first state the email can reach when none is given), from `sequence` (the
+    app's as published, unless an unsaved one is given)."""
+    sequence = sequence or current_sequence()
+    email = email_for(sequence, preview.kind, preview.step)
     state = state or preview.state(None)
     if email is None or state is None:
         return None
@@ -129,7 +134,9 @@ def compose(
         # A sample start date: about a month ago, as month-1 finds its reader.
         started_on=(now - timedelta(days=30)).date().isoformat() if started else None,
     )
-    return compose_message(recipient, email, sender, now, subject_prefix=subject_prefix)
+    return compose_message(
+        recipient, email, sender, now, subject_prefix=subject_prefix, sequence=sequence
+    )
 
 
 def parts(outgoing: Outgoing) -> RenderedEmail:
@@ -141,17 +148,32 @@ def parts(outgoing: Outgoing) -> RenderedEmail:
 
 
 def sample(
-    preview: Preview, *, now: datetime, state: ReaderState | None = None
+    preview: Preview,
+    *,
+    now: datetime,
+    state: ReaderState | None = None,
+    sequence: Sequence | None = None,
 ) -> RenderedEmail | None:
     """The email as the sample subscriber in `state` would get it."""
     outgoing = compose(
-        preview, name=SAMPLE_NAME, address=SAMPLE_EMAIL, public_id=SAMPLE_ID, now=now, state=state
+        preview,
+        name=SAMPLE_NAME,
+        address=SAMPLE_EMAIL,
+        public_id=SAMPLE_ID,
+        now=now,
+        state=state,
+        sequence=sequence,
     )
     return parts(outgoing) if outgoing else None
 
 
 def send_test(
-    preview: Preview, address: str, *, now: datetime, state: ReaderState | None = None
+    preview: Preview,
+    address: str,
+    *,
+    now: datetime,
+    state: ReaderState | None = None,
+    sequence: Sequence | None = None,
 ) -> None:
     """Send the sample email, subject marked [Test], to `address` through the configured transport.
 
@@ -165,6 +187,7 @@ def send_test(
         now=now,
         subject_prefix="[Test] ",
         state=state,
+        sequence=sequence,
     )
     if outgoing is None:
         raise LookupError(f"no email {preview.key!r}")

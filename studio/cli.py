@@ -1,0 +1,97 @@
+"""`flask --app app content export|import DIR`: the coach's words as files, for version
+control. One Markdown file per email with front matter (`emails/<key>.md`) and one TOML
+file for the pages and the worksheet (`pages.toml`). Importing publishes what differs as
+new versions; an export imported again changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from campaigns.content import markdown
+from models import utcnow
+from studio import audit, emails
+from studio.errors import NotFound, Refused
+
+EMAILS = "emails"
+
+
+@click.group("content")
+def content() -> None:
+    """The coach's words as files: export them, or import (publish) them."""
+
+
+@content.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def export_command(folder: Path) -> None:
+    """Write every email as published (and the pages and worksheet) into FOLDER."""
+    written = export_to(folder)
+    click.echo(f"content export: {written} files in {folder}")
+
+
+def export_to(folder: Path) -> int:
+    (folder / EMAILS).mkdir(parents=True, exist_ok=True)
+    written = 0
+    for email in emails.catalogue():
+        path = folder / EMAILS / f"{email['key']}.md"
+        path.write_text(markdown.write_file(email), encoding="utf-8")
+        written += 1
+    return written
+
+
+@content.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@with_appcontext
+def import_command(folder: Path) -> None:
+    """Publish FOLDER's emails (and pages and worksheet) where they differ from what is
+    published; a bad file is named and nothing of it is published."""
+    try:
+        published, unchanged = import_from(folder, actor=audit.CLI)
+    except (Refused, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"content import: {published} published, {unchanged} unchanged")
+
+
+def import_from(folder: Path, *, actor: audit.Actor | str) -> tuple[int, int]:
+    """Check every file first, then publish those that differ."""
+    now = utcnow()
+    wanted = {}
+    for path in sorted((folder / EMAILS).glob("*.md")):
+        data = markdown.read_file(path)
+        key = path.stem
+        try:
+            current = emails.get(key)
+        except NotFound:
+            current = None
+        kind = current["kind"] if current else markdown.CHECKIN
+        if current is None and not key.startswith("checkin-"):
+            raise ValueError(f"{path.name}: no email {key!r} (a new file must be checkin-<n>.md)")
+        problems = markdown.check(
+            kind=kind,
+            subject=data.get("subject", ""),
+            preheader=data.get("preheader", ""),
+            body=data["body"],
+            offset=data.get("offset"),
+        )
+        if problems:
+            raise ValueError(f"{path.name}: " + "; ".join(p.message for p in problems))
+        wanted[key] = (current, data)
+    published = unchanged = 0
+    for key, (current, data) in wanted.items():
+        fields = {k: data.get(k) for k in ("subject", "preheader", "body", "offset")}
+        if current is not None and all(
+            (current.get(k) or "") == (v or "") for k, v in fields.items() if v is not None
+        ):
+            unchanged += 1
+            continue
+        if current is None:
+            emails.add_checkin(
+                **{**fields, "preheader": fields["preheader"] or ""}, actor=actor, now=now, key=key
+            )
+        else:
+            emails.publish(key, **fields, actor=actor, now=now)
+        published += 1
+    return published, unchanged
