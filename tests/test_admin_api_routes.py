@@ -65,13 +65,7 @@ def test_every_email_is_listed_whatever_double_opt_in_says(make_app, double_opt_
     "kinds",
     [
         pytest.param(("step", "checkin"), id="steps-and-checkins"),
-        pytest.param(
-            ("worksheet", "confirm"),
-            id="worksheet-and-confirm",
-            marks=pytest.mark.xfail(
-                reason="studio.emails.publish refuses these two: no offset is 'offset must be text'"
-            ),
-        ),
+        pytest.param(("worksheet", "confirm"), id="worksheet-and-confirm"),
     ],
 )
 def test_every_shipped_body_goes_back_through_put_unchanged(emails_api, kinds):
