@@ -82,6 +82,7 @@ def test_an_edit_reaches_the_next_email_not_the_sent_one(make_app, smtp):
         ("Hi {{ name|upper }}\n", "line 1: only {{ variable }}"),
         ("Hi {{ start_date }}\n", "{{ start_date }} is only in after-hire notes"),
         ("   \n", "The body is empty"),
+        ("Hi\x00 there\n", "control character"),
     ],
 )
 def test_bad_words_are_refused_naming_the_problem_and_nothing_changes(app, body, said):

@@ -90,6 +90,7 @@ def allowed(kind: str) -> list[Variable]:
 
 # ---- checking --------------------------------------------------------------------------
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 _ALLOWED_NODES = (
     nodes.Template,
@@ -158,7 +159,13 @@ def check(
 ) -> list[Problem]:
     """Every problem of an email as the coach wrote it, each naming its field (and, in the
     body, its line); empty when it can be published."""
-    problems = []
+    problems = [
+        Problem(field, f"The {field} holds a control character; type it again as text.")
+        for field, value in (("subject", subject), ("preheader", preheader), ("body", body))
+        if _CONTROL.search(value)
+    ]
+    if problems:
+        return problems
     subject = subject.strip()
     if not subject:
         problems.append(Problem("subject", "The subject is empty; write one."))
