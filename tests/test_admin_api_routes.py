@@ -1,8 +1,6 @@
 """The admin API's routes do what the coach's dashboard does, through the same studio
 functions: emails, readers, settings, pages, the worksheet. Every answer is checked
 against openapi.json as it comes (`ApiClient`).
-
-Each group needs its studio module; until that module is in the build its tests skip.
 """
 
 from __future__ import annotations
@@ -15,32 +13,28 @@ from support.admin_api import API_TOKEN, ApiClient
 
 from admin.api.schemas import COACH_SETTINGS, STATES
 from models import Consent, Subscriber, db, utcnow
+from studio import previews
 
 EMAIL_KEYS = ["confirm", "worksheet", "month-1", "month-3", "month-6"]
 CHECKINS = ["checkin-1", "checkin-2", "checkin-3"]
 
 
-def _api(make_app, module: str, **env) -> ApiClient:
-    pytest.importorskip(f"studio.{module}", reason=f"studio.{module} is not in this build yet")
+def _api(make_app, **env) -> ApiClient:
     return ApiClient(make_app(ADMIN_API_TOKEN=API_TOKEN, **env))
 
 
 @pytest.fixture
 def emails_api(make_app):
-    return _api(make_app, "emails")
+    return _api(make_app)
 
 
 @pytest.fixture
 def readers_api(make_app):
-    return _api(make_app, "readers")
+    return _api(make_app)
 
 
 def test_the_reader_states_are_the_previews_own():
-    try:
-        from studio.previews import STATES as known
-    except ImportError:
-        from admin.previews import STATES as known
-    assert [state.key for state in known] == STATES
+    assert [state.key for state in previews.STATES] == STATES
 
 
 # ---- emails ------------------------------------------------------------------------------
@@ -48,7 +42,7 @@ def test_the_reader_states_are_the_previews_own():
 
 @pytest.mark.parametrize("double_opt_in", ["1", "0"])
 def test_every_email_is_listed_whatever_double_opt_in_says(make_app, double_opt_in):
-    api = _api(make_app, "emails", DOUBLE_OPT_IN=double_opt_in)
+    api = _api(make_app, DOUBLE_OPT_IN=double_opt_in)
     listed = api.get("/emails").get_json()
     assert [e["key"] for e in listed] == EMAIL_KEYS + CHECKINS
     kinds = {e["key"]: e["kind"] for e in listed}
@@ -235,7 +229,7 @@ def test_unsubscribe_keeps_the_history_and_resend_answers_with_the_reader(reader
 
 
 def test_the_coach_settings_are_read_and_changed_by_name(make_app):
-    api = _api(make_app, "coach")
+    api = _api(make_app)
     shown = api.get("/settings").get_json()
     assert [s["name"] for s in shown] == COACH_SETTINGS
     assert {s["source"] for s in shown} == {"environment"}
@@ -250,7 +244,7 @@ def test_the_coach_settings_are_read_and_changed_by_name(make_app):
 
 
 def test_a_page_text_is_published_with_its_warning(make_app):
-    api = _api(make_app, "pages")
+    api = _api(make_app)
     keys = [page["key"] for page in api.get("/pages").get_json()]
     assert {"form", "thanks", "started"} <= set(keys)
     put = api.put("/pages/form", json={"fields": {"fine_print": "No spam, ever."}})
@@ -261,7 +255,7 @@ def test_a_page_text_is_published_with_its_warning(make_app):
 
 
 def test_the_worksheet_goes_back_through_put_with_a_question_changed(make_app):
-    api = _api(make_app, "worksheet")
+    api = _api(make_app)
     sheet = api.get("/worksheet").get_json()
     assert sheet["title"] and sheet["build"]["state"] in ("building", "ready", "failed")
     question = next(i for s in sheet["sections"] for i in s["items"] if i["kind"] == "question")
