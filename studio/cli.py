@@ -12,10 +12,11 @@ from flask.cli import with_appcontext
 
 from campaigns.content import markdown
 from models import utcnow
-from studio import audit, emails
+from studio import audit, content_file, emails, pages, worksheet
 from studio.errors import NotFound, Refused
 
 EMAILS = "emails"
+PAGES_FILE = "pages.toml"
 
 
 @click.group("content")
@@ -39,7 +40,8 @@ def export_to(folder: Path) -> int:
         path = folder / EMAILS / f"{email['key']}.md"
         path.write_text(markdown.write_file(email), encoding="utf-8")
         written += 1
-    return written
+    (folder / PAGES_FILE).write_text(content_file.export_text(), encoding="utf-8")
+    return written + 1
 
 
 @content.command("import")
@@ -56,8 +58,10 @@ def import_command(folder: Path) -> None:
 
 
 def import_from(folder: Path, *, actor: audit.Actor | str) -> tuple[int, int]:
-    """Check every file first, then publish those that differ."""
+    """Check every file first, then publish those that differ: each email, the pages and
+    the worksheet count one each. A folder without `pages.toml` leaves them as they are."""
     now = utcnow()
+    words = _read_words(folder / PAGES_FILE, actor=actor, now=now)
     wanted = {}
     for path in sorted((folder / EMAILS).glob("*.md")):
         data = markdown.read_file(path)
@@ -80,6 +84,11 @@ def import_from(folder: Path, *, actor: audit.Actor | str) -> tuple[int, int]:
             raise ValueError(f"{path.name}: " + "; ".join(p.message for p in problems))
         wanted[key] = (current, data)
     published = unchanged = 0
+    for data, module in words:
+        if module.import_data(data, actor=actor, now=now)["changed"]:
+            published += 1
+        else:
+            unchanged += 1
     for key, (current, data) in wanted.items():
         fields = {k: data.get(k) for k in ("subject", "preheader", "body", "offset")}
         if current is not None and all(
@@ -95,3 +104,27 @@ def import_from(folder: Path, *, actor: audit.Actor | str) -> tuple[int, int]:
             emails.publish(key, **fields, actor=actor, now=now)
         published += 1
     return published, unchanged
+
+
+def _read_words(path: Path, *, actor: audit.Actor | str, now) -> list[tuple[dict, object]]:
+    """The pages and worksheet of `pages.toml`, each checked (nothing published yet), as
+    (data, module) pairs; a part the file leaves out is left as it is."""
+    if not path.exists():
+        return []
+    try:
+        data = content_file.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ValueError(f"{path.name}: {err}") from None
+    unknown = sorted(set(data) - {"pages", "worksheet"})
+    if unknown:
+        raise ValueError(f"{path.name}: {', '.join(unknown)} is not pages or worksheet")
+    found = []
+    for name, module in (("pages", pages), ("worksheet", worksheet)):
+        if name not in data:
+            continue
+        try:
+            module.import_data(data[name], actor=actor, now=now, dry_run=True)
+        except Refused as err:
+            raise ValueError(f"{path.name}, {name}: {err}") from None
+        found.append((data[name], module))
+    return found

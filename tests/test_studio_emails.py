@@ -12,10 +12,9 @@ from sqlalchemy import select
 from support import answer, tick, work
 
 from campaigns.content import markdown
-from models import AuditEvent, Delivery, DeliveryStatus, Subscriber, db
+from models import AuditEvent, ContentVersion, Delivery, DeliveryStatus, Subscriber, db
 from signup import service
-from studio import audit, emails
-from studio.cli import export_to, import_from
+from studio import audit, emails, pages, worksheet
 from studio.errors import NotFound, Refused
 
 JOINED = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)  # a Monday
@@ -225,20 +224,64 @@ def test_every_email_previews_in_each_state_from_unsaved_words(app):
                 assert rendered.subject and "Sam" in rendered.text
 
 
+def all_versions() -> list[tuple[str, int, str]]:
+    rows = db.session.execute(
+        select(ContentVersion.key, ContentVersion.version, ContentVersion.data).order_by(
+            ContentVersion.key, ContentVersion.version
+        )
+    )
+    return [tuple(row) for row in rows]
+
+
 def test_content_export_then_import_changes_nothing(app, tmp_path):
+    cli = app.test_cli_runner()
     with app.test_request_context():
         emails.publish("month-1", subject="Mine", body=NEW_BODY, actor=ME, now=JOINED)
+        pages.publish("thanks", {"text": 'Soon in your inbox, "promise".'}, actor=ME, now=JOINED)
+        sheet = worksheet.export_data()
+        sheet["title"] = "What You Need Next"
+        worksheet.publish(sheet, actor=ME, now=JOINED)
         before = {e["key"]: (e, emails.versions(e["key"])) for e in emails.catalogue()}
-        written = export_to(tmp_path)
-        assert written == len(before) == 8
-        assert import_from(tmp_path, actor=audit.CLI) == (0, 8)
+        stored = all_versions()
+    exported = cli.invoke(args=["content", "export", str(tmp_path)])
+    assert exported.exit_code == 0 and f"9 files in {tmp_path}" in exported.output
+    assert sorted(p.name for p in (tmp_path / "emails").iterdir()) == sorted(
+        f"{key}.md" for key in before
+    )
+    assert 'title = "What You Need Next"' in (tmp_path / "pages.toml").read_text()
+
+    imported = cli.invoke(args=["content", "import", str(tmp_path)])
+    assert imported.output == "content import: 0 published, 10 unchanged\n"
+    with app.test_request_context():
         after = {e["key"]: (e, emails.versions(e["key"])) for e in emails.catalogue()}
         assert after == before
-        # An edited file publishes that email alone.
-        path = tmp_path / "emails" / "month-3.md"
-        path.write_text(path.read_text().replace("Give before you need", "Give first"))
-        assert import_from(tmp_path, actor=audit.CLI) == (1, 7)
+        assert all_versions() == stored
+
+    # An edited file publishes that email, the pages or the worksheet alone.
+    path = tmp_path / "emails" / "month-3.md"
+    path.write_text(path.read_text().replace("Give before you need", "Give first"))
+    toml = tmp_path / "pages.toml"
+    toml.write_text(toml.read_text().replace("What You Need Next", "What You Need"))
+    imported = cli.invoke(args=["content", "import", str(tmp_path)])
+    assert imported.output == "content import: 2 published, 8 unchanged\n"
+    with app.test_request_context():
         assert emails.get("month-3")["subject"] == "Give first"
+        assert worksheet.view()["title"] == "What You Need" and worksheet.view()["version"] == 3
+        assert pages.version() == 2
+        stored = all_versions()
+
+    # A bad file anywhere is named, and nothing of the folder is published.
+    path.write_text(path.read_text().replace("Give first", "Give early"))
+    toml.write_text(toml.read_text().replace('button = "Send me the worksheet"', 'button = ""'))
+    refused = cli.invoke(args=["content", "import", str(tmp_path)])
+    assert refused.exit_code == 1
+    assert "pages.toml, pages: form.button:" in refused.output
+    with app.test_request_context():
+        assert all_versions() == stored
+        assert emails.get("month-3")["subject"] == "Give first"
+    toml.write_text("title = ")
+    refused = cli.invoke(args=["content", "import", str(tmp_path)])
+    assert "pages.toml: not TOML" in refused.output
 
 
 def test_drip_sync_says_when_the_coach_s_version_wins_over_the_file(app):
