@@ -129,13 +129,11 @@ def sequence(app: Any = None) -> Sequence:
         from flask import current_app
 
         app = current_app
-    stamp = store.stamp()
-    held = app.extensions.get("tend.content.sequence")
-    if held is not None and held[0] == stamp:
-        return held[1]
-    made = overlay(app.extensions["tend.sequence"], store.latest_of(PREFIX))
-    app.extensions["tend.content.sequence"] = (stamp, made)
-    return made
+    return store.kept(
+        "sequence",
+        lambda: overlay(app.extensions["tend.sequence"], store.latest_of(PREFIX)),
+        app=app,
+    )
 
 
 def overridden(base: Sequence) -> list[tuple[str, int]]:

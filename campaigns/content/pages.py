@@ -11,16 +11,12 @@ publish does, in whatever process it happens.
 from __future__ import annotations
 
 import copy
-import threading
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from campaigns.content import store
-from models import db
 
 KEY = "pages"
 PATH = Path(__file__).resolve().with_name("pages.toml")
@@ -76,33 +72,19 @@ class Texts:
         return self.form["fine_print"] == _shipped()["form"]["fine_print"]
 
 
-_lock = threading.Lock()
-_kept: tuple[int, Texts] | None = None  # (the store's stamp, the texts read at it)
-
-
 def current() -> Texts:
     """The texts readers get: one cheap query (the store's stamp) while nothing changed.
 
     A database that does not answer still gets the page shown (with its banner): the texts
     last read in this process, else the shipped ones."""
-    global _kept
-    kept = _kept
-    try:
-        stamp = store.stamp()
-        if kept is not None and kept[0] == stamp:
-            return kept[1]
-        version = store.current(KEY, None)
-    except SQLAlchemyError:
-        db.session.rollback()
-        return kept[1] if kept is not None else Texts(1, shipped())
-    texts = Texts(version.version if version else 1, merged(version.data if version else None))
-    with _lock:
-        _kept = (stamp, texts)
-    return texts
+    return store.kept(KEY, _read, lambda: Texts(1, shipped()))
+
+
+def _read() -> Texts:
+    version = store.current(KEY, None)
+    return Texts(version.version if version else 1, merged(version.data if version else None))
 
 
 def forget() -> None:
     """Drop this process's copy (a publish here does; other processes see the stamp move)."""
-    global _kept
-    with _lock:
-        _kept = None
+    store.forget(KEY)

@@ -10,15 +10,21 @@ or deleted; reverting publishes an old version's content again as a new one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from models import ContentVersion, db, utcnow
 
 SHIPPED = "shipped"  # published_by of a stored shipped default
+KEPT = "tend.content.kept"  # the app's extension that holds what `kept` built
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,42 @@ def stamp() -> int:
     enough to ask on every tick and every send, so what is built from the versions can be
     kept until it changes."""
     return db.session.scalar(select(func.max(ContentVersion.id))) or 0
+
+
+def kept(
+    name: str,
+    build: Callable[[], T],
+    fallback: Callable[[], T] | None = None,
+    *,
+    app: Any = None,
+) -> T:
+    """What `build` makes from the versions, kept with the app under `name` until anything
+    is published (one cheap query, `stamp()`, tells), so a page or a tick reads the
+    versions again only after a change.
+
+    With a `fallback`, a database that does not answer (or has no table yet, before `db
+    upgrade`) still gets an answer: the value last built, else `fallback()`. Without one,
+    the database's error is raised. `app` defaults to the current one."""
+    held: dict[str, tuple[int, Any]] = (app or current_app).extensions.setdefault(KEPT, {})
+    last = held.get(name)
+    try:
+        now = stamp()
+        if last is not None and last[0] == now:
+            return last[1]
+        made = build()
+    except SQLAlchemyError:
+        if fallback is None:
+            raise
+        db.session.rollback()
+        return last[1] if last is not None else fallback()
+    held[name] = (now, made)
+    return made
+
+
+def forget(name: str) -> None:
+    """Drop what `kept` holds under `name` in this app (a publish here does; other
+    processes see the stamp move)."""
+    current_app.extensions.get(KEPT, {}).pop(name, None)
 
 
 def _dump(data: dict[str, Any]) -> str:

@@ -14,17 +14,13 @@ The data's shape (a JSON object, or the TOML file) is in `worksheet.toml`'s head
 from __future__ import annotations
 
 import copy
-import threading
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from campaigns.content import store
-from models import db
 
 KEY = "worksheet"
 PATH = Path(__file__).resolve().with_name("worksheet.toml")
@@ -180,35 +176,20 @@ class Current:
     words: Worksheet
 
 
-_lock = threading.Lock()
-_kept: tuple[int, Current] | None = None
-
-
 def current() -> Current:
     """What readers get now, read again only when the content store's stamp moves. A
     database without the table yet (before `db upgrade`) or not answering gets the words
     last read in this process, else the shipped ones."""
-    global _kept
-    kept = _kept
-    try:
-        stamp = store.stamp()
-        if kept is not None and kept[0] == stamp:
-            return kept[1]
-        stored = store.current(KEY, None)
-    except SQLAlchemyError:
-        db.session.rollback()
-        return kept[1] if kept is not None else Current(1, shipped_data(), SHIPPED)
+    return store.kept(KEY, _read, lambda: Current(1, shipped_data(), SHIPPED))
+
+
+def _read() -> Current:
+    stored = store.current(KEY, None)
     if stored is None:
-        made = Current(1, shipped_data(), SHIPPED)
-    else:
-        made = Current(stored.version, stored.data, from_data(stored.data))
-    with _lock:
-        _kept = (stamp, made)
-    return made
+        return Current(1, shipped_data(), SHIPPED)
+    return Current(stored.version, stored.data, from_data(stored.data))
 
 
 def forget() -> None:
     """Drop this process's copy (a publish here does; other processes see the stamp move)."""
-    global _kept
-    with _lock:
-        _kept = None
+    store.forget(KEY)
