@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from admin.api.framework import answer, commit, errors, pick, route
+from admin.api.framework import answer, errors, pick, route
 from admin.api.schemas import listing
 from models import utcnow
 from studio import emails
@@ -50,7 +50,6 @@ def put_email(key: str, body: dict):
     if body.get("offset") is not None:  # null, as GET shows the worksheet's: none
         given["offset"] = body["offset"]
     shown = emails.publish(key, **given, actor=API, now=utcnow())
-    commit()
     return answer(email(shown))
 
 
@@ -58,7 +57,6 @@ def put_email(key: str, body: dict):
 def add_checkin(body: dict):
     given = {name: body[name] for name in (*WORDS, "offset")}
     shown = emails.add_checkin(**given, actor=API, now=utcnow())
-    commit()
     return answer(email(shown), 201)
 
 
@@ -71,7 +69,6 @@ def add_checkin(body: dict):
 )
 def remove_checkin(key: str):
     removed = emails.remove_checkin(key, actor=API, now=utcnow())
-    commit()
     return answer({"key": key, "dropped": removed["dropped"]})
 
 
@@ -111,7 +108,6 @@ def email_versions(key: str):
 )
 def revert_email(key: str, body: dict):
     shown = emails.revert(key, body["version"], actor=API, now=utcnow())
-    commit()
     return answer(email(shown))
 
 
@@ -130,7 +126,6 @@ def test_email(key: str, body: dict) -> Response:
         return errors({"email": [f"The relay could not take it just now: {err}"]}, 503)
     except (PermanentFailure, Undeliverable) as err:
         return errors({"email": [f"The relay refused it: {err}"]}, 422)
-    commit()
     return answer({"key": key, "email": body["email"], "state": body.get("state")})
 
 

@@ -163,7 +163,9 @@ def route(
         OPERATIONS.append(op)
 
         def run(**kwargs: str) -> Response:
-            return _prepared(op, view, kwargs)
+            response = _prepared(op, view, kwargs)
+            _settle(response)
+            return response
 
         run.__name__ = run.__qualname__ = view.__name__
         run.__doc__ = view.__doc__
@@ -180,10 +182,13 @@ def pick(found: Any, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(found, name) for name in names}
 
 
-def commit() -> None:
-    """After a change: commit what the service function left open, if anything, before
-    the answer is read back."""
-    db.session.commit()
+def _settle(response: Response) -> None:
+    """A route that answered with success keeps what its service function changed; one
+    that answered with an error changes nothing."""
+    if response.status_code < 400:
+        db.session.commit()
+    else:
+        db.session.rollback()
 
 
 # ---- the guard and the errors, for every path under PREFIX --------------------------------

@@ -3,7 +3,7 @@ pages, by page key and field name; through `studio.pages`."""
 
 from __future__ import annotations
 
-from admin.api.framework import answer, commit, route
+from admin.api.framework import answer, route
 from admin.api.schemas import listing
 from models import utcnow
 from studio import pages
@@ -27,5 +27,4 @@ def list_pages():
 )
 def put_page(key: str, body: dict):
     warnings = pages.publish(key, body["fields"], actor=API, now=utcnow())
-    commit()
     return answer({"key": key, "fields": pages.view()[key], "warnings": list(warnings)})

@@ -3,7 +3,7 @@ each with its value and where it comes from; through `studio.coach`."""
 
 from __future__ import annotations
 
-from admin.api.framework import answer, commit, pick, route
+from admin.api.framework import answer, pick, route
 from admin.api.schemas import listing
 from models import utcnow
 from studio import coach
@@ -31,5 +31,4 @@ def get_settings():
 )
 def patch_settings(body: dict):
     coach.change(body, actor=API, now=utcnow())
-    commit()
     return answer(_settings())

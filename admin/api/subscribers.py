@@ -4,7 +4,7 @@ reader answers with the same object (`Reader`)."""
 
 from __future__ import annotations
 
-from admin.api.framework import answer, commit, pick, route
+from admin.api.framework import answer, pick, route
 from models import Subscriber, utcnow
 from studio import readers
 from studio.audit import API
@@ -57,7 +57,6 @@ def add_reader(body: dict):
         actor=API,
         now=utcnow(),
     )
-    commit()
     return answer(reader(added), 201)
 
 
@@ -72,7 +71,6 @@ def add_reader(body: dict):
 def change_reader(public_id: str, body: dict):
     subscriber = readers.by_public_id(public_id)
     readers.change(subscriber, actor=API, now=utcnow(), **body)
-    commit()
     return answer(reader(subscriber))
 
 
@@ -86,7 +84,6 @@ def change_reader(public_id: str, body: dict):
 def unsubscribe_reader(public_id: str):
     subscriber = readers.by_public_id(public_id)
     readers.unsubscribe(subscriber, actor=API, now=utcnow())
-    commit()
     return answer(reader(subscriber))
 
 
@@ -100,5 +97,4 @@ def unsubscribe_reader(public_id: str):
 def resend_worksheet(public_id: str):
     subscriber = readers.by_public_id(public_id)
     readers.resend_worksheet(subscriber, actor=API, now=utcnow())
-    commit()
     return answer(reader(subscriber))

@@ -3,7 +3,7 @@ its PDF's rebuild; `PUT` publishes and queues the rebuild. Through `studio.works
 
 from __future__ import annotations
 
-from admin.api.framework import answer, commit, route
+from admin.api.framework import answer, route
 from models import utcnow
 from studio import worksheet
 from studio.audit import API
@@ -34,5 +34,4 @@ def get_worksheet():
 def put_worksheet(body: dict):
     words = {name: value for name, value in body.items() if name != "build"}
     worksheet.publish(words, actor=API, now=utcnow())
-    commit()
     return answer(_shown())
