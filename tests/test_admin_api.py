@@ -29,7 +29,12 @@ def concrete(rule: str) -> str:
 
 @pytest.fixture
 def api_app(make_app):
-    return make_app(ADMIN_API_TOKEN=API_TOKEN, ADMIN_PASSWORD=ADMIN_PASSWORD)
+    # These tests send many wrong tokens from one client on purpose: room for all of them.
+    return make_app(
+        ADMIN_API_TOKEN=API_TOKEN,
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        ADMIN_LOGIN_RATE_LIMIT="1000/minute",
+    )
 
 
 @pytest.fixture
@@ -72,6 +77,30 @@ def test_a_wrong_or_missing_token_is_401_on_every_route(api, authorization):
         assert response.get_json() == {
             "errors": {"authorization": ["Send Authorization: Bearer <ADMIN_API_TOKEN>."]}
         }
+
+
+def test_a_client_that_keeps_guessing_is_shut_out_for_the_window_and_others_are_not(make_app):
+    api = ApiClient(make_app(ADMIN_API_TOKEN=API_TOKEN))
+    guesser = {"REMOTE_ADDR": "203.0.113.9"}
+    wrong = {"Authorization": "Bearer wrong-token-of-a-good-length-0123456789"}
+    for _ in range(5):  # ADMIN_LOGIN_RATE_LIMIT: 5/minute
+        response = api.get("/activity", token=None, headers=wrong, environ_base=guesser)
+        assert response.status_code == 401
+    for token in (None, API_TOKEN):  # even the right token, until the minute passes
+        response = api.get(
+            "/activity", token=token, headers=wrong if token is None else {}, environ_base=guesser
+        )
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "60"
+        assert response.get_json() == {
+            "errors": {
+                "authorization": [
+                    "Too many wrong tokens from your address. Wait a minute and try again."
+                ]
+            }
+        }
+    other = api.get("/activity", environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert other.status_code == 200
 
 
 def test_the_token_is_taken_with_any_case_of_bearer_and_outer_spaces(api):

@@ -192,7 +192,9 @@ def test_a_reader_added_by_hand_is_found_by_address_and_by_public_id(readers_api
     bob = _add(readers_api, "bob@example.com", confirmed=True)
     assert bob["status"] == "active"
     assert readers_api.post("/subscribers", json={"name": "A", "email": "ann@example.com", "note": ""}).status_code == 422  # fmt: skip
-    assert readers_api.get("/subscribers?email=nobody@example.com").status_code == 404
+    missing = readers_api.get("/subscribers?email=nobody@example.com")
+    assert missing.status_code == 404
+    assert list(missing.get_json()["errors"]) == ["email"]
     assert readers_api.get("/subscribers").get_json() == {"errors": {"email": ["Required."]}}
     assert readers_api.get("/subscribers/nobody1234").status_code == 404
 

@@ -24,6 +24,7 @@ from admin.api import check
 from admin.api.schemas import SCHEMAS
 from models import db
 from studio.errors import NotFound, Refused
+from web import limits
 from web.errors import PAGES, error_page
 from web.health import read_only
 
@@ -206,15 +207,40 @@ def authorised(given: str | None, token: str) -> bool:
     return hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
+WRONG_TOKENS = "admin-api-wrong-token"  # what the wrong tokens of one client count under
+
+
+def _too_many() -> Response:
+    response = errors(
+        {
+            "authorization": [
+                "Too many wrong tokens from your address. Wait a minute and try again."
+            ]
+        },
+        429,
+    )
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 def guard() -> Response | tuple[str, int] | None:
     """Before anything else under PREFIX: no token set, the API is not there (the generic
-    404 page); a wrong or missing token, 401; a path or method the API has not, in JSON."""
+    404 page); a wrong or missing token, 401; a path or method the API has not, in JSON.
+
+    Wrong tokens count per client (an IPv4 address or an IPv6 /64) against
+    ADMIN_LOGIN_RATE_LIMIT, as the dashboard's passwords do: once a client has used it
+    up, it gets 429 whatever it sends until the window passes, so nobody can keep
+    guessing."""
     if not _under_prefix():
         return None
     token = current_app.config["ADMIN_API_TOKEN"]
     if not token:
         return error_page(404)
+    limit, client = current_app.config["ADMIN_LOGIN_RATE_LIMIT"], limits.client_network()
+    if not limits.room(limit, WRONG_TOKENS, client):
+        return _too_many()
     if not authorised(request.headers.get("Authorization"), token):
+        limits.spend(limit, WRONG_TOKENS, client)
         response = errors({"authorization": ["Send Authorization: Bearer <ADMIN_API_TOKEN>."]}, 401)
         response.headers["WWW-Authenticate"] = 'Bearer realm="admin API"'
         return response
@@ -255,7 +281,7 @@ def _refused(err: Refused) -> Response:
 @bp.errorhandler(NotFound)
 def _not_found(err: NotFound) -> Response:
     db.session.rollback()
-    named = next(iter(request.view_args or {}), "request")
+    named = next(iter(request.view_args or request.args or {}), "request")
     return errors({named: [str(err) or "Not found."]}, 404)
 
 

@@ -31,6 +31,7 @@ REASONS = {
     404: "No such email, page, version or reader",
     413: "The body is too large",
     422: "Bad input, each field named; nothing changed",
+    429: "Too many wrong tokens from this client; wait for Retry-After seconds",
     503: "Not available just now; nothing changed",
 }
 
@@ -48,12 +49,17 @@ def _answer(status: int, schema: str | dict | None) -> dict[str, Any]:
         described["headers"] = {
             "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}
         }
+    if status == 429:
+        described["headers"] = {
+            "Retry-After": {"schema": {"type": "string"}, "description": "seconds"}
+        }
     return described
 
 
 def _answers(op: Operation) -> dict[str, Any]:
     statuses: dict[int, str | dict | None] = dict(op.answers)
     statuses.setdefault(401, "Errors")
+    statuses.setdefault(429, "Errors")
     if op.arguments:
         statuses.setdefault(404, "Errors")
     if op.body is not None:
