@@ -17,6 +17,3 @@ def dashboard_actor() -> Actor:
     if not isinstance(session_id, str):
         return Actor("dashboard")
     return Actor("dashboard", hashlib.sha256(session_id.encode()).hexdigest()[:8])
-
-
-dashboard = dashboard_actor  # the editor's name for it

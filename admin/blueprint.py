@@ -3,8 +3,6 @@ an open session, but the ways in (`admin.entry`), and none of its answers is cac
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
 from markupsafe import Markup
 
@@ -12,7 +10,6 @@ import settings
 from admin import sessions, times
 from campaigns.timing import zone_or_default
 from models import utcnow
-from studio.audit import Actor
 
 bp = Blueprint(
     "admin",
@@ -44,15 +41,6 @@ def private(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
-
-
-def actor() -> Actor:
-    """Who acts in this request, for the audit log: the dashboard, and a short id of the
-    admin session (the first 8 hex digits of a hash of its id; never the id itself)."""
-    marker = session.get("admin")
-    session_id = marker.get("id") if isinstance(marker, dict) else None
-    short = hashlib.sha256(session_id.encode()).hexdigest()[:8] if session_id else ""
-    return Actor("dashboard", short)
 
 
 @bp.app_template_filter("coach_time")

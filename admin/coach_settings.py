@@ -4,15 +4,13 @@ zone), each with its value, where it comes from and its help. The page only call
 
 from __future__ import annotations
 
-import hashlib
+from flask import flash, redirect, render_template, request, url_for
 
-from flask import flash, redirect, render_template, request, session, url_for
-
+from admin.actor import dashboard_actor
 from admin.blueprint import bp
-from admin.forms import ActionForm
+from admin.forms import EXPIRED, ActionForm
 from models import utcnow
 from studio import coach
-from studio.audit import Actor
 from studio.errors import Refused
 
 # What the page calls each setting; the table's own line is its help.
@@ -26,16 +24,6 @@ LABELS = {
     "drip_holidays": "Public holidays",
     "coach_timezone": "Your time zone",
 }
-EXPIRED = "That form expired. Please try again."
-
-
-def dashboard_actor() -> Actor:
-    """Who acts from the dashboard: its session, by the first 8 hex digits of its id's
-    hash (the database keeps only the hash)."""
-    marker = session.get("admin")
-    held = marker.get("id") if isinstance(marker, dict) else None
-    digest = hashlib.sha256(held.encode()).hexdigest()[:8] if isinstance(held, str) else ""
-    return Actor("dashboard", digest)
 
 
 def _page(*, typed: dict[str, str] | None = None, errors=None, status: int = 200):

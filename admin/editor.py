@@ -9,10 +9,11 @@ import re
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
-from admin import actor, email_page
+from admin import email_page
+from admin.actor import dashboard_actor
 from admin.blueprint import bp
-from admin.email_page import EXPIRED, FIELDS, WORDS
-from admin.forms import ActionForm, TestSendForm
+from admin.email_page import FIELDS, WORDS
+from admin.forms import EXPIRED, ActionForm, TestSendForm
 from models import utcnow
 from studio import emails
 from studio.errors import NotFound, Refused
@@ -86,7 +87,7 @@ def email_add():
         return _listing(fields=fields, errors={"form": [EXPIRED]}, status=400)
     try:
         _refuse_unprintable(fields)
-        added = emails.add_checkin(**fields, actor=actor.dashboard(), now=utcnow())
+        added = emails.add_checkin(**fields, actor=dashboard_actor(), now=utcnow())
     except Refused as refused:
         return _listing(fields=fields, errors=refused.errors, status=422)
     flash(
@@ -139,7 +140,7 @@ def email_test(key: str):
         _refuse_unprintable(words)
         given = {n: words[n] for n in WORDS} if words else {}
         emails.test_send(
-            key, email=address, now=utcnow(), actor=actor.dashboard(), state=state, **given
+            key, email=address, now=utcnow(), actor=dashboard_actor(), state=state, **given
         )
     except Refused as refused:
         return email_page.editor(key, state=state, words=words, errors=refused.errors, status=422)
@@ -221,7 +222,7 @@ def email_publish(key: str):
         return _confirm_publish(key, email, words, state)
     try:
         _refuse_unprintable(words)
-        published = emails.publish(key, **words, actor=actor.dashboard(), now=utcnow())
+        published = emails.publish(key, **words, actor=dashboard_actor(), now=utcnow())
     except Refused as refused:
         return email_page.editor(key, state=state, words=words, errors=refused.errors, status=422)
     flash(f"Published version {published['version']}: “{published['subject']}”.", "ok")
@@ -257,7 +258,7 @@ def email_revert(key: str):
     version = request.form.get("version", "")
     number = int(version) if re.fullmatch(r"[0-9]{1,9}", version) else -1  # not "①"
     try:
-        back = emails.revert(key, number, actor=actor.dashboard(), now=utcnow())
+        back = emails.revert(key, number, actor=dashboard_actor(), now=utcnow())
     except Refused as refused:
         flash(" ".join(m for ms in refused.errors.values() for m in ms), "error")
         return _back(key)
@@ -283,7 +284,7 @@ def email_remove(key: str):
             impact=emails.impact(key, remove=True),
             action=ActionForm(),
         )
-    removed = emails.remove_checkin(key, actor=actor.dashboard(), now=utcnow())
+    removed = emails.remove_checkin(key, actor=dashboard_actor(), now=utcnow())
     flash(
         f"Removed the check-in “{email['subject']}”: {removed['dropped']} planned "
         f"{'note' if removed['dropped'] == 1 else 'notes'} dropped; sent ones are untouched.",

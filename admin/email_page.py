@@ -32,7 +32,6 @@ SENT_WHEN = {
     "confirm": "when someone signs up (with double opt-in)",
     "worksheet": "when a reader confirms (at signup without double opt-in)",
 }
-EXPIRED = "That form expired. Please try again."
 
 
 def when_sent(email: dict[str, Any], offset: str | None = None) -> str:

@@ -17,7 +17,7 @@ from flask import abort, current_app, redirect, render_template, request, sessio
 
 from admin import login_link, sessions
 from admin.blueprint import bp
-from admin.forms import ActionForm, LoginForm
+from admin.forms import EXPIRED, ActionForm, LoginForm
 from models import utcnow
 from web import limits
 from web.limits import limiter
@@ -99,11 +99,7 @@ def login():
         current_app.logger.warning("admin login refused", extra={"ip": request.remote_addr})
         if valid:
             _wrong_password()
-        error = (
-            "That form expired. Please try again."
-            if "csrf_token" in form.errors
-            else "That password is not right."
-        )
+        error = EXPIRED if "csrf_token" in form.errors else "That password is not right."
     status = 401 if error else 200
     return render_template("admin/login.html", form=form, error=error), status
 

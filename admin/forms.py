@@ -9,6 +9,8 @@ from wtforms.validators import DataRequired, ValidationError
 
 from subscribers.fields import clean_email
 
+EXPIRED = "That form expired. Please try again."  # a form whose CSRF token is stale
+
 
 class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])

@@ -11,13 +11,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from admin.actor import dashboard_actor
 from admin.blueprint import bp
-from admin.forms import ActionForm
+from admin.forms import EXPIRED, ActionForm
 from models import utcnow
 from signup import messages
 from studio import pages
 from studio.errors import NotFound, Refused
 
-EXPIRED = "That form expired. Please try again."
 # What readers see that is not the coach's to change, shown so the coach knows it.
 FIXED = (messages.NAME, messages.EMAIL, messages.BANNER, messages.RATE_LIMITED)
 

@@ -11,8 +11,10 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
 from admin import stats
-from admin.blueprint import actor, bp
+from admin.actor import dashboard_actor
+from admin.blueprint import bp
 from admin.forms import (
+    EXPIRED,
     JOB_CHOICES,
     ActionForm,
     AddReaderForm,
@@ -29,8 +31,8 @@ from studio import activity, readers
 from studio.errors import NotFound, Refused
 from subscribers.privacy import data_of, data_response
 
-EXPIRED = "That form expired. Please try again."
-ACTIVITY_LIMIT = 200
+ACTIVITY_LIMIT = 200  # the events a reader's page shows
+ACTIVITY_PAGE = 100  # the events a page of Activity shows
 
 
 def _subscriber_or_404(public_id: str) -> Subscriber:
@@ -109,7 +111,7 @@ def _act(public_id: str, form: FlaskForm, act: Callable[[Subscriber], str | None
 @bp.post("/subscribers/<public_id>/unsubscribe")
 def subscriber_unsubscribe(public_id: str):
     def act(found: Subscriber) -> str:
-        readers.unsubscribe(found, actor=actor(), now=utcnow())
+        readers.unsubscribe(found, actor=dashboard_actor(), now=utcnow())
         return "Unsubscribed. Nothing more goes to them; their history stays on this page."
 
     return _act(public_id, ActionForm(), act)
@@ -120,7 +122,7 @@ def subscriber_name(public_id: str):
     form = NameForm()
 
     def act(found: Subscriber) -> str:
-        readers.change(found, actor=actor(), now=utcnow(), name=form.name.data or "")
+        readers.change(found, actor=dashboard_actor(), now=utcnow(), name=form.name.data or "")
         return "Name saved."
 
     return _act(public_id, form, act)
@@ -133,7 +135,11 @@ def subscriber_email(public_id: str):
     def act(found: Subscriber) -> str:
         reconfirm = not form.in_person.data
         readers.change(
-            found, actor=actor(), now=utcnow(), email=form.email.data or "", reconfirm=reconfirm
+            found,
+            actor=dashboard_actor(),
+            now=utcnow(),
+            email=form.email.data or "",
+            reconfirm=reconfirm,
         )
         if found.status == Status.PENDING:
             return "Address corrected. A request to confirm is on its way to it."
@@ -148,9 +154,11 @@ def subscriber_start(public_id: str):
 
     def act(found: Subscriber) -> str:
         if request.form.get("clear"):
-            readers.change(found, actor=actor(), now=utcnow(), started_on=None)
+            readers.change(found, actor=dashboard_actor(), now=utcnow(), started_on=None)
             return "Start date cleared: the check-ins ask again."
-        readers.change(found, actor=actor(), now=utcnow(), started_on=form.started_on.data or "")
+        readers.change(
+            found, actor=dashboard_actor(), now=utcnow(), started_on=form.started_on.data or ""
+        )
         return "Start date saved: the after-hire notes count from it."
 
     return _act(public_id, form, act)
@@ -162,7 +170,7 @@ def subscriber_job(public_id: str):
 
     def act(found: Subscriber) -> str:
         answer = form.job_answer.data or None
-        readers.change(found, actor=actor(), now=utcnow(), job_answer=answer)
+        readers.change(found, actor=dashboard_actor(), now=utcnow(), job_answer=answer)
         return "Job answer saved."
 
     return _act(public_id, form, act)
@@ -172,7 +180,7 @@ def subscriber_job(public_id: str):
 def subscriber_resend(public_id: str):
     def act(found: Subscriber) -> str:
         asking = found.status != Status.ACTIVE
-        readers.resend_worksheet(found, actor=actor(), now=utcnow())
+        readers.resend_worksheet(found, actor=dashboard_actor(), now=utcnow())
         what = "The request to confirm" if asking else "The worksheet email"
         return f"{what} is on its way again."
 
@@ -190,7 +198,7 @@ def subscriber_delete(public_id: str):
     if not ActionForm().validate_on_submit():
         flash(EXPIRED, "error")
         return redirect(url_for("admin.subscriber", public_id=public_id), code=303)
-    readers.forget(found, actor=actor(), now=utcnow())
+    readers.forget(found, actor=dashboard_actor(), now=utcnow())
     flash("Deleted. The address stays suppressed until it signs up and confirms again.", "ok")
     return redirect(url_for("admin.subscribers"), code=303)
 
@@ -209,7 +217,7 @@ def subscriber_add():
                     form.email.data or "",
                     form.note.data or "",
                     confirmed=bool(form.confirmed.data),
-                    actor=actor(),
+                    actor=dashboard_actor(),
                     now=utcnow(),
                 )
             except Refused as refused:
@@ -230,10 +238,18 @@ def subscriber_add():
 
 @bp.get("/activity")
 def activity_page():
+    """The audit log, ACTIVITY_PAGE events a page, newest first (`?page=2` the next ones);
+    a page past the end or not a number shows the last or the first."""
+    total = activity.count()
+    pages = max(1, -(-total // ACTIVITY_PAGE))
+    asked = request.args.get("page", "1")
+    page = min(int(asked), pages) if asked.isascii() and asked.isdigit() and asked != "0" else 1
     return render_template(
         "admin/activity.html",
-        events=activity.recent(limit=ACTIVITY_LIMIT),
-        total=activity.count(),
-        limit=ACTIVITY_LIMIT,
+        events=activity.recent(limit=ACTIVITY_PAGE, offset=(page - 1) * ACTIVITY_PAGE),
+        total=total,
+        page=page,
+        pages=pages,
+        first=(page - 1) * ACTIVITY_PAGE + 1,
         action=ActionForm(),
     )

@@ -18,7 +18,7 @@ from flask import (
 
 from admin import charts, stats
 from admin.blueprint import bp
-from admin.forms import ActionForm, ImportForm
+from admin.forms import EXPIRED, ActionForm, ImportForm
 from campaigns import gate, relay_health
 from campaigns.content import emails as content_emails
 from models import Transfer, TransferState, db, utcnow
@@ -123,11 +123,7 @@ def import_list():
             return _import_page(form, error=QUEUE_DOWN + " Nothing was imported.", status=503)
         return redirect(url_for("admin.transfer", transfer_id=transfer.id), code=303)
     if request.method == "POST":
-        error = (
-            "Please choose a CSV file."
-            if "file" in form.errors
-            else "That form expired. Please try again."
-        )
+        error = "Please choose a CSV file." if "file" in form.errors else EXPIRED
         return _import_page(form, error=error, status=400)
     return _import_page(form)
 
@@ -139,7 +135,7 @@ QUEUE_DOWN = "The queue (Redis) is not answering, so the job could not start; tr
 def export_start():
     """Queue an export; its status page offers the file once it is complete."""
     if not ActionForm().validate_on_submit():
-        return _import_page(ImportForm(), error="That form expired. Please try again.", status=400)
+        return _import_page(ImportForm(), error=EXPIRED, status=400)
     try:
         transfer = transfers.start_export(utcnow())
     except RedisDown:

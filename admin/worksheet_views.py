@@ -16,13 +16,12 @@ from werkzeug.datastructures import MultiDict
 
 from admin.actor import dashboard_actor
 from admin.blueprint import bp
-from admin.forms import ActionForm
+from admin.forms import EXPIRED, ActionForm
 from models import utcnow
 from studio import worksheet
 from studio.errors import NotFound, Refused
 from studio.worksheet_check import MAX_ITEMS, MAX_SECTIONS, TOP
 
-EXPIRED = "That form expired. Please try again."
 LISTS = {"checkboxes": ("boxes",), "blanks": ("blanks",), "network": ("columns", "ticks")}
 OWN_TEXTS = {
     "question": ("text", "lines"),

@@ -31,9 +31,11 @@ def who(actor: str) -> str:
     return f"{name} (session {session})" if session else name
 
 
-def recent(*, limit: int = 200, subscriber: Subscriber | None = None) -> list[Entry]:
+def recent(
+    *, limit: int = 200, offset: int = 0, subscriber: Subscriber | None = None
+) -> list[Entry]:
     """The newest events first, all of them or one reader's, each with its reader."""
-    events = audit.recent(limit=limit, subscriber=subscriber)
+    events = audit.recent(limit=limit, offset=offset, subscriber=subscriber)
     ids = {e.subscriber_id for e in events if e.subscriber_id is not None}
     readers = (
         {s.id: s for s in db.session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))}

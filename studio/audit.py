@@ -49,9 +49,16 @@ def record(
     return event
 
 
-def recent(*, limit: int = 200, subscriber: Subscriber | None = None) -> list[AuditEvent]:
-    """The newest events first, all of them or one reader's."""
-    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+def recent(
+    *, limit: int = 200, offset: int = 0, subscriber: Subscriber | None = None
+) -> list[AuditEvent]:
+    """The newest events first, all of them or one reader's, skipping the newest `offset`."""
+    query = (
+        select(AuditEvent)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     if subscriber is not None:
         query = query.where(AuditEvent.subscriber_id == subscriber.id)
     return list(db.session.scalars(query))

@@ -101,6 +101,11 @@ def test_put_publishes_a_version_with_its_history_and_revert_brings_words_back(e
     actions = [e["action"] for e in emails_api.get("/activity").get_json()]
     assert actions[:2] == ["email.revert", "email.publish"]
     assert {e["actor"] for e in emails_api.get("/activity").get_json()} == {"api"}
+    # Paged: `offset` skips the newest, `limit` keeps that many.
+    everything = emails_api.get("/activity").get_json()
+    assert emails_api.get("/activity?limit=1&offset=1").get_json() == everything[1:2]
+    assert emails_api.get(f"/activity?offset={len(everything)}").get_json() == []
+    assert emails_api.get("/activity?offset=-1").status_code == 422
 
 
 def test_bad_words_are_refused_naming_the_problem_and_nothing_changes(emails_api):

@@ -29,7 +29,7 @@ from support import (
 from admin.times import in_zone
 from campaigns.timing import start_anchor
 from models import AuditEvent, Delivery, Subscriber, db, utcnow
-from studio import readers
+from studio import audit, readers
 from studio.audit import Actor
 from studio.errors import NotFound, Refused
 from subscribers.lifecycle import find_by_address
@@ -567,6 +567,31 @@ def test_every_action_is_on_the_readers_page_and_on_the_activity_page(admin_app,
         f"{dashboard} – Deleted a reader with their consent records and emails; "
         "the address stays suppressed."
     )
+
+
+def test_the_activity_page_pages_through_every_event_newest_first(admin_app, operator):
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with admin_app.app_context():
+        for n in range(1, 251):
+            audit.record(Actor("api"), "test", f"Event {n}.", now=start + timedelta(minutes=n))
+        db.session.commit()
+
+    def summaries(page: str) -> list[str]:
+        html = operator.get("/admin/activity" + page).get_data(as_text=True)
+        return [row.rpartition(" ")[2] for row in logged(html)], text_of(html)
+
+    first, text = summaries("")
+    assert first == [f"{n}." for n in range(250, 150, -1)]
+    assert "1 to 100 of 250" in text and "Page 1 of 3" in text and "Older" in text
+    assert "Newer" not in text
+    third, text = summaries("?page=3")
+    assert third == [f"{n}." for n in range(50, 0, -1)]
+    assert "201 to 250 of 250" in text and "Newer" in text and "Older" not in text
+    assert summaries("?page=2")[0] == [f"{n}." for n in range(150, 50, -1)]
+    # A page past the end is the last; one that is not a number, the first.
+    assert summaries("?page=99")[0] == summaries("?page=" + "9" * 40)[0] == third
+    for odd in ("0", "-1", "x", "2.5", "%EF%BC%92", ""):
+        assert summaries(f"?page={odd}")[0] == first, odd
 
 
 # ---- the dashboard's times ----------------------------------------------------------------
