@@ -43,6 +43,19 @@ def private(response: Response) -> Response:
     return response
 
 
+@bp.app_template_filter("day")
+def day(value: object) -> str:
+    """A date, "16 Dec 2026"."""
+    return times.day(value)
+
+
+@bp.app_template_filter("time_in")
+def time_in(value: object, zone) -> Markup:
+    """A stored UTC time in another zone than the coach's (a reader's), to the minute,
+    with the weekday (notes go out on the days DRIP_DAYS names)."""
+    return times.coach_time(value, zone, weekday=True)
+
+
 @bp.app_template_filter("coach_time")
 def coach_time(value: object) -> Markup:
     """A stored UTC time as the dashboard shows it: in the coach's zone, to the minute."""

@@ -856,13 +856,15 @@ def test_a_subscribers_page_shows_their_start_date_and_the_day_each_email_is_pla
     answer(admin_app, "ann@example.com", "started", now=confirmed, started_on=date(2027, 3, 3))
     page = operator.get(f"/admin/subscribers/{public_id(admin_app, 'ann@example.com')}")
     html = page.get_data(as_text=True)
-    assert "Started the new job on 2027-03-03" in html and "America/Chicago" in html
-    planned = dict(re.findall(r'data-key="(month-\d)">.*?<td class="planned">([^<]+)</td>', html))
+    assert "Started the new job on 3 Mar 2027" in html and "America/Chicago" in html
+    planned = dict(
+        re.findall(r'data-key="(month-\d)">.*?<td class="planned"><time[^>]*>([^<]+)</', html)
+    )
     # Planned as of now, in the reader's zone: a Saturday's note on the Monday after.
     assert planned == {
-        "month-1": "Mon 2027-04-05 09:00",
-        "month-3": "Thu 2027-06-03 09:00",
-        "month-6": "Fri 2027-09-03 09:00",
+        "month-1": "Mon 5 Apr 2027, 09:00 CDT",
+        "month-3": "Thu 3 Jun 2027, 09:00 CDT",
+        "month-6": "Fri 3 Sep 2027, 09:00 CDT",
     }
     cancelled = re.findall(
         r'data-key="(checkin-\d)">[^<]*</td><td>checkin</td><td>(\w+)</td>', html

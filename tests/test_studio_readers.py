@@ -263,7 +263,9 @@ def test_the_start_date_and_job_answer_forms_on_the_reader_page(admin_app, opera
     saved = post(operator, page_url + "/start", {"started_on": start.isoformat()})
     assert saved.status_code == 303
     page = text_of(operator.get(page_url).get_data(as_text=True))
-    assert "Start date saved" in page and f"Started the new job on {start.isoformat()}" in page
+    assert (
+        "Start date saved" in page and f"Started the new job on {start.day} {start:%b %Y}" in page
+    )
 
     too_far = date.today() + timedelta(days=400)
     refused = post(operator, page_url + "/start", {"started_on": too_far.isoformat()})
