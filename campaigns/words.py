@@ -167,7 +167,6 @@ def reader_words(
         "coming_count": number(len(coming)),
         # 'at one, three and six months in', or for what is still to come only
         "coming_at": offsets_words([c.offset_text for c in coming]),
-        "all_coming": len(coming) == len(steps),
         "looking": job_status == JobStatus.LOOKING,
         "ask_start": not asking and job_status in (JobStatus.UNKNOWN, JobStatus.LOOKING),
         "steps_count": number(len(steps)),

@@ -80,7 +80,7 @@ def test_the_holiday_shows_on_the_planned_day_in_the_email():
         .split()
     )
     assert (
-        "I'll send two more short notes, at three and six months in, on Monday, January 4, "
+        "I'll send two short notes, at three and six months in, on Monday, January 4, "
         "2027 (after New Year's Day) and Thursday, April 1, 2027" in text
     ), text
 
