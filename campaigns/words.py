@@ -79,15 +79,22 @@ def and_list(items: Seq[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
 
 
-def offsets_words(offsets: Seq[str]) -> str:
-    """('1 month', '3 months', '6 months') -> 'one, three and six months'."""
+def offsets_words(offsets: Seq[str], *, digits: bool = False) -> str:
+    """('1 month', '3 months', '6 months') -> 'one, three and six months' ('1, 3 and 6
+    months' with `digits`); offsets of different units are listed whole."""
     parts = [o.split() for o in offsets]
     units = {p[1].rstrip("s") for p in parts if len(p) == 2}
     if len(units) == 1 and all(len(p) == 2 and p[0].isdigit() for p in parts):
         unit = units.pop()
         last = int(parts[-1][0])
-        return and_list([number(int(p[0])) for p in parts]) + f" {unit}{'s' if last != 1 else ''}"
+        said = [p[0] if digits else number(int(p[0])) for p in parts]
+        return and_list(said) + f" {unit}{'s' if last != 1 else ''}"
     return and_list(offsets)
+
+
+def times_words(n: int) -> str:
+    """1 -> 'once', 2 -> 'twice', 3 -> 'three times'."""
+    return {1: "once", 2: "twice"}.get(n, f"{number(n)} times")
 
 
 def send_days_words(days: frozenset[int]) -> str:

@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.content import pages as page_texts
+from campaigns.content import store as content_store
 from models import db
 from signup import challenge, gate, messages, refused_origins, service
 from signup.door import (
@@ -265,11 +266,18 @@ def store(s: Submission) -> Outcome:
 
 
 def form_version() -> str:
-    """What the consent records of the sentence beside the form: the shipped sentence's
-    name while it is the shipped one, else the content version of the pages that holds the
-    coach's sentence (`pages-v3`), so every consent names the words its reader saw."""
+    """What the consent records of the sentence beside the form, so every consent names
+    the words its reader saw: the shipped sentence's name while it reads as shipped; else
+    the content version of the pages that holds the coach's sentence (`pages-v3`); and when
+    its placeholders made it from a sequence the coach changed, also the content store's
+    stamp (`pages-v3.41`: every version published up to row 41), which pins those too."""
     texts = page_texts.current()
-    return messages.FORM_VERSION if texts.shipped_fine_print else f"pages-v{texts.version}"
+    said = texts.fine_print
+    if said == messages.FORM_SENTENCE:
+        return messages.FORM_VERSION
+    if said == texts.form["fine_print"]:
+        return f"pages-v{texts.version}"
+    return f"pages-v{texts.version}.{content_store.stamp()}"
 
 
 _SOURCES = {Channel.FORM: "form", Channel.API: "api", Channel.KEYED: "api"}

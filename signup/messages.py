@@ -8,7 +8,13 @@ RATE_LIMITED = "Too many tries from your network. Please wait a minute and try a
 AGAIN = "Almost there: please press the button once more."
 SUGGEST = "Did you mean {address}?"
 
-# The name every consent records while the sentence beside the form is the shipped one
-# (campaigns/content/pages.toml, `form.fine_print`); the coach's own is named by its content
-# version (`signup.admission.form_version`). Bump it whenever the shipped sentence changes.
+# The name every consent records while the sentence beside the form reads as shipped
+# (campaigns/content/pages.toml, `form.fine_print`, filled from the shipped sequence): this
+# sentence. Any other is named by the content it was made from
+# (`signup.admission.form_version`). Bump it whenever the shipped sentence changes.
 FORM_VERSION = "worksheet-2026-12"
+FORM_SENTENCE = (
+    "I'll email you the worksheet, and now and then (three times at most) ask whether you've "
+    "started a new job. Once you tell me your start date, three short notes follow, 1, 3 "
+    "and 6 months in. Unsubscribe any time."
+)

@@ -47,8 +47,10 @@ PAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
                 "Fine print",
                 400,
                 long=True,
-                help="Beside the button, and stored with every consent. It must say that the "
-                "notes count from the start date the reader gives.",
+                help="Beside the button, and named in every consent. It must say that the "
+                "notes count from the start date the reader gives. {checkins} becomes how "
+                "often the check-ins ask (three times), {notes_at} the after-hire notes' "
+                "times (1, 3 and 6 months), as the sequence has them.",
             ),
         ),
     ),
@@ -138,11 +140,14 @@ def _clean(field: Field, raw: object) -> tuple[str | None, str | None]:
 
 
 def _placeholders(key: str, field: Field, value: str) -> str | None:
-    allowed = {texts.OFFSETS} if (key, field.name) == ("started", "intro") else set()
+    allowed = texts.allowed(key, field.name)
     unknown = [p for p in _PLACEHOLDER.findall(value) if p not in allowed]
     if not unknown:
         return None
-    known = f"the only one it may hold is {texts.OFFSETS}" if allowed else "it holds none"
+    if len(allowed) > 1:
+        known = f"it may hold {', '.join(allowed[:-1])} and {allowed[-1]}"
+    else:
+        known = f"the only one it may hold is {allowed[0]}" if allowed else "it holds none"
     return f"{field.label}: {unknown[0]} is not a placeholder Tend fills in ({known})."
 
 

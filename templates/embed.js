@@ -12,7 +12,7 @@
   var MSG = {{ messages | tojson }};
   var POW = {{ challenge_on | tojson }};
 {{ solver }}
-  var CONSENT = {{ texts.form.fine_print | tojson }};
+  var CONSENT = {{ texts.fine_print | tojson }};
   var WORDS = {{ {"button": texts.form.button, "heading": texts.thanks.heading, "text": texts.thanks.text} | tojson }};
   var MAX = {{ field_max | tojson }};
   // Lengths are px and em, never rem: the blog's root font size must not reach the form.

@@ -25,7 +25,7 @@ from support import (
 from campaigns.content import store
 from models import AuditEvent, Consent, db
 from signup import messages
-from studio import pages
+from studio import emails, pages
 from studio.audit import API
 from studio.errors import NotFound, Refused
 
@@ -70,7 +70,10 @@ def test_the_shipped_words_are_todays_and_in_one_file(client, app):
     assert "Check your inbox for the worksheet" in thanks
     with app.app_context():
         assert pages.version() == 1 and pages.versions()[0]["published_at"] is None
-        assert pages.view()["form"]["fine_print"] == SHIPPED_FINE
+        # The coach edits the sentence with its placeholders; readers read it filled in.
+        assert pages.view()["form"]["fine_print"] == SHIPPED_FINE.replace(
+            "three times", "{checkins}"
+        ).replace("1, 3 and 6 months", "{notes_at}")
         assert pages.view()["started"]["looking"] == "Not yet, still looking"
 
 
@@ -155,6 +158,50 @@ def test_dropping_start_from_the_fine_print_warns_but_publishes(operator):
         # Back to the shipped sentence: consents name it as before.
         pages.publish("form", {"fine_print": SHIPPED_FINE}, actor=API, now=NOW)
         assert _signup_and_consent(app, "cy@example.com") == messages.FORM_VERSION
+
+
+def test_the_promises_follow_the_sequence_the_coach_changes(operator):
+    app = operator.application
+    reader = app.test_client()
+    with app.app_context():
+        assert _signup_and_consent(app, "ann@example.com") == messages.FORM_VERSION
+        month_3 = emails.get("month-3")
+        emails.publish(
+            "month-3",
+            subject=month_3["subject"],
+            body=month_3["body"],
+            offset="4 months",
+            actor=API,
+            now=NOW,
+        )
+        emails.add_checkin(
+            offset="9 months",
+            subject="Still there?",
+            body="Hi {{ first_name }},\n",
+            actor=API,
+            now=NOW,
+        )
+        db.session.commit()
+    promise = (
+        "now and then (four times at most) ask whether you've started a new job. Once you "
+        "tell me your start date, three short notes follow, 1, 4 and 6 months in."
+    )
+    assert promise in text_of(reader.get("/signup"))
+    embed = reader.get("/embed.js").get_data(as_text=True)
+    assert "(four times at most)" in embed and "1, 4 and 6 months in" in embed
+    with app.app_context():
+        # The consent names the pages' version and the content it was filled from.
+        named = _signup_and_consent(app, "bo@example.com")
+        assert named == f"pages-v1.{store.stamp()}"
+    # A placeholder the text may not hold is refused, naming those it may.
+    answer = publish_in_dashboard(
+        operator, "form", fine_print="Notes at {offsets}, from the start."
+    )
+    assert answer.status_code == 400
+    assert (
+        "Fine print: {offsets} is not a placeholder Tend fills in (it may hold {notes_at} "
+        "and {checkins})." in text_of(answer)
+    )
 
 
 def _signup_and_consent(app, email: str) -> str:

@@ -16,13 +16,38 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from campaigns.content import store
+from campaigns.content import emails, store
+from campaigns.sequence import Sequence
+from campaigns.words import and_list, offsets_words, times_words
 
 KEY = "pages"
 PATH = Path(__file__).resolve().with_name("pages.toml")
-# The one placeholder a page text may hold: the start-date page's intro names the notes'
-# times as the sequence has them ("1 month, 3 months and 6 months").
+# The placeholders a page text may hold, each filled from the sequence as readers get it
+# now, so a promise stays true when the coach changes the notes' timing or the check-ins:
+# what each becomes (for the shipped sequence), and the texts that may hold it.
 OFFSETS = "{offsets}"
+PLACEHOLDERS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    OFFSETS: ("1 month, 3 months and 6 months", (("started", "intro"),)),
+    "{notes_at}": ("1, 3 and 6 months", (("form", "fine_print"),)),
+    "{checkins}": ("three times", (("form", "fine_print"),)),
+}
+
+
+def allowed(page: str, field: str) -> list[str]:
+    """The placeholders the text `page.field` may hold."""
+    return [name for name, (_, where) in PLACEHOLDERS.items() if (page, field) in where]
+
+
+def fill(text: str, sequence: Sequence) -> str:
+    """`text` with its placeholders filled from `sequence`."""
+    values = {
+        OFFSETS: and_list([s.offset_text for s in sequence.steps]),
+        "{notes_at}": offsets_words([s.offset_text for s in sequence.steps], digits=True),
+        "{checkins}": times_words(len(sequence.checkins)),
+    }
+    for name, value in values.items():
+        text = text.replace(name, value)
+    return text
 
 
 @lru_cache(maxsize=1)
@@ -66,10 +91,14 @@ class Texts:
     def started(self) -> dict[str, str]:
         return self.pages["started"]
 
+    def said(self, page: str, field: str) -> str:
+        """A text as readers read it: its placeholders filled from the sequence now."""
+        return fill(self.pages[page][field], emails.sequence())
+
     @property
-    def shipped_fine_print(self) -> bool:
-        """Whether the form's fine print is the shipped sentence, word for word."""
-        return self.form["fine_print"] == _shipped()["form"]["fine_print"]
+    def fine_print(self) -> str:
+        """The sentence beside the form's button, as readers read it (and consent to)."""
+        return self.said("form", "fine_print")
 
 
 def current() -> Texts:
