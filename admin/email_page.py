@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import render_template
+from flask import current_app, render_template
 from werkzeug.datastructures import MultiDict
 
 import settings
@@ -28,9 +28,19 @@ KINDS = {
     "checkin": "Check-in",
 }
 COUNTED_FROM = {"step": "after the start date", "checkin": "after confirming"}
+# When the two signup emails go, by DOUBLE_OPT_IN (on, off). With double opt-in, a reader
+# who confirms gets the worksheet on the page the button opens, not by email.
 SENT_WHEN = {
-    "confirm": "when someone signs up (with double opt-in)",
-    "worksheet": "when a reader confirms (at signup without double opt-in)",
+    "confirm": (
+        "when someone signs up, when you resend it to a reader who hasn't confirmed, and "
+        "when a reader's address changes",
+        "only when a reader's address changes (double opt-in is off)",
+    ),
+    "worksheet": (
+        "when you resend it, or add a reader who confirmed in person (readers who confirm "
+        "download the worksheet on the page they confirm on)",
+        "when someone signs up, and when you resend it",
+    ),
 }
 
 
@@ -38,7 +48,8 @@ def when_sent(email: dict[str, Any], offset: str | None = None) -> str:
     """ "1 month after the start date", "6 weeks after confirming", "when someone signs up"."""
     if email["kind"] in COUNTED_FROM:
         return f"{offset or email['offset']} {COUNTED_FROM[email['kind']]}"
-    return SENT_WHEN[email["kind"]]
+    double, single = SENT_WHEN[email["kind"]]
+    return double if current_app.config["DOUBLE_OPT_IN"] else single
 
 
 def moment(value: str | datetime | None) -> str:

@@ -235,8 +235,9 @@ def why_not_now(subscriber: Subscriber, now: datetime, resend: timedelta) -> str
     if last is not None and last > now - resend:
         wait = max(1, math.ceil((last + resend - now).total_seconds() / 60))
         every = int(resend.total_seconds() // 60)
+        sent = "The request to confirm" if subscriber.confirmed_at is None else "An email"
         return (
-            f"The worksheet email went to them less than {every} minutes ago "
+            f"{sent} went to them less than {every} minutes ago "
             f"(RESEND_MINUTES): try again in {wait} minute{'s' if wait != 1 else ''}."
         )
     return (

@@ -272,6 +272,22 @@ def test_the_listing_names_every_email_by_subject_kind_timing_and_version(coach)
     assert "Check-in" in rows["checkin-1"] and "after confirming" in rows["checkin-1"]
     assert "A month in: who helped you get here?" in rows["month-1"]
     assert all("Shipped default" in row for row in rows.values())
+    # With double opt-in, a reader who confirms downloads the worksheet on the page the
+    # button opens: the listing never says the worksheet email goes when they confirm.
+    assert "when someone signs up" in plain(rows["confirm"])
+    assert "readers who confirm download the worksheet on the page they confirm on" in plain(
+        rows["worksheet"]
+    )
+
+
+def test_without_double_opt_in_the_worksheet_email_is_the_signup_email(make_app):
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, DOUBLE_OPT_IN="0")
+    client = admin_client(app)
+    assert login(client).status_code == 303
+    listing = text(client.get("/admin/emails"))
+    rows = dict(re.findall(r'<tr data-key="([\w-]+)">(.*?)</tr>', listing, re.S))
+    assert "when someone signs up, and when you resend it" in plain(rows["worksheet"])
+    assert "only when a reader's address changes (double opt-in is off)" in plain(rows["confirm"])
 
 
 def test_the_preview_renders_unsaved_words_for_the_script_and_without_it(admin_app, coach):

@@ -484,7 +484,7 @@ def test_resending_the_worksheet_keeps_the_usual_limits(admin_app, operator, smt
         )
     assert soon.value.errors == {
         "worksheet": [
-            "The worksheet email went to them less than 10 minutes ago (RESEND_MINUTES): "
+            "An email went to them less than 10 minutes ago (RESEND_MINUTES): "
             "try again in 9 minutes."
         ]
     }
