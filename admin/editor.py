@@ -197,7 +197,8 @@ def email_preview(key: str):
         )
     try:
         _refuse_unprintable(words)
-        rendered = emails.preview(key, now=utcnow(), state=state, **{n: words[n] for n in WORDS})
+        given = {n: words[n] for n in WORDS} | {"offset": words.get("offset")}
+        rendered = emails.preview(key, now=utcnow(), state=state, **given)
     except Refused as refused:
         return {"errors": refused.errors}, 422
     return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}

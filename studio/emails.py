@@ -376,9 +376,15 @@ def preview(
     subject: str | None = None,
     preheader: str | None = None,
     body: str | None = None,
+    offset: str | None = None,
 ) -> RenderedEmail:
     """The email (as published, or with the given unsaved words) as a sample reader in
-    `state` gets it; nothing is stored or sent."""
+    `state` gets it; nothing is stored or sent. An unsaved `offset` is only checked (a
+    step's or a check-in's; Refused names it when it cannot be read)."""
+    if offset is not None and get(key).get("offset") is not None:
+        problems = markdown.offset_problems(offset)
+        if problems:
+            raise Refused({"offset": [p.message for p in problems]})
     given = {"subject": subject, "preheader": preheader, "body": body}
     sequence = (
         _unsaved(key, given) if any(v is not None for v in given.values()) else content.sequence()

@@ -300,6 +300,16 @@ def test_the_preview_renders_unsaved_words_for_the_script_and_without_it(admin_a
     shown = coach.post("/admin/emails/checkin-1/preview", data=form, headers=json_)
     assert shown.status_code == 200 and shown.json["subject"] == "Still with me, Sam?"
     assert "Still looking?" in shown.json["text"] and "Still looking?" in shown.json["html"]
+    # A timing that cannot be read is named as it is typed, not only at Publish.
+    late = coach.post(
+        "/admin/emails/checkin-1/preview", data=form | {"offset": "six weeks"}, headers=json_
+    )
+    assert late.status_code == 422 and late.json["errors"] == {
+        "offset": [
+            "The offset 'six weeks' cannot be read: write a number and a unit, such as "
+            "1 month, 6 weeks or 10 days."
+        ]
+    }
     bad = coach.post(
         "/admin/emails/checkin-1/preview", data=form | {"body": "{{ salary }}"}, headers=json_
     )

@@ -13,7 +13,7 @@
   var what = document.getElementById("preview-what");
   var stateLabel = document.getElementById("preview-state");
   var reader = document.getElementById("reader");
-  var WORDS = ["subject", "preheader", "body"];
+  var WORDS = ["subject", "preheader", "body", "offset"];
   var timer = null;
   var asked = 0;
 

@@ -202,9 +202,20 @@ def _offset_problems(offset: str | None) -> list[Problem]:
         return [Problem("offset", "The offset is empty; write one, such as 1 month or 6 weeks.")]
     try:
         parse_offset(offset)
-    except ValueError as err:
-        return [Problem("offset", f"The offset {offset!r} cannot be read: {err}")]
+    except ValueError:
+        return [
+            Problem(
+                "offset",
+                f"The offset {offset!r} cannot be read: write a number and a unit, such as "
+                "1 month, 6 weeks or 10 days.",
+            )
+        ]
     return []
+
+
+def offset_problems(offset: str | None) -> list[Problem]:
+    """What is wrong with a step's or check-in's offset (nothing: an empty list)."""
+    return _offset_problems(offset)
 
 
 _MD = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
