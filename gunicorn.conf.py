@@ -18,6 +18,9 @@ except settings.ConfigError as err:
 # Settings are checked once, in the master, before any worker starts (without it each
 # worker would stop on a bad setting and be started again).
 preload_app = True
+# gunicorn's control socket (one fixed path per user by default) is not used by Tend, and
+# two instances on one machine would fight over it: none.
+control_socket_disable = True
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 logconfig_dict = {
     "version": 1,
