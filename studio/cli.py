@@ -54,12 +54,15 @@ def import_command(folder: Path) -> None:
         published, unchanged = import_from(folder, actor=audit.CLI)
     except (Refused, ValueError) as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"content import: {published} published, {unchanged} unchanged")
+    named = f" ({', '.join(published)})" if published else ""
+    click.echo(f"content import: {len(published)} published{named}, {unchanged} unchanged")
 
 
-def import_from(folder: Path, *, actor: audit.Actor | str) -> tuple[int, int]:
+def import_from(folder: Path, *, actor: audit.Actor | str) -> tuple[list[str], int]:
     """Check every file first, then publish those that differ: each email, the pages and
-    the worksheet count one each. A folder without `pages.toml` leaves them as they are."""
+    the worksheet count one each. A folder without `pages.toml` leaves them as they are.
+    Returns what was published (`emails/month-3.md`, `pages.toml [worksheet]`) and how
+    many were unchanged."""
     now = utcnow()
     words = _read_words(folder / PAGES_FILE, actor=actor, now=now)
     wanted = {}
@@ -83,10 +86,11 @@ def import_from(folder: Path, *, actor: audit.Actor | str) -> tuple[int, int]:
         if problems:
             raise ValueError(f"{path.name}: " + "; ".join(p.message for p in problems))
         wanted[key] = (current, data)
-    published = unchanged = 0
-    for data, module in words:
+    published: list[str] = []
+    unchanged = 0
+    for name, data, module in words:
         if module.import_data(data, actor=actor, now=now)["changed"]:
-            published += 1
+            published.append(f"{PAGES_FILE} [{name}]")
         else:
             unchanged += 1
     for key, (current, data) in wanted.items():
@@ -102,13 +106,13 @@ def import_from(folder: Path, *, actor: audit.Actor | str) -> tuple[int, int]:
             )
         else:
             emails.publish(key, **fields, actor=actor, now=now)
-        published += 1
+        published.append(f"{EMAILS}/{key}.md")
     return published, unchanged
 
 
-def _read_words(path: Path, *, actor: audit.Actor | str, now) -> list[tuple[dict, object]]:
+def _read_words(path: Path, *, actor: audit.Actor | str, now) -> list[tuple[str, dict, object]]:
     """The pages and worksheet of `pages.toml`, each checked (nothing published yet), as
-    (data, module) pairs; a part the file leaves out is left as it is."""
+    (name, data, module); a part the file leaves out is left as it is."""
     if not path.exists():
         return []
     try:
@@ -126,5 +130,5 @@ def _read_words(path: Path, *, actor: audit.Actor | str, now) -> list[tuple[dict
             module.import_data(data[name], actor=actor, now=now, dry_run=True)
         except Refused as err:
             raise ValueError(f"{path.name}, {name}: {err}") from None
-        found.append((data[name], module))
+        found.append((name, data[name], module))
     return found

@@ -263,7 +263,9 @@ def test_content_export_then_import_changes_nothing(app, tmp_path):
     toml = tmp_path / "pages.toml"
     toml.write_text(toml.read_text().replace("What You Need Next", "What You Need"))
     imported = cli.invoke(args=["content", "import", str(tmp_path)])
-    assert imported.output == "content import: 2 published, 8 unchanged\n"
+    assert imported.output == (
+        "content import: 2 published (pages.toml [worksheet], emails/month-3.md), 8 unchanged\n"
+    )
     with app.test_request_context():
         assert emails.get("month-3")["subject"] == "Give first"
         assert worksheet.view()["title"] == "What You Need" and worksheet.view()["version"] == 3
