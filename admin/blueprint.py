@@ -31,7 +31,7 @@ def guard():
     if not sessions.is_open(session.get("admin"), current_app.config, utcnow()):
         session.pop("admin", None)
         return redirect(
-            url_for("admin.login", next=request.full_path if request.method == "GET" else None)
+            url_for("admin.login", next=_back_to() if request.method == "GET" else None)
         )
     return None
 
@@ -41,6 +41,12 @@ def private(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+def _back_to() -> str:
+    """The page asked for, to come back to after the login: its path, with its query only
+    when it has one (`full_path` ends in a bare "?" otherwise)."""
+    return request.full_path.removesuffix("?")
 
 
 @bp.app_template_filter("day")

@@ -147,6 +147,9 @@ def test_login_is_rate_limited_per_address(admin_app):
 def test_login_lands_on_the_page_asked_for_and_logout_ends_the_session(admin_app):
     client = admin_client(admin_app)
     first = client.get("/admin/emails")
+    assert first.headers["Location"] == "/admin/login?next=/admin/emails"  # no bare "?"
+    asked = client.get("/admin/subscribers?email=ann%40example.com").headers["Location"]
+    assert asked == "/admin/login?next=/admin/subscribers?email%3Dann%2540example.com"
     page = client.get(first.headers["Location"]).get_data(as_text=True)
     response = client.post(
         first.headers["Location"], data={"csrf_token": csrf_from(page), "password": ADMIN_PASSWORD}
@@ -723,7 +726,7 @@ def test_the_dashboard_shows_signups_and_confirmations_by_the_page_they_came_fro
     assert _pages_table(html) == [
         (network, "3", "2", "67%"),
         (interview, "1", "1", "100%"),
-        ("No page recorded (API, import)", "1", "0", "0%"),
+        ("No page recorded (the API, an import, or added by hand)", "1", "0", "0%"),
     ]
     assert f'<a href="{network}" rel="noreferrer noopener" target="_blank">' in html
 
