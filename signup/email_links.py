@@ -29,7 +29,7 @@ from models import JobStatus, Status, Subscriber, utcnow
 from signup import service
 from signup.blueprint import bp
 from subscribers.fields import IP_MAX
-from subscribers.lifecycle import find_by_public_id
+from subscribers.lifecycle import StopReason, find_by_public_id
 
 
 def subscriber_for(purpose: str, token: str) -> Subscriber:
@@ -122,6 +122,15 @@ def _planned(subscriber: Subscriber, now) -> list[PlannedNote]:
     ]
 
 
+def _taken_off(subscriber: Subscriber) -> bool:
+    """Whether the coach took this unsubscribed reader off the list (their newest consent
+    ended for the reason `operator`), rather than the reader asking."""
+    if subscriber.status != Status.UNSUBSCRIBED or not subscriber.consents:
+        return False
+    newest = max(subscriber.consents, key=lambda c: c.id or 0)
+    return newest.left_reason == StopReason.OPERATOR
+
+
 def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **extra):
     now = utcnow()
     today = service.reader_today(subscriber, now)
@@ -145,6 +154,8 @@ def _started_page(token: str, subscriber: Subscriber, *, status: int = 200, **ex
             "signup.worksheet", token=make_token(secret, "worksheet", subscriber.public_id)
         ),
         "notes": _planned(subscriber, now),
+        # How they left, for the words: the coach took them off, or they asked.
+        "taken_off": _taken_off(subscriber),
         "offsets": _offsets_phrase(service.sequence().steps),
         "texts": page_texts.current(),
         "window": str(coach.drip_window).replace("-", " and "),

@@ -22,6 +22,7 @@ from support import (
     csrf_from,
     login,
     signup,
+    started_path,
     tick,
     work,
 )
@@ -187,6 +188,16 @@ def test_unsubscribe_from_the_dashboard_keeps_their_history_and_sends_nothing_mo
         "status": ["They are unsubscribed already: nothing goes to them."]
     }
     assert len(facts(admin_app)["events"]) == 1
+
+
+def test_a_reader_the_coach_took_off_is_told_so_not_that_they_unsubscribed(admin_app, smtp):
+    an_active_reader(admin_app, smtp)
+    link = started_path(admin_app, ANN)
+    on_reader(admin_app, readers.unsubscribe, actor=COACH, now=utcnow())
+    page = text_of(admin_app.test_client().get(link).get_data(as_text=True))
+    assert "I've taken you off my list" in page and "You've unsubscribed" not in page
+    welcome = text_of(admin_app.test_client().get(link + "?welcome=1").get_data(as_text=True))
+    assert "I've taken you off my list since you asked for it" in welcome
 
 
 # ---- the start date and the job answer ----------------------------------------------------
