@@ -10,6 +10,7 @@ import settings
 from admin import sessions, times
 from campaigns.timing import zone_or_default
 from models import utcnow
+from studio import activity
 
 bp = Blueprint(
     "admin",
@@ -66,3 +67,18 @@ def time_in(value: object, zone) -> Markup:
 def coach_time(value: object) -> Markup:
     """A stored UTC time as the dashboard shows it: in the coach's zone, to the minute."""
     return times.coach_time(value, zone_or_default(settings.coach().timezone, "UTC"))
+
+
+@bp.app_template_filter("publisher")
+def publisher(by: str | None) -> str:
+    """Who published a version, in the Activity page's words ("Dashboard (session
+    1a2b3c4d)", "Admin API", "Command line"); the shipped words as "Shipped with Tend"."""
+    return "Shipped with Tend" if by in (None, "", "shipped") else activity.who(by)
+
+
+@bp.app_template_global("asked")
+def asked(verb: str, subject: str) -> str:
+    """A confirmation's question about an email, `Publish “A month in”?`; a subject that
+    ends its own sentence (?, !, …) ends the question too: `Publish “Started yet?”`."""
+    subject = subject.strip()
+    return f"{verb} “{subject}”" + ("" if subject.endswith(("?", "!", "…")) else "?")

@@ -39,9 +39,12 @@ def _page(*, typed: dict[str, str] | None = None, errors=None, status: int = 200
 
 
 def _saved(before: list[dict], after: list[dict]) -> None:
-    changed = [b["name"].upper() for b, a in zip(before, after, strict=True) if a != b]
+    """ "Saved Your name, Sending days and Your time zone: ... use them." """
+    changed = [LABELS[b["name"]] for b, a in zip(before, after, strict=True) if a != b]
     if changed:
-        flash(f"Saved {', '.join(changed)}: the next tick and the next email use it.", "ok")
+        named = changed[0] if len(changed) == 1 else f"{', '.join(changed[:-1])} and {changed[-1]}"
+        them = "it" if len(changed) == 1 else "them"
+        flash(f"Saved {named}: the next tick and the next email use {them}.", "ok")
     else:
         flash("Nothing changed.", "ok")
 

@@ -252,19 +252,40 @@ def _confirm_publish(key: str, email: dict, words: dict[str, str], state: str | 
 
 @bp.post("/emails/<key>/revert", endpoint="email_revert")
 def email_revert(key: str):
-    """Publish an earlier version's words again, as a new version."""
-    _email_or_404(key)
+    """Publish an earlier version's words again, as a new version: the first POST shows
+    what they reach (as Publish… does), the second (`confirmed`) reverts."""
+    email = _email_or_404(key)
     if not _csrf_ok():
         return email_page.editor(key, errors={"form": [EXPIRED]}, status=400)
     version = request.form.get("version", "")
     number = int(version) if re.fullmatch(r"[0-9]{1,9}", version) else -1  # not "①"
     try:
+        if request.form.get("confirmed") != "1":
+            return _confirm_revert(key, email, number)
         back = emails.revert(key, number, actor=dashboard_actor(), now=utcnow())
     except Refused as refused:
         flash(" ".join(m for ms in refused.errors.values() for m in ms), "error")
         return _back(key)
     flash(f"Version {version} is back, published as version {back['version']}.", "ok")
     return _back(key)
+
+
+def _confirm_revert(key: str, email: dict, number: int):
+    words = emails.words_of(key, number)
+    offset = words.get("offset")
+    moves = offset is not None and offset != email.get("offset")
+    return render_template(
+        "admin/email_publish.html",
+        email=email,
+        words=words,
+        state=None,
+        revert=number,
+        impact=emails.impact(key, offset=offset),
+        moves=moves,
+        was=email_page.when_sent(email),
+        will=email_page.when_sent(email, offset) if moves else "",
+        action=ActionForm(),
+    )
 
 
 @bp.post("/emails/<key>/remove", endpoint="email_remove")

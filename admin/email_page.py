@@ -67,16 +67,6 @@ def shipped(version: dict[str, Any]) -> bool:
     return version["published_at"] is None or version["published_by"] == "shipped"
 
 
-def who(version: dict[str, Any]) -> str:
-    by = version["published_by"] or ""
-    via, _, session = by.partition(":")
-    if via == "dashboard" and session:
-        return f"the dashboard (session {session})"
-    return {"dashboard": "the dashboard", "api": "the admin API", "cli": "content import"}.get(
-        via, by
-    )
-
-
 def states(key: str) -> tuple[previews.ReaderState, ...]:
     """The reader states an email can reach (the choices of its preview)."""
     found = previews.find(content_emails.sequence(), key)
@@ -169,8 +159,6 @@ def editor(
         variables=emails.variables(email["kind"]),
         versions=history,
         shipped=shipped,
-        moment=moment,
-        who=who,
         form=test_form or TestSendForm(formdata=None),
         sample_name=previews.SAMPLE_NAME,
         sample_email=previews.SAMPLE_EMAIL,

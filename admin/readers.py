@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from admin import stats
 from admin.actor import dashboard_actor
 from admin.blueprint import bp
+from admin.email_page import KINDS
 from admin.forms import (
     EXPIRED,
     JOB_CHOICES,
@@ -33,6 +34,40 @@ from subscribers.privacy import data_of, data_response
 
 ACTIVITY_LIMIT = 200  # the events a reader's page shows
 ACTIVITY_PAGE = 100  # the events a page of Activity shows
+
+# The profile as the dashboard labels it (the privacy download keeps its own keys).
+PROFILE = {
+    "email": "Email",
+    "name": "Name",
+    "status": "Status",
+    "timezone": "Time zone",
+    "signed_up_at": "Signed up",
+    "confirmed_at": "Confirmed",
+    "unsubscribed_at": "Unsubscribed",
+    "job_status": "Their job answer",
+    "started_job_on": "Start of the new job",
+    "called_name": "Greeted as",
+    "drip_anchor_at": "After-hire notes count from",
+    "soft_bounces": "Soft bounces",
+    "confirmation_emails": "Requests to confirm sent",
+}
+STATUS_WORDS = {
+    Status.PENDING: "Has not confirmed yet",
+    Status.ACTIVE: "On the list",
+    Status.UNSUBSCRIBED: "Unsubscribed",
+    Status.BOUNCED: "Bounced",
+}
+JOB_WORDS = {value or "unknown": label for value, label in JOB_CHOICES}
+
+
+def _profile(found: Subscriber) -> list[tuple[str, str, object]]:
+    """(key, label, value) of each line of the profile, the status and job answer in words."""
+    profile = data_of(found)["profile"]
+    words = {"status": STATUS_WORDS, "job_status": JOB_WORDS}
+    return [
+        (key, PROFILE.get(key, key), words[key].get(value, value) if key in words else value)
+        for key, value in profile.items()
+    ]
 
 
 def _subscriber_or_404(public_id: str) -> Subscriber:
@@ -74,7 +109,11 @@ def _reader_page(
         "admin/subscriber.html",
         subscriber=found,
         data=data_of(found),
-        emails=readers.emails_of(found),
+        profile=_profile(found),
+        emails=[
+            (d, key, subject, KINDS[readers.email_of(found, d)[0]])
+            for d, key, subject in readers.emails_of(found)
+        ],
         planned={(f.kind, f.key): f for f in forecast},
         zone=rules.zone(found.timezone),
         events=activity.recent(subscriber=found, limit=ACTIVITY_LIMIT),
@@ -110,6 +149,15 @@ def _act(public_id: str, form: FlaskForm, act: Callable[[Subscriber], str | None
 
 @bp.post("/subscribers/<public_id>/unsubscribe")
 def subscriber_unsubscribe(public_id: str):
+    """The first POST asks (what unsubscribing does, and that it cannot be undone here);
+    the second (`confirmed`) unsubscribes."""
+    if request.form.get("confirmed") != "1" and ActionForm().validate_on_submit():
+        return render_template(
+            "admin/subscriber_unsubscribe.html",
+            subscriber=_subscriber_or_404(public_id),
+            action=ActionForm(),
+        )
+
     def act(found: Subscriber) -> str:
         readers.unsubscribe(found, actor=dashboard_actor(), now=utcnow())
         return "Unsubscribed. Nothing more goes to them; their history stays on this page."

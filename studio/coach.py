@@ -57,9 +57,16 @@ def _environment_text(name: str) -> str:
     return overlay.text_of(name, getattr(built, overlay.FIELDS[name]))
 
 
-def view() -> list[dict[str, str]]:
+def _default_text(name: str) -> str:
+    """Tend's own default for a setting, as it would be typed ("" when it has none)."""
+    declared = settings.BY_NAME[name]
+    return overlay.text_of(name, declared.parse(declared.default)) if declared.default else ""
+
+
+def view() -> list[dict[str, Any]]:
     """Each setting, in the reference's order: `name` (lower case, `drip_days`), `value`
-    (as it would be typed), `source` (`dashboard` or `environment`) and `doc`."""
+    (as it would be typed), `source` (`dashboard` or `environment`), `default` (the value
+    is Tend's own default: the environment leaves it as shipped) and `doc`."""
     values = stored()
     _, applied = overlay.overlaid(settings.settings_of().coach, values)
     return [
@@ -67,6 +74,7 @@ def view() -> list[dict[str, str]]:
             "name": name.lower(),
             "value": values[name] if name in applied else _environment_text(name),
             "source": DASHBOARD if name in applied else ENVIRONMENT,
+            "default": name not in applied and _environment_text(name) == _default_text(name),
             "doc": settings.BY_NAME[name].doc,
         }
         for name in overlay.EDITABLE
@@ -121,7 +129,7 @@ def _keep(name: str, text: str) -> None:
 
 def change(
     changes: Mapping[str, str], *, actor: audit.Actor | str, now: datetime
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """Set settings by lower-case name (`{"drip_days": "Mon,Wed"}`); an empty value puts
     one back to the environment's. Every value is parsed first: one that cannot be used
     raises `Refused` naming it, and nothing changes. A value equal to what applies already

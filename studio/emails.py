@@ -129,14 +129,26 @@ def publish(
         content.store_key(key), data, default=_stored(default), by=str(actor), now=now
     )
     moved = data.get("offset") not in (None, current.get("offset"))
-    summary = f"Published {key} (version {version.version}): {data['subject']}"
+    summary = f"Published {_named(data)} (version {version.version})"
     if moved:
-        summary += f"; offset {current['offset']} -> {data['offset']}"
+        summary += (
+            f"; moved from {current['offset']} to {_counted(data['offset'], current['kind'])}"
+        )
     audit.record(
         actor, "email.publish", summary, detail={"key": key, "version": version.version}, now=now
     )
     db.session.commit()
     return get(key)
+
+
+def _named(email: dict[str, Any]) -> str:
+    """An email in an audit summary, as the Emails page lists it: its subject, in quotes."""
+    return f"“{email['subject']}”"
+
+
+def _counted(offset: str, kind: str) -> str:
+    """ "4 months after the start date", "6 weeks after confirming"."""
+    return f"{offset} after {'the start date' if kind == markdown.STEP else 'confirming'}"
 
 
 def _stored(default: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -159,6 +171,16 @@ def versions(key: str) -> list[dict[str, Any]]:
     ]
 
 
+def words_of(key: str, version: int) -> dict[str, Any]:
+    """An earlier version's words as a revert would publish them again (what the dashboard
+    shows before reverting); Refused when there is no such version to go back to."""
+    current = get(key)
+    old = store.get(content.store_key(key), version, _stored(_file_emails().get(key)))
+    if old is None or old.data.get("removed"):
+        raise Refused({"version": [f"{key} has no version {version}."]})
+    return _checked(current["kind"], _fields(current, old.data))
+
+
 def revert(key: str, version: int, *, actor: audit.Actor | str, now: datetime) -> dict[str, Any]:
     """Publish an earlier version's content again, as a new version."""
     current = get(key)
@@ -173,7 +195,7 @@ def revert(key: str, version: int, *, actor: audit.Actor | str, now: datetime) -
     audit.record(
         actor,
         "email.revert",
-        f"Reverted {key} to version {version} (now version {made.version})",
+        f"Reverted {_named(data)} to version {version} (now version {made.version})",
         detail={"key": key, "from": version, "version": made.version},
         now=now,
     )
@@ -206,7 +228,7 @@ def add_checkin(
     audit.record(
         actor,
         "email.add",
-        f"Added check-in {key} at {data['offset']}: {data['subject']}",
+        f"Added the check-in {_named(data)}, sent {_counted(data['offset'], markdown.CHECKIN)}",
         detail={"key": key},
         now=now,
     )
@@ -248,7 +270,8 @@ def remove_checkin(key: str, *, actor: audit.Actor | str, now: datetime) -> dict
     audit.record(
         actor,
         "email.remove",
-        f"Removed check-in {key} ({dropped} planned dropped)",
+        f"Removed the check-in {_named(current)} "
+        f"({dropped} planned {'note' if dropped == 1 else 'notes'} dropped)",
         detail={"key": key, "dropped": dropped},
         now=now,
     )
@@ -412,10 +435,11 @@ def test_send(
     )
     found, reader = _preview_and_state(key, state, sequence)
     previews.send_test(found, email, now=now, state=reader, sequence=sequence)
+    shown = {"subject": subject} if subject is not None else get(key)
     audit.record(
         actor,
         "email.test",
-        f"Sent a test of {key} ({reader.key}) to {email}",
+        f"Sent a test of {_named(shown)}, as a reader who {reader.label}, to {email}",
         detail={"key": key},
         now=now,
     )

@@ -6,7 +6,8 @@ job's own composer, so what the operator sees is byte for byte what a subscriber
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 
@@ -15,7 +16,7 @@ from flask import current_app
 from campaigns.compose import Recipient, email_for
 from campaigns.compose import compose as compose_message
 from campaigns.content.emails import sequence as current_sequence
-from campaigns.mime import Outgoing
+from campaigns.mime import Outgoing, ascii_domain, mailbox_header
 from campaigns.render import RenderedEmail, Sender
 from campaigns.schedule import CHECKIN, DRIP, WORKSHEET, new_message_id
 from campaigns.sequence import Sequence
@@ -113,16 +114,17 @@ def compose(
     subject_prefix: str = "",
     state: ReaderState | None = None,
     sequence: Sequence | None = None,
+    sender: Sender | None = None,
 ) -> Outgoing | None:
     """The message the send job would build for this email and a subscriber in `state`
     (the first state the email can reach when none is given), from `sequence` (the
-    app's as published, unless an unsaved one is given)."""
+    app's as published, unless an unsaved one is given), from `sender` (the app's)."""
     sequence = sequence or current_sequence()
     email = email_for(sequence, preview.kind, preview.step)
     state = state or preview.state(None)
     if email is None or state is None:
         return None
-    sender = Sender.current()
+    sender = sender or Sender.current()
     started = state.job_status == JobStatus.STARTED
     recipient = Recipient(
         name=name,
@@ -175,10 +177,13 @@ def send_test(
     state: ReaderState | None = None,
     sequence: Sequence | None = None,
 ) -> None:
-    """Send the sample email, subject marked [Test], to `address` through the configured transport.
+    """Send the sample email, subject marked [Test], to `address` through the configured
+    transport. Its words greet the sample reader, but To is the bare address: the sample
+    reader's name on the coach's address would look like a message sent to someone else.
 
     Raises the transport's failures (TemporaryFailure, PermanentFailure, Undeliverable).
     """
+    sender = Sender.current()
     outgoing = compose(
         preview,
         name=SAMPLE_NAME,
@@ -188,9 +193,22 @@ def send_test(
         subject_prefix="[Test] ",
         state=state,
         sequence=sequence,
+        sender=replace(sender, dkim=None),  # signed below, once To is the bare address
     )
     if outgoing is None:
         raise LookupError(f"no email {preview.key!r}")
-    sender = Sender.current()
+    outgoing = replace(outgoing, data=_addressed(outgoing.data, address))
+    if sender.dkim is not None:
+        outgoing = replace(outgoing, data=sender.dkim.sign(outgoing.data))
     with open_transport(current_app.config, current_app.instance_path) as transport:
         transport.deliver(outgoing, sender.envelope_from, envelope_address(address))
+
+
+_TO = re.compile(rb"^To:.*?\r\n(?![ \t])", re.MULTILINE | re.DOTALL)
+
+
+def _addressed(data: bytes, address: str) -> bytes:
+    """The message with its To header (folded or not) the bare `address`."""
+    head, blank, body = data.partition(b"\r\n\r\n")
+    bare = f"To: {mailbox_header('To', '', ascii_domain(address))}\r\n".encode()
+    return _TO.sub(lambda _: bare, head + b"\r\n", count=1)[:-2] + blank + body

@@ -12,6 +12,7 @@ until the new one is ready. `status()` says where the rebuild stands.
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -46,8 +47,9 @@ def view() -> dict[str, Any]:
 
 
 def _options(words: content.Worksheet) -> build.Options:
-    cfg = current_app.config
-    return build.Options(cfg["WORKSHEET_PAPER"], cfg["COACH_NAME"], cfg["PUBLIC_BASE_URL"], words)
+    """The build of `words` as `status()` and the worker name it (`Options.from_config`):
+    signed with the coach's name as the Settings page has it, not the environment's."""
+    return replace(build.Options.from_config(current_app.config), words=words)
 
 
 def _store(data: dict, *, actor, now: datetime, action: str, summary: str) -> dict[str, Any]:

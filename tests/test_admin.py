@@ -492,7 +492,7 @@ def test_sent_tally_matches_a_full_count_and_forgets_deleted_subscribers(admin_a
     page = operator.get(f"/admin/subscribers/{public_id(admin_app, 's0@example.com')}").get_data(
         as_text=True
     )
-    assert "<dt>Signed up at</dt>" in page and "<dt>Started job on</dt>" in page
+    assert "<dt>Signed up</dt>" in page and "<dt>Start of the new job</dt>" in page
     operator.post(
         f"/admin/subscribers/{public_id(admin_app, 's0@example.com')}/delete",
         data={"csrf_token": csrf_from(page)},
@@ -870,6 +870,6 @@ def test_a_subscribers_page_shows_their_start_date_and_the_day_each_email_is_pla
         "month-6": "Fri 3 Sep 2027, 09:00 CDT",
     }
     cancelled = re.findall(
-        r'data-key="(checkin-\d)">[^<]*</td><td>checkin</td><td>(\w+)</td>', html
+        r'data-key="(checkin-\d)">[^<]*</td><td>Check-in</td><td>(\w+)</td>', html
     )
     assert cancelled == [(f"checkin-{i}", "cancelled") for i in (1, 2, 3)]

@@ -92,7 +92,7 @@ def test_type_preview_publish_and_revert(tend, tend_server, open_page):
     shoot(page, "editor")
 
     page.get_by_role("button", name="Publish…").click()
-    expect(page.get_by_role("heading", name=f"Publish “{SHIPPED_SUBJECT}”?")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Publish “{SHIPPED_SUBJECT}”")).to_be_visible()
     expect(page.locator('[data-impact="reach"]')).to_contain_text("This reaches 0 planned emails")
     shoot(page, "editor-confirm")
     page.get_by_role("button", name="Confirm and publish").click()
@@ -108,6 +108,10 @@ def test_type_preview_publish_and_revert(tend, tend_server, open_page):
     expect(frame.get_by_text("A NEW LINE for Sam.")).to_be_visible()
 
     page.get_by_role("button", name="Revert to version 1").click()
+    # It asks first, as Publish… does, with what the old words reach.
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Revert to version 1,")
+    expect(page.locator('[data-impact="reach"]')).to_contain_text("This reaches")
+    page.get_by_role("button", name="Confirm and revert").click()
     expect(page.get_by_role("status").first).to_have_text(
         "Version 1 is back, published as version 3."
     )

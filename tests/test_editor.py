@@ -133,7 +133,9 @@ def test_an_unknown_variable_is_refused_on_the_page_and_nothing_is_published(
         refused = coach.post("/admin/emails/month-1/publish", data=form | {"confirmed": confirmed})
         assert refused.status_code == 422
         page = text(refused)
-        error = re.search(r'<p class="error" id="body-error"[^>]*>(.*?)</p>', page, re.S).group(1)
+        error = re.search(r'<div class="error" id="body-error"[^>]*>(.*?)</div>', page, re.S).group(
+            1
+        )
         assert "line 3: unknown variable {{ salary }}" in error
         assert 'aria-invalid="true"' in page and "Your {{ salary }}?" in page  # words kept
     with admin_app.app_context():
@@ -144,8 +146,24 @@ def test_an_unknown_variable_is_refused_on_the_page_and_nothing_is_published(
 def test_bad_words_are_named_next_to_each_field(coach):
     form = fields_of(coach, "month-3") | {"subject": "", "offset": "soon"}
     page = text(coach.post("/admin/emails/month-3/publish", data=form))
-    assert re.search(r'id="subject-error"[^>]*>The subject is empty', page)
-    assert re.search(r"id=\"offset-error\"[^>]*>The offset 'soon' cannot be read", page)
+    assert re.search(r'id="subject-error"[^>]*><p>The subject is empty', page)
+    assert re.search(r"id=\"offset-error\"[^>]*><p>The offset 'soon' cannot be read", page)
+
+
+def test_each_problem_of_a_field_is_its_own_line(coach):
+    body = "Hi <b>there</b>, [a link](http://example.com)\n"
+    page = text(
+        coach.post(
+            "/admin/emails/month-3/publish", data=fields_of(coach, "month-3") | {"body": body}
+        )
+    )
+    error = re.search(r'<div class="error" id="body-error"[^>]*>(.*?)</div>', page, re.S).group(1)
+    lines = re.findall(r"<p>(.*?)</p>", error)
+    assert len(lines) == 2, error
+    assert lines[0].startswith("line 1: HTML is not allowed") and lines[0].endswith(
+        "write Markdown"
+    )
+    assert lines[1].startswith("line 1: links must start with https://")
 
 
 def test_revert_from_the_page_brings_the_old_words_back(coach):
@@ -153,9 +171,24 @@ def test_revert_from_the_page_brings_the_old_words_back(coach):
     publish(coach, "month-6", subject="Half a year, {{ first_name }}", body=BODY)
     page = text(coach.get("/admin/emails/month-6"))
     assert "Revert to version 1" in page and "Current" in page
-    back = coach.post(
+    # Revert asks first, as Publish… does: what the old words reach, and nothing changes yet.
+    asked = coach.post(
         "/admin/emails/month-6/revert",
         data={"csrf_token": csrf_from(page), "version": "1"},
+    )
+    assert asked.status_code == 200
+    shown = plain(text(asked))
+    assert f"Revert to version 1, “{shipped['subject']}”?" in shown
+    assert "Version 1's words are published again, as a new version." in shown
+    assert "This reaches 0 planned emails now" in shown
+    assert fields_of(coach, "month-6")["subject"] == "Half a year, {{ first_name }}"
+    back = coach.post(
+        "/admin/emails/month-6/revert",
+        data={
+            "csrf_token": csrf_from(asked.get_data(as_text=True)),
+            "version": "1",
+            "confirmed": "1",
+        },
     )
     assert back.status_code == 303
     page = text(coach.get("/admin/emails/month-6"))
@@ -177,7 +210,13 @@ def test_the_confirmation_says_what_a_new_offset_moves_and_the_next_tick_moves_t
     tick(admin_app, datetime(2026, 11, 19, 14, 0, tzinfo=UTC))  # the file's offsets recorded
     with admin_app.app_context():
         before = _due("month-3")
+    subject = fields_of(coach, "month-3")["subject"]
     confirm, done = publish(coach, "month-3", offset="10 weeks")
+    # Activity names the email by its subject and the move in words.
+    assert (
+        f"Published “{subject}” (version 2); moved from 3 months to 10 weeks after the start date"
+        in plain(text(coach.get("/admin/activity")))
+    )
     assert (impact_of(confirm, "reach"), impact_of(confirm, "moved")) == (2, 2)
     assert "from 3 months after the start date to 10 weeks after the start date" in plain(confirm)
     assert "sent ones are untouched" in confirm
@@ -244,6 +283,12 @@ def test_a_check_in_is_added_and_removed_from_the_dashboard(admin_app, coach):
     assert removed.status_code == 303 and removed.headers["Location"] == "/admin/emails"
     listing = text(coach.get("/admin/emails"))
     assert "1 planned note dropped; sent ones are untouched." in listing
+    activity = plain(text(coach.get("/admin/activity")))
+    assert (
+        "Added the check-in “Nine months on, {{ first_name }}”, sent 9 months after confirming"
+        in activity
+    )
+    assert re.search(r"Removed the check-in “[^”]+” \(1 planned note dropped\)", activity)
     assert 'data-key="checkin-2"' not in listing
     assert coach.get("/admin/emails/checkin-2").status_code == 404
     tick(admin_app, datetime(2026, 11, 3, 15, 0, tzinfo=UTC))
@@ -336,9 +381,46 @@ def test_a_test_send_carries_the_unsaved_words_and_keeps_them_on_the_page(admin_
     assert "Test sent to me@blog.example." in page and 'value="Draft: give first"' in page
     (received,) = smtp.received
     assert received.message["Subject"] == "[Test] Draft: give first"
+    # To the coach's bare address, never the sample reader's name on it; the words still
+    # greet the sample reader.
+    assert received.message["To"] == "me@blog.example"
+    assert "Hi Sam," in received.message.get_body(("plain",)).get_content()
     with admin_app.app_context():
         assert count(ContentVersion) == 0
-        assert db.session.scalar(select(AuditEvent.action)) == "email.test"
+        event = db.session.scalar(select(AuditEvent))
+        assert event.action == "email.test"
+        assert event.summary == (
+            "Sent a test of “Draft: give first”, as a reader who gave a start date, "
+            "to me@blog.example"
+        )
+
+
+def test_the_versions_say_when_in_the_coachs_zone_and_who_in_words(make_app):
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, COACH_TIMEZONE="America/Chicago")
+    coach = admin_client(app)
+    assert login(coach).status_code == 303
+    publish(coach, "month-1", subject=SUBJECT, body=BODY)
+    page = coach.get("/admin/emails/month-1").get_data(as_text=True)
+    row = plain(re.search(r'<td class="num">2</td>(.*?)</tr>', page, re.S).group(1))
+    assert re.search(
+        r"\d{1,2} \w{3} 20\d\d, \d\d:\d\d C[SD]T, Dashboard \(session [0-9a-f]{8}\)", row
+    )
+    shipped = plain(re.search(r'<td class="num">1</td>(.*?)</tr>', page, re.S).group(1))
+    assert "Shipped with Tend" in shipped
+
+
+def test_a_subject_that_asks_is_asked_once(coach):
+    asked = coach.post(
+        "/admin/emails/checkin-1/publish",
+        data=fields_of(coach, "checkin-1") | {"subject": "Have you started somewhere new?"},
+    )
+    assert asked.status_code == 200
+    assert "<h1>Publish “Have you started somewhere new?”</h1>" in text(asked)
+    plain_one = coach.post(
+        "/admin/emails/checkin-1/publish",
+        data=fields_of(coach, "checkin-1") | {"subject": "Still with me"},
+    )
+    assert "<h1>Publish “Still with me”?</h1>" in text(plain_one)
 
 
 POSTS = [

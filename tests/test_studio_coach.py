@@ -182,7 +182,10 @@ def test_the_coachs_name_set_in_the_dashboard_signs_the_next_email(make_app, env
     )
     assert saved.status_code == 303
     flashed = operator.get("/admin/settings").get_data(as_text=True)
-    assert "Saved COACH_NAME, LIST_NAME, REPLY_TO" in flashed
+    assert (
+        "Saved Your name, The list&#39;s name and Replies go to: the next tick and the next "
+        "email use them." in flashed
+    )
 
     signup(app.test_client())
     work(build(make_app, env))  # a worker: another process, built from the same environment
@@ -211,14 +214,13 @@ def test_the_page_shows_where_each_value_comes_from_and_reset_goes_back(make_app
     app = build(make_app, env | {"COACH_NAME": "Career Notes"})
     operator = operator_of(app)
     assert source_of(operator, "coach_name") == "environment: From the environment."
-    assert (
-        source_of(operator, "reply_to") == "environment: From the environment: MAIL_FROM's address."
-    )
+    # A value the environment leaves unset is Tend's own default, and says so.
+    assert source_of(operator, "reply_to") == "environment: Tend's default: MAIL_FROM's address."
     assert save(operator, coach_name="Dana Whitfield", drip_min_gap_days="3").status_code == 303
     assert source_of(operator, "coach_name") == (
         "dashboard: Set here. The environment's value: Career Notes Reset to the environment's"
     )
-    assert source_of(operator, "drip_days") == "environment: From the environment."
+    assert source_of(operator, "drip_days") == "environment: Tend's default."
     with app.app_context():
         assert settings.coach().coach_name == "Dana Whitfield"
         assert settings.coach().drip_min_gap_days == 3
@@ -241,7 +243,7 @@ def test_the_page_shows_where_each_value_comes_from_and_reset_goes_back(make_app
     assert source_of(operator, "coach_name") == "environment: From the environment."
     # Emptying a field and saving is the same reset.
     assert save(operator, drip_min_gap_days="").status_code == 303
-    assert source_of(operator, "drip_min_gap_days") == "environment: From the environment."
+    assert source_of(operator, "drip_min_gap_days") == "environment: Tend's default."
     with app.app_context():
         assert settings.coach().coach_name == "Career Notes"
         events = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
@@ -376,14 +378,14 @@ def test_the_settings_page_in_a_browser(make_app, env, tend_server, open_page, v
     expect(window).to_have_attribute("aria-invalid", "true")
     expect(window).to_have_accessible_description(re.compile("^DRIP_WINDOW must look like"))
     expect(page.get_by_label("Sending days")).to_have_value("Mon,Wed")  # as typed, not saved
-    expect(page.locator("#drip_days-source")).to_have_text("From the environment.")
+    expect(page.locator("#drip_days-source")).to_have_text("Tend's default.")
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     shoot(page, f"admin-settings-refused-{'phone' if viewport is PHONE else 'desktop'}")
 
     window.fill("08:00-18:00")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_role("status")).to_have_text(
-        "Saved DRIP_WINDOW, DRIP_DAYS: the next tick and the next email use it."
+        "Saved Sending hours and Sending days: the next tick and the next email use them."
     )
     days = page.locator("#setting-drip_days")
     expect(days.locator(".source")).to_contain_text("Set here. The environment's value: Mon-Fri")
@@ -425,3 +427,16 @@ def axe_violations(page) -> list[dict]:
 def shoot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_the_page_says_what_stays_in_the_environment_and_one_change_is_it(make_app, env):
+    operator = operator_of(build(make_app, env))
+    page = " ".join(re.sub(r"<[^>]+>", "", operator.get("/admin/settings").text).split())
+    assert "MAIL_FROM" in page and "DKIM" in page
+    assert "postal address every email's footer shows (POSTAL_ADDRESS)" in page
+    assert "in the .env file" in page
+    assert save(operator, drip_days="Mon,Wed").status_code == 303
+    assert (
+        "Saved Sending days: the next tick and the next email use it."
+        in operator.get("/admin/settings").text
+    )

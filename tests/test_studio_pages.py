@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -26,7 +27,7 @@ from campaigns.content import store
 from models import AuditEvent, Consent, db
 from signup import messages
 from studio import emails, pages
-from studio.audit import API
+from studio.audit import API, CLI, Actor
 from studio.errors import NotFound, Refused
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -371,3 +372,20 @@ def test_one_toml_file_holds_the_pages_and_the_worksheet_and_a_round_trip_change
         assert content_file.loads(content_file.export_text()) == data
     with pytest.raises(ValueError, match="not TOML"):
         content_file.loads("title = ")
+
+
+def test_the_history_says_when_in_the_coachs_zone_and_who_in_words(make_app):
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, COACH_TIMEZONE="America/Chicago")
+    with app.app_context():
+        pages.publish(
+            "form", {"heading": "Take two"}, actor=Actor("dashboard", "3d84280e"), now=NOW
+        )
+        pages.publish("form", {"heading": "Take three"}, actor=CLI, now=NOW)
+    operator = admin_client(app)
+    assert login(operator).status_code == 303
+    page = text_of(operator.get("/admin/pages"))
+    history = " ".join(re.sub(r"<[^>]+>", " ", page.split('id="history-h"')[1]).split())
+    assert "Published (UTC)" not in page
+    assert "3 (shown now) 7 Dec 2026, 04:00 CST Command line" in history
+    assert "2 7 Dec 2026, 04:00 CST Dashboard (session 3d84280e)" in history
+    assert "1 Shipped with Tend" in history

@@ -157,7 +157,16 @@ def test_unsubscribe_from_the_dashboard_keeps_their_history_and_sends_nothing_mo
     assert refused.status_code == 303 and facts(admin_app)["status"] == "active"
     assert "That form expired" in text_of(operator.get(page_url).get_data(as_text=True))
 
-    done = post(operator, page_url + "/unsubscribe")
+    # The button asks first, saying what happens; nothing changes until they confirm.
+    asked = post(operator, page_url + "/unsubscribe")
+    assert asked.status_code == 200 and facts(admin_app)["status"] == "active"
+    shown = text_of(asked.get_data(as_text=True))
+    assert "Unsubscribe Ann Lee <ann@example.com>?" in shown
+    assert "Nothing more goes to them" in shown and "Their history stays" in shown
+    assert "It cannot be undone from here" in shown
+    assert 'name="confirmed" value="1"' in asked.get_data(as_text=True)
+
+    done = post(operator, page_url + "/unsubscribe", {"confirmed": "1"})
     assert done.status_code == 303 and done.headers["Location"] == page_url
     page = text_of(operator.get(page_url).get_data(as_text=True))
     assert "Unsubscribed. Nothing more goes to them" in page
@@ -544,7 +553,7 @@ def test_every_action_is_on_the_readers_page_and_on_the_activity_page(admin_app,
     for path, data in [
         ("/name", {"name": "Ann B. Lee"}),
         ("/job", {"job_answer": "not_changing"}),
-        ("/unsubscribe", {}),
+        ("/unsubscribe", {"confirmed": "1"}),
     ]:
         assert post(operator, page_url + path, data).status_code == 303
     on_reader(admin_app, readers.change, actor=Actor("api"), now=utcnow(), name="Ann Lee")
@@ -658,3 +667,26 @@ def test_emails_are_listed_by_the_subject_the_coach_published(admin_app, operato
     ]
     page = operator.get(f"/admin/subscribers/{public_id(admin_app)}").get_data(as_text=True)
     assert '<td class="subject" data-key="checkin-1">Any news on the job front?</td>' in page
+
+
+def test_the_readers_page_says_each_email_kind_and_the_profile_in_words(admin_app, operator, smtp):
+    an_active_reader(admin_app, smtp)
+    answer(admin_app, ANN, "started", now=utcnow(), started_on=date.today() + timedelta(days=3))
+    html = operator.get(f"/admin/subscribers/{public_id(admin_app)}").get_data(as_text=True)
+    table = re.search(r'<table class="reader-emails">.*?</table>', html, re.S).group(0)
+    rows = [text_of(r) for r in re.findall(r"<tr><td.*?</tr>", table, re.S)]
+    assert rows[0].startswith(f"{CONFIRM_SUBJECT} Request to confirm sent")
+    kinds = {re.search(r" (After-hire note|Check-in) ", r).group(1) for r in rows[1:]}
+    assert kinds == {"After-hire note", "Check-in"}
+    heads = text_of(re.search(r"<thead>.*?</thead>", table, re.S).group(0))
+    assert heads == "Email Kind Status Earliest Goes out (their time) Sent Last error"
+
+    profile = text_of(re.search(r'<dl class="meta">.*?</dl>', html, re.S).group(0))
+    assert "Status On the list" in profile
+    assert "Their job answer Started (or has a start date)" in profile
+    assert "After-hire notes count from" in profile and "Greeted as –" in profile
+    for raw in ("Drip anchor", "Job status", "Called name", "started"):
+        assert f"{raw} " not in profile
+    # The download keeps its own keys.
+    data = operator.get(f"/admin/subscribers/{public_id(admin_app)}/data.json").get_json()
+    assert data["profile"]["job_status"] == "started" and "drip_anchor_at" in data["profile"]

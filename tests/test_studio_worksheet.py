@@ -29,8 +29,8 @@ from campaigns.content import store
 from campaigns.links import make_token
 from campaigns.worksheet import content
 from models import AuditEvent, Subscriber, db
-from studio import worksheet
-from studio.audit import API
+from studio import coach, worksheet
+from studio.audit import API, Actor
 from studio.errors import NotFound, Refused
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -285,3 +285,36 @@ def test_the_build_command_builds_the_published_words(make_app, tmp_path):
     assert done.stdout.startswith(f"worksheet: wrote {out} (letter, ")
     assert done.stdout.endswith(" (the words of version 2)\n")
     assert PdfReader(out).get_fields()["best-manager"]["/TU"] == NEW_QUESTION
+
+
+def test_right_after_publish_the_banner_and_the_status_agree_with_a_name_set_here(operator):
+    """The coach's name set on the Settings page signs the PDF: the rebuild that publishing
+    marks is the one the status line looks for, so both say it is being rebuilt."""
+    app = operator.application
+    with app.app_context():
+        coach.change({"coach_name": "Robin Vale"}, actor=API, now=NOW)
+    fields = form_of(operator.get("/admin/worksheet").get_data(as_text=True))
+    fields["title"] = "Your next job, on paper"
+    assert operator.post("/admin/worksheet", data=fields).status_code == 303
+    shown = html.unescape(operator.get("/admin/worksheet").get_data(as_text=True))
+    assert "Published. The PDF is being rebuilt" in shown
+    assert "being rebuilt for version 2" in shown and "built on the first download" not in shown
+    assert operator.get("/admin/worksheet/status").get_json()["state"] == "building"
+
+
+def test_the_history_says_when_in_the_coachs_zone_and_who_in_words(make_app):
+    app = make_app(ADMIN_PASSWORD=ADMIN_PASSWORD, COACH_TIMEZONE="America/Chicago")
+    with app.app_context():
+        data = worksheet.view()
+        worksheet.publish(
+            data | {"title": "Take two"}, actor=Actor("dashboard", "3d84280e"), now=NOW
+        )
+        worksheet.publish(data | {"title": "Take three"}, actor=API, now=NOW)
+    operator = admin_client(app)
+    assert login(operator).status_code == 303
+    page = html.unescape(operator.get("/admin/worksheet").get_data(as_text=True))
+    history = " ".join(re.sub(r"<[^>]+>", " ", page.split('id="history-h"')[1]).split())
+    assert "Published (UTC)" not in page
+    assert "3 (readers get it) 7 Dec 2026, 04:00 CST Admin API" in history
+    assert "2 7 Dec 2026, 04:00 CST Dashboard (session 3d84280e)" in history
+    assert "1 Shipped with Tend" in history

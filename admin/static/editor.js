@@ -22,7 +22,12 @@
       var name = slot.getAttribute("data-error-for");
       var field = document.getElementById(name);
       var messages = errors[name] || [];
-      slot.textContent = messages.join(" ");
+      slot.textContent = "";
+      messages.forEach(function (message) {  // each problem its own line
+        var line = document.createElement("p");
+        line.textContent = message;
+        slot.appendChild(line);
+      });
       slot.hidden = messages.length === 0;
       if (field) {
         if (messages.length) field.setAttribute("aria-invalid", "true");
