@@ -257,6 +257,7 @@ def test_request_checks_name_each_field_and_its_problem():
         "subjet": ["Unknown field."],
     }
     assert errors("Revert", {"version": True}) == {"version": ["Must be a whole number."]}
+    assert errors("Revert", {"version": 1.0}) == {"version": ["Must be a whole number."]}
     assert errors("Revert", {"version": 2**40}) == {"version": [f"Must be at most {2**31 - 1}."]}
     assert errors("Revert", {"version": 0}) == {"version": ["Must be at least 1."]}
     assert errors("NewCheckin", {"kind": "step", "offset": "1 month", "subject": "a", "preheader": "b", "body": "c"}) == {"kind": ["Must be 'checkin'."]}  # fmt: skip
@@ -271,6 +272,10 @@ def test_request_checks_name_each_field_and_its_problem():
     }
     assert errors("PreviewRequest", {"state": "asleep"}) == {
         "state": ["Must be one of: pending, unknown, looking, not_changing, started."]
+    }
+    assert errors("PagePublish", {"fields": {"a": 1, "b\x00": "x", "c": "y"}}) == {
+        "fields": ["A field name: Must not contain a NUL character."],
+        "fields.a": ["Must be a string."],
     }
     assert errors("SettingsChange", {}) == {"request": ["Must not be empty."]}
     assert errors("SettingsChange", {"drip_days": ["Mon"]}) == {"drip_days": ["Must be a string."]}
@@ -312,6 +317,14 @@ def test_a_body_that_is_no_json_object_is_refused(api_app, raw, message):
         framework.read_body(required=True)
     with api_app.test_request_context("/api/admin/x", method="POST", data=b" "):
         assert framework.read_body(required=False) == {}
+
+
+def test_a_body_nested_as_deep_as_json_goes_is_refused_never_a_500(api):
+    # Around the depth the parser stops at, the check (which nests deeper) must refuse too.
+    for depth in range(700, 1000):
+        body = '{"fields": {"a": ' + "[" * depth + "]" * depth + "}}"
+        response = api.put("/pages/thanks", data=body, content_type="application/json")
+        assert response.status_code in (400, 422), depth
 
 
 def test_every_route_taking_a_body_refuses_one_that_is_no_object_or_too_large(api):
