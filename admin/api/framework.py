@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -57,6 +58,16 @@ class Operation:
     @property
     def arguments(self) -> list[str]:
         return [part[1:-1] for part in self.rule.split("/") if part.startswith("<")]
+
+    @cached_property
+    def query_schema(self) -> dict[str, Any]:
+        """The query string as one object, made once (so it can be checked as a constant)."""
+        return {
+            "type": "object",
+            "properties": self.query,
+            "required": list(self.query_required),
+            "additionalProperties": False,
+        }
 
 
 OPERATIONS: list[Operation] = []
@@ -122,13 +133,7 @@ def _query(op: Operation) -> dict[str, Any]:
         if name in op.query and op.query[name].get("type") == "integer":
             value = int(value) if value.isascii() and value.isdigit() and len(value) < 12 else value
         values[name] = value
-    schema = {
-        "type": "object",
-        "properties": op.query,
-        "required": list(op.query_required),
-        "additionalProperties": False,
-    }
-    found = check.errors_of(schema, values, SCHEMAS)
+    found = check.errors_of(op.query_schema, values, SCHEMAS)
     if found:
         raise Refused(found)
     return values
