@@ -246,6 +246,7 @@ def _confirm_publish(key: str, email: dict, words: dict[str, str], state: str | 
         moves=moves,
         was=email_page.when_sent(email),
         will=email_page.when_sent(email, " ".join(offset.split())) if moves else "",
+        warnings=emails.timing_words(key, words),
         action=ActionForm(),
     )
 

@@ -5,6 +5,7 @@ planned notes to a new offset); what was sent stays as it was.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -326,6 +327,60 @@ def impact(key: str, *, offset: str | None = None, remove: bool = False) -> Impa
     # Only scheduled rows move (held ones wait on the sending pause as they are).
     moved = _scheduled_count(key) if new_offset and current["kind"] != markdown.WORKSHEET else 0
     return Impact(reach=planned, moved=moved, dropped=0)
+
+
+# A span the words name: "three months", "6 weeks", "a month".
+_SPAN = re.compile(
+    r"\b(an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})"
+    r"\s+(day|week|month|year)s?\b",
+    re.IGNORECASE,
+)
+_COUNTS = {"a": 1, "an": 1} | {
+    word: n
+    for n, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+        ]
+    )
+}
+_DAYS = {"day": 1, "week": 7, "month": 30.44, "year": 365.25}
+
+
+def timing_words(key: str, words: dict[str, Any]) -> list[str]:
+    """The spans of time the words name that this note's timing is not ("three months" in
+    a check-in now sent 6 weeks after confirming), each in a sentence for the coach. A
+    warning, never a refusal: the words may mean another span on purpose."""
+    current = get(key)
+    if current["kind"] not in (markdown.STEP, markdown.CHECKIN):
+        return []
+    offset = " ".join(str(words.get("offset") or current["offset"]).split())
+    try:
+        days = content.offset_days(offset)
+    except ValueError:
+        return []
+    found: list[str] = []
+    for name in ("subject", "preheader", "body"):
+        for said in _SPAN.finditer(str(words.get(name, current.get(name)) or "")):
+            count = _COUNTS.get(said[1].lower()) or int(said[1])
+            span = count * _DAYS[said[2].lower()]
+            if abs(span - days) > 0.15 * days and said[0] not in found:
+                found.append(said[0])
+    return [
+        f"The words say “{span}”, but this note's timing is {offset}: is that still true?"
+        for span in found
+    ]
 
 
 def _scheduled_count(key: str) -> int:

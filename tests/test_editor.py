@@ -241,6 +241,25 @@ def _due(step: str) -> dict[str, datetime]:
     return dict(rows.all())
 
 
+def test_the_confirmation_asks_about_words_that_name_another_span_than_the_timing(coach):
+    # checkin-2 says "about three months since you signed up": moved to 6 weeks, it asks.
+    form = fields_of(coach, "checkin-2") | {"offset": "6 weeks"}
+    page = plain(text(coach.post("/admin/emails/checkin-2/publish", data=form)))
+    assert (
+        "The words say “three months”, but this note's timing is 6 weeks: is that still true?"
+        in page
+    )
+    # Words that fit the timing, and the shipped ones as they are, raise nothing.
+    for key, changes in (("checkin-2", {}), ("month-6", {}), ("checkin-1", {"offset": "7 weeks"})):
+        page = plain(
+            text(coach.post(f"/admin/emails/{key}/publish", data=fields_of(coach, key) | changes))
+        )
+        assert "is that still true?" not in page, key
+    # Nothing is published by the question: it is a warning, and Confirm still publishes.
+    form["confirmed"] = "1"
+    assert coach.post("/admin/emails/checkin-2/publish", data=form).status_code == 303
+
+
 def test_a_check_in_is_added_and_removed_from_the_dashboard(admin_app, coach):
     join(admin_app, "Cy Park", "cy@example.com", None)
     listing = coach.get("/admin/emails").get_data(as_text=True)
