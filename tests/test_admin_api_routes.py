@@ -6,10 +6,11 @@ against openapi.json as it comes (`ApiClient`).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from email import message_from_bytes, policy
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from support import add_due_drip_rows
+from support import add_due_drip_rows, tick, work
 from support.admin_api import API_TOKEN, ApiClient
 
 from admin.api.schemas import COACH_SETTINGS, STATES
@@ -222,6 +223,34 @@ def test_a_start_date_set_through_the_api_plans_the_three_notes(readers_api):
     assert bad.get_json() == {"errors": {"started_on": ["Must be a date, YYYY-MM-DD."]}}
     odd = readers_api.patch(f"/subscribers/{ann['public_id']}", json={"job_answer": "maybe"})
     assert list(odd.get_json()["errors"]) == ["job_answer"]
+
+
+def test_words_put_through_the_api_reach_the_readers_next_note(make_app, smtp):
+    api = _api(make_app)
+    ann = _add(api, confirmed=True)
+    start = (utcnow() + timedelta(days=2)).date().isoformat()
+    seen = api.patch(f"/subscribers/{ann['public_id']}", json={"started_on": start}).get_json()
+    (month_1,) = [p for p in seen["planned"] if p["key"] == "month-1"]
+    words = {
+        "subject": "A month in, {{ first_name }}: who helped?",
+        "preheader": "Ten minutes of thanks.",
+        "body": "Hi {{ first_name }},\n\nNEW WORDS for {{ first_name }}: thank *one* person.\n",
+        "offset": "1 month",
+    }
+    assert api.put("/emails/month-1", json=words).status_code == 200
+    # The first weekday afternoon from its day on: inside the sending window.
+    when = datetime.fromisoformat(month_1["due_at"]).replace(hour=14)
+    while when.weekday() >= 5:
+        when += timedelta(days=1)
+    tick(api.app, when, pretend=True)
+    work(api.app)
+    (note,) = [m for m in smtp.messages_to("ann@example.com") if "month in" in m["Subject"]]
+    assert note["Subject"] == "A month in, Ann: who helped?"
+    parsed = message_from_bytes(note.as_bytes(), policy=policy.default)
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert "NEW WORDS for Ann: thank one person." in " ".join(text.split())
+    assert "NEW WORDS for Ann: thank <em>one</em> person." in html
 
 
 def test_unsubscribe_keeps_the_history_and_resend_answers_with_the_reader(readers_api):
