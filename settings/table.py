@@ -168,7 +168,7 @@ class Operator:
     """The dashboard, metrics and their guards."""
 
     admin_password: str = setting("ADMIN_PASSWORD", "", p.text, "guards `/admin`; outside debug at least 12 characters", shown="unset = dashboard off", secret=True, least=12, strip=False)  # fmt: skip
-    login_rate_limit: r.Rate = setting("ADMIN_LOGIN_RATE_LIMIT", "5/minute", r.rate, "login attempts per client (an IPv4 address, or an IPv6 /64)", config=str)  # fmt: skip
+    login_rate_limit: r.Rate = setting("ADMIN_LOGIN_RATE_LIMIT", "5/minute", r.rate, "login attempts, and wrong admin API tokens, per client (an IPv4 address, or an IPv6 /64)", config=str)  # fmt: skip
     login_global_rate_limit: r.Rate = setting("ADMIN_LOGIN_GLOBAL_RATE_LIMIT", "20/minute", r.rate, "wrong passwords (with a valid form token) from all clients together; never holds back the right password from a client that has not failed itself", config=str)  # fmt: skip
     session_hours: int = setting("ADMIN_SESSION_HOURS", "12", p.whole(1), "how long a dashboard login lasts")  # fmt: skip
     api_token: str = setting("ADMIN_API_TOKEN", "", p.text, "Bearer token for [the admin API](admin-api.md) (`/api/admin/`); outside debug at least 32 characters", shown="unset = the admin API is off (every route a 404)", secret=True, least=32)  # fmt: skip
