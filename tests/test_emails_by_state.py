@@ -122,7 +122,9 @@ MUST_NOT_SAY: list[tuple[str, str, Rule]] = [
     ("5", "Started somewhere new?", lambda s: s.state.job_status == JobStatus.NOT_CHANGING),
     ("5", "Started somewhere new?", lambda s: s.asks_to_confirm),
     ("6", "Here is your worksheet", lambda s: s.asks_to_confirm),
-    ("6", "signed up to hear from me", lambda s: s.asks_to_confirm),
+    ("6", "asked to hear from me", lambda s: s.asks_to_confirm),
+    # A reader the coach added asked in person: no email says they signed up.
+    ("-", "signed up", lambda s: s.state.key == "added by the operator"),
     ("6", "https://tend.example/started/", lambda s: s.asks_to_confirm),
     ("6", "Unsubscribe", lambda s: s.asks_to_confirm),
     ("7", "One question: have you started", lambda s: s.state.job_status == JobStatus.LOOKING),

@@ -38,7 +38,7 @@ def test_an_email_to_a_reader_of_the_hosted_page_does_not_say_they_were_on_the_b
         assert "on my blog" not in text
         # A request to confirm: not yet on the list, and told nothing more comes unasked.
         assert "If you didn't ask, ignore this email: nothing more will come." in text
-        assert "signed up to hear from me" not in text
+        assert "asked to hear from me" not in text
         assert "asked me for the worksheet" not in text
 
 
