@@ -78,6 +78,7 @@ class Texts:
 
     version: int  # the content version of `pages` (1: the shipped file)
     pages: dict[str, dict[str, str]]
+    sequence: Sequence  # the sequence as readers got it when these were read: same stamp
 
     @property
     def form(self) -> dict[str, str]:
@@ -93,7 +94,7 @@ class Texts:
 
     def said(self, page: str, field: str) -> str:
         """A text as readers read it: its placeholders filled from the sequence now."""
-        return fill(self.pages[page][field], emails.sequence())
+        return fill(self.pages[page][field], self.sequence)
 
     @property
     def fine_print(self) -> str:
@@ -106,12 +107,15 @@ def current() -> Texts:
 
     A database that does not answer still gets the page shown (with its banner): the texts
     last read in this process, else the shipped ones."""
-    return store.kept(KEY, _read, lambda: Texts(1, shipped()))
+    return store.kept(KEY, _read, lambda: Texts(1, shipped(), emails.sequence()))
 
 
 def _read() -> Texts:
+    """Read again when the stamp moves, as the sequence is: both are kept until then, so
+    a page fills its placeholders with no query of its own."""
     version = store.current(KEY, None)
-    return Texts(version.version if version else 1, merged(version.data if version else None))
+    data = merged(version.data if version else None)
+    return Texts(version.version if version else 1, data, emails.sequence())
 
 
 def forget() -> None:
