@@ -63,7 +63,7 @@ def _listing(*, fields: dict | None = None, errors: dict | None = None, status: 
                 "when": email_page.when_sent(email),
                 "states": email_page.states(email["key"]),
                 "shipped": email_page.shipped(latest),
-                "published": email_page.moment(latest["published_at"]),
+                "published": latest["published_at"],
             }
         )
     return render_template(

@@ -4,14 +4,11 @@ zone, the editor page itself. The words are checked, stored and rendered by
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 from werkzeug.datastructures import MultiDict
 
-import settings
 from admin.forms import ActionForm, TestSendForm
 from campaigns.content import emails as content_emails
 from models import utcnow
@@ -50,16 +47,6 @@ def when_sent(email: dict[str, Any], offset: str | None = None) -> str:
         return f"{offset or email['offset']} {COUNTED_FROM[email['kind']]}"
     double, single = SENT_WHEN[email["kind"]]
     return double if current_app.config["DOUBLE_OPT_IN"] else single
-
-
-def moment(value: str | datetime | None) -> str:
-    """A time in the coach's zone, to the minute: "7 Dec 2026, 21:06 CET"."""
-    if value is None:
-        return ""
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    local = at.astimezone(ZoneInfo(settings.coach().timezone))
-    return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
 
 
 def shipped(version: dict[str, Any]) -> bool:
